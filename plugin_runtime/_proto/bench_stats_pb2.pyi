@@ -1,0 +1,31 @@
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Optional as _Optional
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class PluginStatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PluginStats(_message.Message):
+    __slots__ = ("rss_bytes", "threads", "open_fds", "active_handlers", "asyncio_tasks", "handlers_total", "handlers_cancelled", "pid", "max_chunk_bytes")
+    RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    THREADS_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FDS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_HANDLERS_FIELD_NUMBER: _ClassVar[int]
+    ASYNCIO_TASKS_FIELD_NUMBER: _ClassVar[int]
+    HANDLERS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    HANDLERS_CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    MAX_CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    rss_bytes: int
+    threads: int
+    open_fds: int
+    active_handlers: int
+    asyncio_tasks: int
+    handlers_total: int
+    handlers_cancelled: int
+    pid: int
+    max_chunk_bytes: int
+    def __init__(self, rss_bytes: _Optional[int] = ..., threads: _Optional[int] = ..., open_fds: _Optional[int] = ..., active_handlers: _Optional[int] = ..., asyncio_tasks: _Optional[int] = ..., handlers_total: _Optional[int] = ..., handlers_cancelled: _Optional[int] = ..., pid: _Optional[int] = ..., max_chunk_bytes: _Optional[int] = ...) -> None: ...
