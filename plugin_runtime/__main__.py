@@ -1,0 +1,3 @@
+from plugin_runtime.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""Command line: `python -m plugin_runtime --app MODULE:ATTR --listen ADDR`, and `health ADDR`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from plugin_runtime.response import DEFAULT_MAX_CHUNK_BYTES
+from plugin_runtime.server import (
+    DEFAULT_SHUTDOWN_GRACE_S,
+    Handler,
+    ListenAddressError,
+    parse_listen,
+    serve,
+)
+
+log = logging.getLogger("plugin_runtime")
+EXIT_USAGE = 2
+
+
+class AppLoadError(ValueError):
+    """--app does not name an importable async handler."""
+
+
+def load_app(spec: str) -> Handler:
+    """Import `MODULE:ATTR` and check it is an async handler."""
+    module_name, sep, attr_path = spec.partition(":")
+    if not sep or not module_name or not attr_path:
+        raise AppLoadError(f"--app {spec!r}: expected MODULE:ATTR, e.g. mypkg.plugin:app")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise AppLoadError(f"--app {spec!r}: module {module_name!r} not found") from exc
+        raise  # the module exists but one of its own imports failed: show that traceback
+    target: object = module
+    for part in attr_path.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise AppLoadError(
+                f"--app {spec!r}: module {module_name!r} has no attribute {attr_path!r}"
+            ) from None
+    if not callable(target):
+        raise AppLoadError(f"--app {spec!r}: {attr_path!r} is not callable")
+    func = getattr(target, "__call__", target)  # noqa: B004 (also async callable objects)
+    if not (inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(func)):
+        raise AppLoadError(f"--app {spec!r}: {attr_path!r} must be `async def (request, response)`")
+    return target  # type: ignore[return-value]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m plugin_runtime",
+        description="Serve a plugin handler over the ServeHTTP gRPC stream "
+        "(subcommand: `health ADDR`).",
+    )
+    env = os.environ
+    parser.add_argument(
+        "--app",
+        default=env.get("PLUGIN_APP"),
+        help="MODULE:ATTR of the async handler (env PLUGIN_APP)",
+    )
+    parser.add_argument(
+        "--listen",
+        default=env.get("PLUGIN_LISTEN"),
+        help="unix:/path.sock or HOST:PORT (env PLUGIN_LISTEN)",
+    )
+    parser.add_argument(
+        "--max-chunk-bytes",
+        type=_positive_int,
+        default=env.get("PLUGIN_MAX_CHUNK_BYTES", str(DEFAULT_MAX_CHUNK_BYTES)),
+        help="largest response body_chunk sent (env PLUGIN_MAX_CHUNK_BYTES; default %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=env.get("PLUGIN_LOG_LEVEL", "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+    )
+    parser.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=DEFAULT_SHUTDOWN_GRACE_S,
+        help="seconds in-flight streams may finish after SIGTERM (default %(default)s)",
+    )
+    return parser
+
+
+def health_check(address: str, timeout: float = 3.0) -> int:
+    """0 iff the plugin's health service answers SERVING (for container healthchecks)."""
+    try:
+        target = parse_listen(address).grpc_target
+    except ListenAddressError as exc:
+        print(f"health: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+        except grpc.RpcError as exc:
+            print(f"health: {address}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(f"health: {address}: {status}")
+    return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["health"]:
+        health = argparse.ArgumentParser(prog="python -m plugin_runtime health")
+        health.add_argument("address", help="unix:/path.sock or HOST:PORT")
+        health.add_argument("--timeout", type=float, default=3.0)
+        parsed = health.parse_args(args_list[1:])
+        return health_check(parsed.address, parsed.timeout)
+
+    parser = _serve_parser()
+    args = parser.parse_args(args_list)
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.app or not args.listen:
+        parser.error("--app and --listen are required (or PLUGIN_APP / PLUGIN_LISTEN)")
+    try:
+        parse_listen(args.listen)
+        handler = load_app(args.app)
+    except (AppLoadError, ListenAddressError) as exc:
+        print(f"plugin_runtime: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        asyncio.run(serve(handler, args.listen, args.max_chunk_bytes, args.shutdown_grace))
+    except ListenAddressError as exc:
+        print(f"plugin_runtime: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0

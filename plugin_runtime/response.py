@@ -1,0 +1,185 @@
+"""ResponseWriter: the plugin side of the response stream, as one small state machine.
+
+    open (headers mutable) --write_header / first write, flush, close--> committed
+    committed --close()--> closed (body_complete sent; nothing may follow)
+
+Messages go out through `send`, which only returns when the stream can take
+more (grpc.aio's `context.write` awaits HTTP/2 flow control), so a slow client
+slows the handler's `await write()` down instead of growing a buffer here.
+
+Batching: the writer keeps at most one built message (`_held`) plus a partial
+chunk (`_partial`, < max_chunk_bytes) before sending, so small writes leave as
+full-size messages and a following flush()/close() rides on the last data
+message instead of costing a message of its own. Memory per response is thus
+bounded by 2 x max_chunk_bytes plus the message in flight. Like Go's buffered
+http.ResponseWriter, bytes reach the client on the next full chunk, flush() or
+close(): call flush() when the client must see them now (SSE, echo).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+
+from plugin_runtime._proto import hooks_http_pb2 as pb
+from plugin_runtime.headers import Headers
+
+SendMessage = Callable[[pb.ServeHTTPResponse], Awaitable[None]]
+
+# Upstream Mattermost's chunk size; the CLI's --max-chunk-bytes overrides it.
+DEFAULT_MAX_CHUNK_BYTES = 65536
+_INT32_MAX = 2**31 - 1
+
+
+class ResponseClosedError(RuntimeError):
+    """write()/flush() after close(): body_complete was already sent (proto invariant 5)."""
+
+
+class ResponseWriter:
+    """Status, headers and a streamed body for one HTTP response."""
+
+    def __init__(self, send: SendMessage, max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES) -> None:
+        if max_chunk_bytes < 1:
+            raise ValueError(f"max_chunk_bytes must be >= 1, got {max_chunk_bytes}")
+        self.headers = Headers()
+        self.max_chunk_bytes = max_chunk_bytes
+        self.bytes_written = 0
+        self._send_message = send
+        self._status = 200
+        self._committed = False  # status and headers are final
+        self._init_sent = False
+        self._closed = False
+        self._held: pb.ServeHTTPResponse | None = None
+        self._partial = bytearray()
+
+    @property
+    def committed(self) -> bool:
+        """Status and headers are final (write_header() or the first write/flush/close)."""
+        return self._committed
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def status(self) -> int:
+        return self._status
+
+    def write_header(self, status: int, *, validate: bool = True) -> None:
+        """Set the status and lock the headers; response-init leaves with the first message.
+
+        validate=False skips the 100..999 check so a test plugin can send an invalid
+        status on purpose: the host is the one that must reject it (proto invariant 2).
+        """
+        if self._committed:
+            raise RuntimeError(
+                f"write_header({status}) after the response was committed with status "
+                f"{self._status}: call it once, before the first write"
+            )
+        if not isinstance(status, int) or isinstance(status, bool):
+            raise TypeError(f"status must be int, got {type(status).__name__}")
+        if validate and not 100 <= status <= 999:
+            raise ValueError(f"invalid HTTP status {status}: must be 100..999")
+        if not -_INT32_MAX - 1 <= status <= _INT32_MAX:
+            raise ValueError(f"status {status} does not fit the wire's int32 status_code")
+        self._status = status
+        self._commit()
+
+    def _commit(self) -> None:
+        # Invariant 3: headers are mutable until response-init, locked afterwards.
+        # Invariant 1: status defaults to 200 when the first write commits.
+        if not self._committed:
+            self._committed = True
+            self.headers._lock(f"response already committed with status {self._status}")
+
+    def _check_open(self, operation: str) -> None:
+        if self._closed:
+            raise ResponseClosedError(f"{operation}() after close(): the response is complete")
+
+    async def _send(self, message: pb.ServeHTTPResponse) -> None:
+        # Invariant 1: exactly one response-init, on the first message of the stream.
+        if not self._init_sent:
+            self._init_sent = True
+            message.init.status_code = self._status
+            message.init.headers.extend(self.headers._to_proto())
+        await self._send_message(message)
+
+    async def _hold(self, payload: bytes | memoryview) -> None:
+        """Make `payload` the held message, sending the previously held one first."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            await self._send(held)
+        self._held = pb.ServeHTTPResponse(
+            body_chunk=payload if type(payload) is bytes else bytes(payload)
+        )
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append `data` to the body; waits while the stream is back-pressured."""
+        self._check_open("write")
+        if isinstance(data, str):
+            raise TypeError("write() takes bytes, not str: encode it first")
+        view = memoryview(data)
+        if view.itemsize != 1 or view.ndim != 1:
+            view = view.cast("B")
+        self._commit()
+        size = len(view)
+        self.bytes_written += size
+        limit = self.max_chunk_bytes
+        if self._partial:
+            room = limit - len(self._partial)
+            self._partial += view[:room]
+            view = view[room:]
+            if len(self._partial) < limit:
+                return
+            payload = bytes(self._partial)
+            self._partial.clear()
+            await self._hold(payload)
+        if type(data) is bytes and size == limit and len(view) == size:
+            await self._hold(data)  # exactly one chunk of immutable bytes: no copy here
+            return
+        # Chunks are at most max_chunk_bytes (the host accepts any size up to the gRPC limit).
+        while len(view) >= limit:
+            await self._hold(view[:limit])
+            view = view[limit:]
+        if view:
+            self._partial += view
+
+    async def _release(self) -> pb.ServeHTTPResponse:
+        """The message that carries flush/body_complete: the held one, or a new empty one."""
+        self._commit()
+        if self._partial:
+            payload = bytes(self._partial)
+            self._partial.clear()
+            await self._hold(payload)
+        message, self._held = self._held, None
+        return message if message is not None else pb.ServeHTTPResponse()
+
+    async def flush(self) -> None:
+        """Send everything written so far and ask the host to flush it to the client."""
+        self._check_open("flush")
+        message = await self._release()
+        # Invariant 4: flush is a best-effort flag on the message carrying the last bytes.
+        message.flush = True
+        await self._send(message)
+
+    async def close(self) -> None:
+        """Send the rest of the body and body_complete. A second close() does nothing."""
+        if self._closed:
+            return
+        message = await self._release()
+        # Invariant 5: body_complete ends the response; _check_open refuses anything after.
+        self._closed = True
+        message.body_complete = True
+        await self._send(message)
+
+    async def write_from(self, chunks: AsyncIterable[bytes] | Iterable[bytes]) -> None:
+        """write() every chunk of an (async) iterable, in order."""
+        if isinstance(chunks, AsyncIterable):
+            async for chunk in chunks:
+                await self.write(chunk)
+        else:
+            for chunk in chunks:
+                await self.write(chunk)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "committed" if self._committed else "open"
+        return f"<ResponseWriter {state} status={self._status} bytes={self.bytes_written}>"

@@ -1,0 +1,282 @@
+"""The plugin process: a grpc.aio server for ServeHTTP, stats and health.
+
+Each ServeHTTP stream runs the plugin handler inside the RPC's own task, so:
+- backpressure: ResponseWriter sends with `await context.write()`, which only
+  returns once gRPC flow control accepts the message (no queue in between);
+- cancellation: when the host cancels the stream (client went away), grpc.aio
+  cancels that task and the handler's next await raises CancelledError;
+- the request body is read with `context.read()` only when the handler asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+
+from plugin_runtime._proto import bench_stats_pb2_grpc as stats_grpc
+from plugin_runtime._proto import hooks_http_pb2 as pb
+from plugin_runtime._proto import hooks_http_pb2_grpc as hooks_grpc
+from plugin_runtime.request import ProtocolError, Request
+from plugin_runtime.response import DEFAULT_MAX_CHUNK_BYTES, ResponseWriter
+from plugin_runtime.stats import HandlerCounters, PluginStatsServicer
+
+log = logging.getLogger("plugin_runtime")
+
+Handler = Callable[[Request, ResponseWriter], Awaitable[None]]
+
+# Health service names reported SERVING: "" (whole server) and "plugin" (go-plugin's name).
+HEALTH_SERVICES = ("", "plugin")
+# Largest request message accepted: the host chooses its request chunk size
+# (--request-chunk-bytes), which must stay below this.
+MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024
+# glibc serves allocations above its mmap threshold (128 KiB at start) with fresh
+# mmap()s, so every message-sized buffer costs page faults and zeroing; keeping
+# them in the heap measured -30..40 % plugin CPU per GiB at 256 KiB-1 MiB chunks.
+MALLOC_MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
+DEFAULT_SHUTDOWN_GRACE_S = 5.0
+
+
+class StreamCancelledError(asyncio.CancelledError):
+    """The response stream is gone (host cancelled it or the connection broke).
+
+    A CancelledError, so a handler blocked in `await response.write()` unwinds
+    exactly as when grpc.aio cancels its task (invariant 7).
+    """
+
+
+class ListenAddressError(ValueError):
+    """--listen is not `unix:/path.sock` or `HOST:PORT`, or cannot be bound."""
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    grpc_target: str
+    socket_path: str | None  # for unix sockets
+
+
+def parse_listen(address: str) -> ListenAddress:
+    """Check `unix:/path.sock` or `HOST:PORT` and say what is wrong otherwise."""
+    if address.startswith("unix:"):
+        path = address.removeprefix("unix:")
+        if path.startswith("//"):
+            path = path[2:]  # unix:///abs/path form
+        if not path:
+            raise ListenAddressError(f"--listen {address!r}: empty unix socket path")
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise ListenAddressError(
+                f"--listen {address!r}: directory {directory!r} does not exist"
+            )
+        return ListenAddress(f"unix:{path}", path)
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ListenAddressError(
+            f"--listen {address!r}: expected unix:/path.sock or HOST:PORT (e.g. 127.0.0.1:50051)"
+        )
+    return ListenAddress(address, None)
+
+
+def tune_malloc() -> None:
+    """Raise glibc's mmap threshold (see MALLOC_MMAP_THRESHOLD_BYTES); no-op elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return
+    libc = ctypes.CDLL(libc_name)
+    mallopt = getattr(libc, "mallopt", None)
+    if mallopt is None:  # not glibc (e.g. musl)
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, MALLOC_MMAP_THRESHOLD_BYTES)
+    mallopt(m_trim_threshold, 2 * MALLOC_MMAP_THRESHOLD_BYTES)
+
+
+class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
+    """PluginHooks.ServeHTTP: one stream per HTTP request, one handler call per stream."""
+
+    def __init__(self, handler: Handler, counters: HandlerCounters, max_chunk_bytes: int) -> None:
+        self._handler = handler
+        self._counters = counters
+        self._max_chunk_bytes = max_chunk_bytes
+
+    async def ServeHTTP(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:
+        first = await context.read()
+        if first is grpc.aio.EOF:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "stream ended before init")
+
+        async def receive() -> pb.ServeHTTPRequest | None:
+            try:
+                message = await context.read()
+            except Exception as exc:
+                raise StreamCancelledError(f"request stream closed: {exc!r}") from exc
+            return None if message is grpc.aio.EOF else message
+
+        try:
+            request = Request._from_first_message(first, receive)
+        except ProtocolError as exc:
+            log.error("bad ServeHTTP stream from host: %s", exc)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+        async def send(message: pb.ServeHTTPResponse) -> None:
+            try:
+                await context.write(message)
+            except Exception as exc:
+                # The messages we build always serialize, so a failed write means the
+                # stream is dead (grpc.aio raises ExecuteBatchError for a cancelled RPC).
+                raise StreamCancelledError(f"response stream closed: {exc!r}") from exc
+
+        response = ResponseWriter(send, self._max_chunk_bytes)
+        counters = self._counters
+        counters.active += 1
+        counters.total += 1
+        try:
+            await self._handler(request, response)
+            # A handler may return without close(): complete the response for it.
+            await response.close()
+        except asyncio.CancelledError:
+            # Invariant 7: the host cancelled the stream (client gone); let it unwind.
+            counters.cancelled += 1
+            log.info(
+                "handler cancelled: %s %s (stream cancelled by host)", request.method, request.path
+            )
+            raise
+        except Exception as exc:
+            if context.cancelled():
+                counters.cancelled += 1
+                log.info(
+                    "handler ended by cancelled stream: %s %s: %r",
+                    request.method,
+                    request.path,
+                    exc,
+                )
+                return
+            counters.failed += 1
+            detail = f"plugin handler raised {type(exc).__name__}: {exc}"
+            log.error(
+                "%s %s: %s (after %d body bytes, committed=%s)",
+                request.method,
+                request.path,
+                detail,
+                response.bytes_written,
+                response.committed,
+                exc_info=exc,
+            )
+            # Invariant 6: the host maps this to 500 before response-init, and aborts
+            # the client connection after it (never a truncated body that looks whole).
+            await context.abort(grpc.StatusCode.INTERNAL, detail)
+        finally:
+            counters.active -= 1
+
+
+class PluginServer:
+    """Owns the grpc.aio server, its services and its lifecycle."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        listen: str,
+        max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
+    ) -> None:
+        if max_chunk_bytes < 1:
+            raise ValueError(f"max_chunk_bytes must be >= 1, got {max_chunk_bytes}")
+        self.address = parse_listen(listen)
+        self.max_chunk_bytes = max_chunk_bytes
+        self.counters = HandlerCounters(max_chunk_bytes=max_chunk_bytes)
+        self.health = HealthServicer()
+        self.bound_port = 0
+        self._handler = handler
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> None:
+        send_limit = max(4 * 1024 * 1024, 2 * self.max_chunk_bytes)
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_send_message_length", send_limit),
+                ("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        hooks_grpc.add_PluginHooksServicer_to_server(
+            ServeHTTPServicer(self._handler, self.counters, self.max_chunk_bytes), server
+        )
+        stats_grpc.add_PluginStatsServiceServicer_to_server(
+            PluginStatsServicer(self.counters), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        self._bind(server)
+        await server.start()
+        for service in HEALTH_SERVICES:
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        log.info(
+            "plugin runtime listening on %s (max_chunk_bytes=%d, pid=%d)",
+            self.address.grpc_target,
+            self.max_chunk_bytes,
+            os.getpid(),
+        )
+
+    def _bind(self, server: grpc.aio.Server) -> None:
+        target, path = self.address.grpc_target, self.address.socket_path
+        # Security: the socket is created 0600 (umask while binding, chmod after), so
+        # other users on the machine cannot talk to the plugin.
+        old_umask = os.umask(0o177) if path else None
+        try:
+            self.bound_port = server.add_insecure_port(target)
+        except RuntimeError as exc:
+            raise ListenAddressError(f"--listen {target!r}: cannot bind: {exc}") from exc
+        finally:
+            if old_umask is not None:
+                os.umask(old_umask)
+        if path:
+            os.chmod(path, 0o600)
+
+    async def stop(self, grace: float | None = DEFAULT_SHUTDOWN_GRACE_S) -> None:
+        """Report NOT_SERVING, let streams finish for `grace` s, then cancel and await them."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        await self.health.enter_graceful_shutdown()
+        await server.stop(grace)  # returns once every handler task has ended
+        if self.address.socket_path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.address.socket_path)
+        log.info(
+            "plugin runtime stopped (handlers total=%d cancelled=%d failed=%d)",
+            self.counters.total,
+            self.counters.cancelled,
+            self.counters.failed,
+        )
+
+
+async def serve(
+    handler: Handler,
+    listen: str,
+    max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE_S,
+) -> None:
+    """Run until SIGTERM/SIGINT, then stop gracefully."""
+    tune_malloc()
+    server = PluginServer(handler, listen, max_chunk_bytes)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+        log.info("signal received: stopping (grace %.1fs)", shutdown_grace)
+    finally:
+        await server.stop(shutdown_grace)

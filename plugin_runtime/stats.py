@@ -1,0 +1,50 @@
+"""Handler counters and process figures served by streambench.v1.PluginStatsService."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+
+import grpc
+import psutil
+
+from plugin_runtime._proto import bench_stats_pb2 as stats_pb
+from plugin_runtime._proto import bench_stats_pb2_grpc as stats_grpc
+
+
+@dataclass
+class HandlerCounters:
+    """Counted by the ServeHTTP servicer; read by GetStats (same event loop, no locks)."""
+
+    max_chunk_bytes: int
+    active: int = 0
+    total: int = 0
+    cancelled: int = 0
+    failed: int = 0
+    _process: psutil.Process = field(default_factory=psutil.Process, repr=False)
+
+    def snapshot(self) -> stats_pb.PluginStats:
+        process = self._process
+        with process.oneshot():
+            return stats_pb.PluginStats(
+                rss_bytes=process.memory_info().rss,
+                threads=process.num_threads(),
+                open_fds=process.num_fds(),
+                active_handlers=self.active,
+                asyncio_tasks=len(asyncio.all_tasks()),
+                handlers_total=self.total,
+                handlers_cancelled=self.cancelled,
+                pid=os.getpid(),
+                max_chunk_bytes=self.max_chunk_bytes,
+            )
+
+
+class PluginStatsServicer(stats_grpc.PluginStatsServiceServicer):
+    def __init__(self, counters: HandlerCounters) -> None:
+        self._counters = counters
+
+    async def GetStats(
+        self, request: stats_pb.PluginStatsRequest, context: grpc.aio.ServicerContext
+    ) -> stats_pb.PluginStats:
+        return self._counters.snapshot()
