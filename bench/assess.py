@@ -1,0 +1,185 @@
+"""From a run's results and sampled timeline to memory figures and run-level verdicts."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from bench import verdicts
+from bench.engine import ScenarioResult
+from bench.samplers import LOADGEN, Timeline, Window, window_growth
+from bench.scenarios import BRIDGE
+
+# Processes seen through /debug/stats when the bench did not spawn them.
+STATS_PROCESSES = {"host": "host.rss_bytes", "plugin": "plugin.rss_bytes"}
+
+
+@dataclass
+class MemoryFigure:
+    growth_bytes: float
+    peak_bytes: float
+    samples: int
+    source: str  # "psutil", "stats" or "container"
+
+
+def memory_figures(result: ScenarioResult, timeline: Timeline) -> dict[str, MemoryFigure]:
+    """Peak RSS growth per process in the scenario's window (psutil first, else /debug/stats),
+    plus the load generator and any container working sets."""
+    window = result.window
+    if window is None:
+        return {}
+    figures: dict[str, MemoryFigure] = {}
+    for name in [*result.target.processes, LOADGEN]:
+        got = window_growth(timeline, name, "rss_bytes", window)
+        if got is not None:
+            figures[name] = MemoryFigure(*got, source="psutil")
+    for name, key in STATS_PROCESSES.items():
+        if result.target.processes or name in figures:
+            continue  # /debug/stats only stands in when the bench has no PIDs
+        got = window_growth(timeline, "stats", key, window)
+        if got is not None:
+            figures[name] = MemoryFigure(*got, source="stats")
+    for source in timeline.sources():
+        if source.startswith("container:"):
+            got = window_growth(timeline, source, "working_set_bytes", window)
+            if got is not None:
+                figures[source] = MemoryFigure(*got, source="container")
+    return figures
+
+
+def bounded_memory_verdicts(
+    results: Iterable[ScenarioResult], timeline: Timeline, tol: verdicts.Tolerances
+) -> list[verdicts.Verdict]:
+    """Per chunk, direction and process: growth at the smallest vs the largest bridge size."""
+    groups: dict[tuple[str, int], list[ScenarioResult]] = {}
+    for r in results:
+        if r.ok and r.scenario.target == BRIDGE and r.scenario.kind in ("download", "upload"):
+            groups.setdefault((r.scenario.kind, r.scenario.chunk), []).append(r)
+    out = []
+    for (kind, chunk), group in sorted(groups.items()):
+        group.sort(key=lambda r: r.scenario.size)
+        if len(group) < 2:
+            continue
+        small, large = group[0], group[-1]
+        small_figs = memory_figures(small, timeline)
+        large_figs = memory_figures(large, timeline)
+        for process in ("host", "plugin"):
+            if process not in small_figs or process not in large_figs:
+                continue
+            verdict = verdicts.bounded_memory(
+                process,
+                kind,
+                small.scenario.size,
+                small_figs[process].growth_bytes,
+                large.scenario.size,
+                large_figs[process].growth_bytes,
+                tol,
+            )
+            verdict.name += f"/c{chunk}"
+            verdict.figures["chunk_bytes"] = chunk
+            out.append(verdict)
+    return out
+
+
+def soak_series(
+    result: ScenarioResult, timeline: Timeline, process: str
+) -> tuple[list[float], list[float]]:
+    """(request index, RSS) pairs of one process during the soak."""
+    window: Window | None = result.window
+    completions: list[tuple[float, int]] = result.extra.get("completions", [])
+    if window is None or not completions:
+        return [], []
+    end = window.end if window.end is not None else float("inf")
+    if result.target.processes:
+        points = timeline.series(process, "rss_bytes", window.start, end)
+    else:
+        points = timeline.series("stats", STATS_PROCESSES.get(process, ""), window.start, end)
+    times = [t for t, _ in completions]
+    xs, ys = [], []
+    last_t = completions[-1][0]
+    for t, value in points:
+        if t > last_t:
+            break  # after the last request: settling, not traffic
+        xs.append(float(bisect.bisect_right(times, t)))
+        ys.append(value)
+    return xs, ys
+
+
+def leak_verdicts(
+    results: Iterable[ScenarioResult], timeline: Timeline, tol: verdicts.Tolerances
+) -> list[verdicts.Verdict]:
+    out = []
+    for r in results:
+        if r.scenario.kind != "soak" or not r.ok:
+            continue
+        for process in ("host", "plugin"):
+            xs, ys = soak_series(r, timeline, process)
+            if xs:
+                out.append(verdicts.leak_slope(process, xs, ys, tol))
+    return out
+
+
+def scenario_verdicts(results: Iterable[ScenarioResult]) -> list[verdicts.Verdict]:
+    """Verdicts the engine decided during scenarios (backpressure, abort cleanup, soak)."""
+    out: list[verdicts.Verdict] = []
+    for r in results:
+        out.extend(r.verdicts)
+        if not r.ok:
+            out.append(
+                verdicts.Verdict(
+                    name=f"scenario-ok/{r.scenario.id}",
+                    passed=False,
+                    summary=f"{r.scenario.id} failed: {r.error}",
+                    figures={"error": r.error},
+                )
+            )
+    return out
+
+
+def all_verdicts(
+    results: list[ScenarioResult], timeline: Timeline, tol: verdicts.Tolerances
+) -> list[verdicts.Verdict]:
+    return [
+        *bounded_memory_verdicts(results, timeline, tol),
+        *leak_verdicts(results, timeline, tol),
+        *scenario_verdicts(results),
+    ]
+
+
+def reference_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Side by side throughput per (kind, size, chunk) over targets, with ratios to the bridge.
+
+    rows: summary.json scenario entries.
+    """
+    groups: dict[tuple[str, int, int], dict[str, float]] = {}
+    for row in rows:
+        if row["kind"] not in ("download", "upload", "small") or not row["ok"]:
+            continue
+        key = (row["kind"], row["size_bytes"], row["chunk_bytes"])
+        if row["kind"] == "small":
+            p50 = (row.get("latency_ms") or {}).get("p50")
+            value = 1000.0 / p50 if p50 else None  # requests/s of one client
+        else:
+            value = row.get("throughput_mb_s")
+        if value:
+            groups.setdefault(key, {})[row["target"]] = value
+    out = []
+    for (kind, size, chunk), by_target in sorted(groups.items()):
+        if BRIDGE not in by_target or len(by_target) < 2:
+            continue
+        entry: dict[str, Any] = {
+            "kind": kind,
+            "size_bytes": size,
+            "chunk_bytes": chunk,
+            "unit": "req/s (1/p50)" if kind == "small" else "MB/s",
+            "values": by_target,
+            "bridge_ratio_to": {
+                target: by_target[BRIDGE] / value
+                for target, value in by_target.items()
+                if target != BRIDGE
+            },
+        }
+        out.append(entry)
+    return out

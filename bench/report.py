@@ -1,0 +1,483 @@
+"""Reports: summary.json (versioned), summary.md (tables + verdicts) and PNG plots.
+
+Separate from scenarios and samplers: everything here works on finished results,
+so it can be tested with synthetic data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from bench import assess
+from bench.engine import ScenarioResult
+from bench.profiles import human_size
+from bench.samplers import Timeline
+from bench.stack import HOSTSTUB_BIN, REPO_ROOT
+from bench.verdicts import Verdict
+
+SCHEMA_VERSION = 1
+MiB = 1024 * 1024
+
+
+def utc_stamp(now: dt.datetime | None = None) -> str:
+    """Folder name of a run: 20250101T120000Z (sortable, no colons)."""
+    return (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _command_output(args: list[str], cwd: Path = REPO_ROOT) -> str | None:
+    try:
+        out = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def environment(chunk_sizes: Iterable[int], mode: str) -> dict[str, Any]:
+    """Versions, CPU count, chunk settings, git commit: what a figure depends on."""
+    import grpc
+    import psutil
+
+    commit = _command_output(["git", "rev-parse", "HEAD"])
+    dirty = _command_output(["git", "status", "--porcelain"])
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "memory_total_bytes": psutil.virtual_memory().total,
+        "go": _command_output(["go", "version"]),
+        "hoststub_bin": str(HOSTSTUB_BIN) if HOSTSTUB_BIN.exists() else None,
+        "grpcio": grpc.__version__,
+        "psutil": psutil.__version__,
+        "git_commit": commit,
+        "git_dirty": bool(dirty) if dirty is not None else None,
+        "chunk_sizes": list(chunk_sizes),
+        "mode": mode,
+        "hostname": platform.node(),
+    }
+
+
+def scenario_row(result: ScenarioResult, timeline: Timeline) -> dict[str, Any]:
+    sc = result.scenario
+    figures = assess.memory_figures(result, timeline)
+    extra = {k: v for k, v in result.extra.items() if k != "completions"}
+    return {
+        "id": sc.id,
+        "kind": sc.kind,
+        "target": sc.target,
+        "direction": sc.direction,
+        "size_bytes": sc.size,
+        "chunk_bytes": sc.chunk,
+        "concurrency": sc.concurrency,
+        "requests": sc.requests,
+        "ok": result.ok,
+        "error": result.error,
+        "seconds": result.seconds,
+        "bytes": result.bytes,
+        "throughput_mb_s": result.throughput_mb_s,
+        "latency_ms": result.latency_ms(),
+        "rss_growth_bytes": {
+            n: f.growth_bytes for n, f in figures.items() if f.source != "container"
+        },
+        "peak_rss_bytes": {n: f.peak_bytes for n, f in figures.items() if f.source != "container"},
+        "memory_source": {n: f.source for n, f in figures.items()},
+        "samples": {n: f.samples for n, f in figures.items()},
+        "container_peak_bytes": {
+            n.removeprefix("container:"): f.peak_bytes
+            for n, f in figures.items()
+            if f.source == "container"
+        },
+        "window_s": (
+            [result.window.start, result.window.end] if result.window is not None else None
+        ),
+        "extra": extra,
+    }
+
+
+def build_summary(
+    *,
+    profile: str,
+    mode: str,
+    chunk_sizes: list[int],
+    results: list[ScenarioResult],
+    timeline: Timeline,
+    verdicts: list[Verdict],
+    steps: Mapping[str, Any] | None = None,
+    containers: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    env: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    rows = [scenario_row(r, timeline) for r in results]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id or utc_stamp(),
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "profile": profile,
+        "environment": dict(env) if env is not None else environment(chunk_sizes, mode),
+        "scenarios": rows,
+        "references": assess.reference_ratios(rows),
+        "verdicts": [v.to_dict() for v in verdicts],
+        "verdicts_passed": all(v.passed for v in verdicts),
+        "steps": dict(steps or {}),
+        "containers": dict(containers or {}),
+        "sampler": {
+            "samples": len(timeline.samples),
+            "sources": timeline.sources(),
+            "errors": timeline.errors[:20],
+            "error_count": len(timeline.errors),
+        },
+    }
+
+
+# -- markdown ------------------------------------------------------------------
+
+
+def _fmt_mib(n: float | None) -> str:
+    return "-" if n is None else f"{n / MiB:.1f}"
+
+
+def _fmt(n: float | None, spec: str = ".0f") -> str:
+    return "-" if n is None else format(n, spec)
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def summary_markdown(summary: Mapping[str, Any]) -> str:
+    env = summary["environment"]
+    out = [
+        f"# streambench run {summary['run_id']} ({summary['profile']} profile)",
+        "",
+        f"{env.get('cpu_count')} CPUs, Python {env.get('python')}, "
+        f"{env.get('go') or 'go ?'}, commit {str(env.get('git_commit'))[:12]}"
+        f"{' (dirty)' if env.get('git_dirty') else ''}, chunk sizes "
+        f"{', '.join(human_size(c) for c in env.get('chunk_sizes', []))}, mode {env.get('mode')}.",
+        "",
+        "## Verdicts",
+        "",
+        f"**{'ALL PASSED' if summary['verdicts_passed'] else 'SOME FAILED'}**",
+        "",
+        md_table(
+            ["verdict", "result", "figures"],
+            [
+                [v["name"], "pass" if v["passed"] else "**FAIL**", v["summary"]]
+                for v in summary["verdicts"]
+            ],
+        ),
+        "",
+        "## Scenarios",
+        "",
+        "Throughput in MB/s (10^6 B/s); RSS growth = peak during the scenario minus the value "
+        "at its start, in MiB.",
+        "",
+    ]
+    rows = []
+    for s in summary["scenarios"]:
+        growth = s["rss_growth_bytes"]
+        lat = s.get("latency_ms") or {}
+        rows.append(
+            [
+                s["id"],
+                "ok" if s["ok"] else f"**FAILED** {s['error']}",
+                _fmt(s.get("throughput_mb_s")),
+                _fmt(lat.get("p50"), ".2f"),
+                _fmt(lat.get("p99"), ".2f"),
+                ", ".join(f"{n} {_fmt_mib(v)}" for n, v in growth.items()),
+                ", ".join(
+                    f"{n} {_fmt_mib(v)}" for n, v in s.get("container_peak_bytes", {}).items()
+                )
+                or "-",
+            ]
+        )
+    out.append(
+        md_table(
+            [
+                "scenario",
+                "status",
+                "MB/s",
+                "p50 ms",
+                "p99 ms",
+                "RSS growth MiB",
+                "container peak MiB",
+            ],
+            rows,
+        )
+    )
+    if summary["references"]:
+        out += ["", "## References side by side", ""]
+        targets = sorted({t for r in summary["references"] for t in r["values"]})
+        ref_rows = []
+        for r in summary["references"]:
+            ref_rows.append(
+                [
+                    f"{r['kind']} {human_size(r['size_bytes'])} c{human_size(r['chunk_bytes'])}",
+                    r["unit"],
+                    *[_fmt(r["values"].get(t)) for t in targets],
+                    ", ".join(f"{t} {ratio:.2f}x" for t, ratio in r["bridge_ratio_to"].items()),
+                ]
+            )
+        out.append(md_table(["transfer", "unit", *targets, "bridge vs"], ref_rows))
+    if summary.get("sweep"):
+        out += ["", "## Chunk-size sweep", "", sweep_markdown(summary["sweep"])]
+    if summary["steps"]:
+        out += ["", "## Other tools", ""]
+        for name, step in summary["steps"].items():
+            out.append(f"- {name}: {step.get('status')}; {step.get('detail', '')}")
+    if summary["containers"]:
+        out += ["", "## Containers", ""]
+        for name, c in summary["containers"].items():
+            out.append(
+                f"- {name}: peak {_fmt_mib(c.get('peak_bytes'))} MiB of "
+                f"{_fmt_mib(c.get('limit_bytes'))} MiB, OOM killed: {c.get('oom_killed')}"
+            )
+    errors = summary["sampler"]["error_count"]
+    out += ["", f"Sampler: {summary['sampler']['samples']} samples, {errors} errors."]
+    return "\n".join(out) + "\n"
+
+
+# -- sweep -----------------------------------------------------------------------
+
+
+def sweep_table(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (chunk, kind): bridge and go-direct MB/s, their ratio, RSS growth."""
+    table: dict[tuple[int, str], dict[str, Any]] = {}
+    for s in rows:
+        if s["kind"] not in ("download", "upload") or not s["ok"]:
+            continue
+        row = table.setdefault(
+            (s["chunk_bytes"], s["kind"]),
+            {"chunk_bytes": s["chunk_bytes"], "kind": s["kind"], "size_bytes": s["size_bytes"]},
+        )
+        row[f"{s['target']}_mb_s"] = s["throughput_mb_s"]
+        if s["target"] == "bridge":
+            for proc in ("host", "plugin"):
+                row[f"{proc}_rss_growth_bytes"] = s["rss_growth_bytes"].get(proc)
+    out = []
+    for key in sorted(table):
+        row = table[key]
+        bridge, direct = row.get("bridge_mb_s"), row.get("go-direct_mb_s")
+        row["bridge_vs_go_direct"] = bridge / direct if bridge and direct else None
+        out.append(row)
+    return out
+
+
+def sweep_markdown(table: list[Mapping[str, Any]]) -> str:
+    return md_table(
+        [
+            "chunk",
+            "kind",
+            "size",
+            "bridge MB/s",
+            "go-direct MB/s",
+            "ratio",
+            "host MiB",
+            "plugin MiB",
+        ],
+        [
+            [
+                human_size(r["chunk_bytes"]),
+                r["kind"],
+                human_size(r["size_bytes"]),
+                _fmt(r.get("bridge_mb_s")),
+                _fmt(r.get("go-direct_mb_s")),
+                _fmt(r.get("bridge_vs_go_direct"), ".2f"),
+                _fmt_mib(r.get("host_rss_growth_bytes")),
+                _fmt_mib(r.get("plugin_rss_growth_bytes")),
+            ]
+            for r in table
+        ],
+    )
+
+
+# -- plots ----------------------------------------------------------------------
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_rss_over_time(timeline: Timeline, path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(12, 5))
+    for source in timeline.sources():
+        if source in ("stats",) or source.startswith("container:"):
+            continue
+        points = timeline.series(source, "rss_bytes")
+        if points:
+            ax.plot([t for t, _ in points], [v / MiB for _, v in points], label=source, lw=1)
+    if not any(timeline.series(s, "rss_bytes") for s in timeline.sources() if s != "stats"):
+        for name, key in assess.STATS_PROCESSES.items():
+            points = timeline.series("stats", key)
+            if points:
+                ax.plot([t for t, _ in points], [v / MiB for _, v in points], label=f"{name}")
+    for source in timeline.sources():
+        if source.startswith("container:"):
+            points = timeline.series(source, "working_set_bytes")
+            ax.plot([t for t, _ in points], [v / MiB for _, v in points], label=source, ls="--")
+    for i, w in enumerate(timeline.windows):
+        if w.end is not None and i % 2 == 0:
+            ax.axvspan(w.start, w.end, color="grey", alpha=0.12, lw=0)
+    ax.set_xlabel("seconds since run start (shaded: every other scenario)")
+    ax.set_ylabel("RSS MiB")
+    ax.set_title("RSS over time per process")
+    ax.legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_references(summary: Mapping[str, Any], path: Path) -> Path | None:
+    refs = [r for r in summary["references"] if r["unit"] == "MB/s"]
+    if not refs:
+        return None
+    plt = _pyplot()
+    targets = sorted({t for r in refs for t in r["values"]})
+    fig, ax = plt.subplots(figsize=(max(6, len(refs) * 1.6), 4.5))
+    width = 0.8 / len(targets)
+    for i, target in enumerate(targets):
+        xs = [j + i * width for j in range(len(refs))]
+        ax.bar(xs, [r["values"].get(target, 0) for r in refs], width, label=target)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(refs))])
+    ax.set_xticklabels(
+        [
+            f"{r['kind']}\n{human_size(r['size_bytes'])} c{human_size(r['chunk_bytes'])}"
+            for r in refs
+        ],
+        fontsize="small",
+    )
+    ax.set_ylabel("MB/s")
+    ax.set_title("Throughput: bridge and references side by side")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_throughput_vs_chunk(rows: list[Mapping[str, Any]], path: Path) -> Path | None:
+    lines: dict[tuple[str, str, int], list[tuple[int, float]]] = {}
+    for s in rows:
+        if s["kind"] in ("download", "upload") and s["ok"] and s.get("throughput_mb_s"):
+            key = (s["kind"], s["target"], s["size_bytes"])
+            lines.setdefault(key, []).append((s["chunk_bytes"], s["throughput_mb_s"]))
+    lines = {k: sorted(v) for k, v in lines.items() if len({c for c, _ in v}) > 1}
+    if not lines:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for (kind, target, size), points in sorted(lines.items()):
+        ax.plot(
+            [c / 1024 for c, _ in points],
+            [v for _, v in points],
+            marker="o",
+            label=f"{kind} {target} {human_size(size)}",
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("chunk KiB")
+    ax.set_ylabel("MB/s")
+    ax.set_title("Throughput vs chunk size")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_leak(results: list[ScenarioResult], timeline: Timeline, path: Path) -> Path | None:
+    soaks = [r for r in results if r.scenario.kind == "soak" and r.ok]
+    if not soaks:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    plotted = False
+    for r in soaks:
+        for process in ("host", "plugin"):
+            xs, ys = assess.soak_series(r, timeline, process)
+            if xs:
+                ax.plot(xs, [y / MiB for y in ys], lw=1, label=f"{process} ({r.scenario.id})")
+                plotted = True
+    if not plotted:
+        plt.close(fig)
+        return None
+    ax.set_xlabel("requests completed")
+    ax.set_ylabel("RSS MiB")
+    ax.set_title("Leak soak: RSS over request index")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_run(
+    run_dir: Path,
+    summary: dict[str, Any],
+    timeline: Timeline,
+    results: list[ScenarioResult],
+) -> list[Path]:
+    """Write summary.json, summary.md, timeline.json and the plots into run_dir."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    written = [
+        p
+        for p in (
+            plot_rss_over_time(timeline, run_dir / "rss_over_time.png"),
+            plot_references(summary, run_dir / "references.png"),
+            plot_throughput_vs_chunk(summary["scenarios"], run_dir / "throughput_vs_chunk.png"),
+            plot_leak(results, timeline, run_dir / "leak_soak.png"),
+        )
+        if p is not None
+    ]
+    timeline_path = run_dir / "timeline.json"
+    timeline_path.write_text(
+        json.dumps(
+            {
+                "windows": [[w.name, w.start, w.end] for w in timeline.windows],
+                "samples": [[s.t, s.source, dict(s.values)] for s in timeline.samples],
+            }
+        )
+    )
+    written.append(timeline_path)
+    summary["files"] = sorted(
+        {p.name for p in written}
+        | {"summary.json", "summary.md"}
+        | {p.name for p in run_dir.iterdir() if p.is_file()}
+    )
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    (run_dir / "summary.md").write_text(summary_markdown(summary))
+    return [run_dir / "summary.json", run_dir / "summary.md", *written]
+
+
+def copy_baseline(run_dir: Path, baseline_dir: Path) -> Path:
+    """`bench baseline RUN_DIR`: the run's summary becomes the committed baseline."""
+    source = run_dir / "summary.json"
+    if not source.is_file():
+        raise FileNotFoundError(f"{source} not found: is {run_dir} a bench run folder?")
+    data = json.loads(source.read_text())
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(
+            f"{source}: schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}"
+        )
+    baseline_dir.mkdir(parents=True, exist_ok=True)
+    target = baseline_dir / "summary.json"
+    shutil.copyfile(source, target)
+    if (run_dir / "summary.md").is_file():
+        shutil.copyfile(run_dir / "summary.md", baseline_dir / "summary.md")
+    return target

@@ -1,0 +1,76 @@
+"""`python -m bench run --profile smoke` against real spawned host + plugin processes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.stack import HOSTSTUB_BIN, REPO_ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def _missing() -> str | None:
+    if not HOSTSTUB_BIN.exists():
+        return f"{HOSTSTUB_BIN} not built (scripts/setup.sh)"
+    if importlib.util.find_spec("plugin_runtime.examples.bench") is None:
+        return "plugin_runtime.examples.bench not importable"
+    return None
+
+
+@pytest.mark.timeout(120)
+def test_smoke_run_writes_results_from_real_samples(tmp_path: Path) -> None:
+    if reason := _missing():
+        pytest.skip(reason)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "bench", "run", "--profile", "smoke"),
+            *("--no-locust", "--no-pytest-benchmark", "--results-dir", str(tmp_path)),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    (run_dir,) = list(tmp_path.iterdir())
+    for name in ("summary.json", "summary.md", "rss_over_time.png", "timeline.json"):
+        assert (run_dir / name).is_file(), name
+    summary = json.loads((run_dir / "summary.json").read_text())
+    scenarios = {s["id"]: s for s in summary["scenarios"]}
+    failed = {sid: s["error"] for sid, s in scenarios.items() if not s["ok"]}
+    assert not failed, failed
+    kinds = {s["kind"] for s in scenarios.values()}
+    assert kinds == {
+        "download",
+        "upload",
+        "echo",
+        "concurrent",
+        "small",
+        "sse",
+        "slow-reader",
+        "abort",
+        "soak",
+    }
+    assert {s["target"] for s in scenarios.values()} == {
+        "bridge",
+        "go-direct",
+        "python-direct",
+        "buffered",
+    }
+    # Verdicts come from real samples of the spawned processes.
+    big = scenarios["download/bridge/8MiB/c64KiB"]
+    assert big["samples"]["host"] > 0 and big["samples"]["plugin"] > 0
+    assert big["memory_source"]["plugin"] == "psutil"
+    names = {v["name"] for v in summary["verdicts"]}
+    assert {"bounded-memory/download/plugin/c65536", "leak-slope/plugin", "abort-cleanup"} <= names
+    assert "backpressure/slow-reader" in names
+    leak = next(v for v in summary["verdicts"] if v["name"] == "leak-slope/plugin")
+    assert leak["figures"]["samples"] > 0
+    assert summary["sampler"]["samples"] > 0

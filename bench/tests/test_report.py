@@ -1,0 +1,145 @@
+"""Result writing: summary.json schema, summary.md, PNG plots, the sweep table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench import assess, report
+from bench.samplers import Sample, Timeline
+from bench.verdicts import Tolerances
+
+from .conftest import synthetic_result
+
+MiB = 1024 * 1024
+ENV = {"cpu_count": 2, "python": "3.11", "chunk_sizes": [65536], "mode": "spawned"}
+
+
+def synthetic_run(buffering_host: bool = False):
+    timeline = Timeline()
+    results = []
+    t = 0.0
+    for kind in ("download", "upload"):
+        for size in (16 * MiB, 256 * MiB):
+            host_growth = size if buffering_host else 2 * MiB
+            results.append(
+                synthetic_result(
+                    timeline,
+                    kind,
+                    "bridge",
+                    size,
+                    {"host": host_growth, "plugin": 3 * MiB},
+                    t,
+                    throughput=800.0,
+                )
+            )
+            t += 2
+            results.append(
+                synthetic_result(
+                    timeline, kind, "go-direct", size, {"host": 1 * MiB}, t, throughput=1600.0
+                )
+            )
+            t += 2
+    return results, timeline
+
+
+def test_bounded_memory_verdicts_from_timeline() -> None:
+    results, timeline = synthetic_run()
+    verdicts = assess.bounded_memory_verdicts(results, timeline, Tolerances())
+    assert len(verdicts) == 4 and all(v.passed for v in verdicts)
+    results, timeline = synthetic_run(buffering_host=True)
+    failed = [
+        v.name
+        for v in assess.bounded_memory_verdicts(results, timeline, Tolerances())
+        if not v.passed
+    ]
+    assert failed == ["bounded-memory/download/host/c65536", "bounded-memory/upload/host/c65536"]
+
+
+def test_write_run_files_and_schema(tmp_path: Path) -> None:
+    results, timeline = synthetic_run()
+    timeline.samples.append(Sample(0.1, "container:plugin", {"working_set_bytes": 30 * MiB}))
+    verdicts = assess.all_verdicts(results, timeline, Tolerances())
+    summary = report.build_summary(
+        profile="quick",
+        mode="spawned",
+        chunk_sizes=[65536],
+        results=results,
+        timeline=timeline,
+        verdicts=verdicts,
+        steps={"locust": {"status": "skipped", "detail": "absent"}},
+        run_id="20250101T000000Z",
+        env=ENV,
+    )
+    report.write_run(tmp_path, summary, timeline, results)
+    data = json.loads((tmp_path / "summary.json").read_text())
+    assert data["schema_version"] == report.SCHEMA_VERSION
+    assert data["environment"]["cpu_count"] == 2
+    assert data["verdicts_passed"] is True
+    row = next(s for s in data["scenarios"] if s["id"] == "download/bridge/256MiB/c64KiB")
+    assert row["throughput_mb_s"] == 800.0
+    assert row["rss_growth_bytes"]["host"] == 2 * MiB
+    assert row["samples"]["plugin"] == 3
+    assert row["latency_ms"]["p50"] == 2.0
+    ref = next(r for r in data["references"] if r["kind"] == "download")
+    assert ref["bridge_ratio_to"]["go-direct"] == 0.5
+    md = (tmp_path / "summary.md").read_text()
+    assert "ALL PASSED" in md and "bounded-memory/download/plugin/c65536" in md
+    assert "References side by side" in md and "locust: skipped" in md
+    for png in ("rss_over_time.png", "references.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    assert "summary.json" in data["files"] and "rss_over_time.png" in data["files"]
+
+
+def test_failed_scenario_is_a_failed_verdict(tmp_path: Path) -> None:
+    timeline = Timeline()
+    results = [synthetic_result(timeline, "echo", "bridge", MiB, {"host": 0}, 0.0, ok=False)]
+    verdicts = assess.all_verdicts(results, timeline, Tolerances())
+    assert [v.passed for v in verdicts] == [False]
+    summary = report.build_summary(
+        profile="smoke",
+        mode="spawned",
+        chunk_sizes=[65536],
+        results=results,
+        timeline=timeline,
+        verdicts=verdicts,
+        env=ENV,
+    )
+    report.write_run(tmp_path, summary, timeline, results)
+    assert "SOME FAILED" in (tmp_path / "summary.md").read_text()
+
+
+def test_sweep_table_and_plot(tmp_path: Path) -> None:
+    timeline = Timeline()
+    results = []
+    t = 0.0
+    for chunk, bridge, direct in ((16384, 300.0, 1500.0), (65536, 700.0, 1600.0)):
+        results.append(
+            synthetic_result(
+                timeline, "download", "bridge", 64 * MiB, {"host": MiB}, t, chunk, bridge
+            )
+        )
+        results.append(
+            synthetic_result(timeline, "download", "go-direct", 64 * MiB, {}, t + 2, chunk, direct)
+        )
+        t += 4
+    rows = [report.scenario_row(r, timeline) for r in results]
+    table = report.sweep_table(rows)
+    assert [(r["chunk_bytes"], r["bridge_mb_s"], r["go-direct_mb_s"]) for r in table] == [
+        (16384, 300.0, 1500.0),
+        (65536, 700.0, 1600.0),
+    ]
+    assert table[0]["bridge_vs_go_direct"] == 0.2
+    assert table[1]["host_rss_growth_bytes"] == MiB
+    md = report.sweep_markdown(table)
+    assert "| 16KiB | download | 64MiB | 300 | 1500 | 0.20 |" in md
+    png = report.plot_throughput_vs_chunk(rows, tmp_path / "sweep.png")
+    assert png is not None and png.stat().st_size > 1000
+
+
+def test_copy_baseline(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"schema_version": report.SCHEMA_VERSION}))
+    target = report.copy_baseline(run, tmp_path / "baseline")
+    assert json.loads(target.read_text())["schema_version"] == report.SCHEMA_VERSION
