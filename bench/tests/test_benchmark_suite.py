@@ -1,0 +1,69 @@
+"""The pytest-benchmark suite (bench/benchmarks) run in a minimal mode, its JSON checked."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.stack import REPO_ROOT
+
+SIZE = 2 * 1024 * 1024
+
+
+def _pytest(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+    )
+
+
+@pytest.mark.e2e
+def test_benchmark_suite_writes_json_with_extra_info(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    run = _pytest(
+        ["bench/benchmarks", f"--benchmark-json={out}", "-q"],
+        {
+            "BENCH_PYTEST_SIZE": str(SIZE),
+            "BENCH_PYTEST_CHUNKS": "65536",
+            "BENCH_PYTEST_ROUNDS": "1",
+            "BENCH_PYTEST_LATENCY_ROUNDS": "20",
+        },
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    report = json.loads(out.read_text())
+    by_name = {b["name"]: b for b in report["benchmarks"]}
+    assert set(by_name) == {
+        "test_download_through_bridge[chunk64k]",
+        "test_upload_through_bridge[chunk64k]",
+        "test_download_go_direct",
+        "test_upload_go_direct",
+        "test_small_request_latency",
+    }
+    for name, bench in by_name.items():
+        info = bench["extra_info"]
+        assert bench["stats"]["rounds"] >= 1, name
+        for side in ("host", "plugin"):
+            assert info[f"{side}_peak_rss_growth_bytes"] >= 0, (name, info)
+            assert info[f"{side}_peak_rss_bytes"] > 0, (name, info)
+    transfer = by_name["test_download_through_bridge[chunk64k]"]["extra_info"]
+    assert transfer["bytes"] == SIZE
+    assert transfer["chunk_bytes"] == 65536
+    assert transfer["mb_per_s_mean"] > 0
+    assert by_name["test_small_request_latency"]["extra_info"]["requests_per_s"] > 0
+
+
+def test_benchmarks_are_skipped_when_not_named() -> None:
+    """Collected through a parent directory, the suite skips instead of running a minute."""
+    run = _pytest(["bench", "-q", "-k", "test_download_through_bridge", "-rs"], {})
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "benchmarks run only when named" in run.stdout, run.stdout[-2000:]
+    assert " skipped" in run.stdout and " passed" not in run.stdout, run.stdout[-2000:]

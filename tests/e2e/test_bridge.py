@@ -1,0 +1,234 @@
+"""The streaming bridge end to end: real host, real plugin, a standard HTTP client.
+
+One stack serves the whole module. Each test states one behaviour of the
+contract in proto/hooks_http.proto (streaming, flush, status, headers, aborts,
+full duplex, early response, cancellation) as a client sees it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import time
+
+import httpx
+import pytest
+from e2e_support import (
+    ABORTED_TRANSFER,
+    MiB,
+    connect,
+    fetch_stats,
+    plugin_idle,
+    raw_socket,
+    read_download,
+    rss_growth,
+    start_upload,
+    wait_until,
+)
+
+from bench.client import PatternVerifier, pattern_chunks
+from bench.stack import Stack
+
+BIG_BODY = 256 * MiB
+# Far below the body size: a bridge that buffers a body would grow by ~256 MiB.
+RSS_GROWTH_LIMIT = 64 * MiB
+
+
+def test_download_256mib_streams_in_bounded_memory(stack: Stack, record_figure) -> None:
+    conn, prefix = connect(stack)
+    verifier = PatternVerifier()
+    with rss_growth(stack) as growth:
+        started = time.perf_counter()
+        conn.request("GET", f"{prefix}/download?size={BIG_BODY}&chunk=65536")
+        resp = conn.getresponse()
+        assert resp.status == 200
+        received = read_download(resp, verifier)
+        seconds = time.perf_counter() - started
+    conn.close()
+    assert received == BIG_BODY
+    assert growth.samples >= 3, "too few RSS samples to judge memory"
+    record_figure("download_256MiB.host_rss_growth", growth.host / MiB, "MiB")
+    record_figure("download_256MiB.plugin_rss_growth", growth.plugin / MiB, "MiB")
+    record_figure("download_256MiB.throughput", BIG_BODY / seconds / 1e6, "MB/s")
+    assert growth.host < RSS_GROWTH_LIMIT, f"host RSS grew {growth.host / MiB:.1f} MiB"
+    assert growth.plugin < RSS_GROWTH_LIMIT, f"plugin RSS grew {growth.plugin / MiB:.1f} MiB"
+
+
+def test_upload_256mib_streams_in_bounded_memory(stack: Stack, record_figure) -> None:
+    conn, prefix = connect(stack)
+    digest = hashlib.sha256()
+
+    def body():  # a generator: http.client sends it chunked, one piece at a time
+        for piece in pattern_chunks(BIG_BODY, 65536):
+            digest.update(piece)
+            yield bytes(piece)
+
+    with rss_growth(stack) as growth:
+        started = time.perf_counter()
+        conn.request("POST", f"{prefix}/upload", body=body(), encode_chunked=True)
+        resp = conn.getresponse()
+        answer = resp.read()
+        seconds = time.perf_counter() - started
+    conn.close()
+    assert resp.status == 200, answer[:200]
+    assert json.loads(answer) == {"bytes": BIG_BODY, "sha256": digest.hexdigest()}
+    record_figure("upload_256MiB.host_rss_growth", growth.host / MiB, "MiB")
+    record_figure("upload_256MiB.plugin_rss_growth", growth.plugin / MiB, "MiB")
+    record_figure("upload_256MiB.throughput", BIG_BODY / seconds / 1e6, "MB/s")
+    assert growth.host < RSS_GROWTH_LIMIT, f"host RSS grew {growth.host / MiB:.1f} MiB"
+    assert growth.plugin < RSS_GROWTH_LIMIT, f"plugin RSS grew {growth.plugin / MiB:.1f} MiB"
+
+
+def test_sse_events_arrive_one_by_one(stack: Stack, record_figure) -> None:
+    events, interval_s = 5, 0.2
+    arrivals: list[float] = []
+    with (
+        httpx.Client(timeout=10.0) as client,
+        client.stream("GET", f"{stack.plugin_url}/sse?events={events}&interval_ms=200") as resp,
+    ):
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        started = time.monotonic()
+        for line in resp.iter_lines():
+            if line.startswith("data:"):
+                arrivals.append(time.monotonic() - started)
+        ended = time.monotonic() - started
+    assert len(arrivals) == events
+    spread = arrivals[-1] - arrivals[0]
+    record_figure("sse.first_to_last_event", spread, "s")
+    # Flushed per event: arrivals are spread by the interval; buffered: all at the end.
+    assert spread >= 0.5 * (events - 1) * interval_s, arrivals
+    assert arrivals[0] < ended - 0.5 * (events - 1) * interval_s, (arrivals, ended)
+
+
+def test_multi_value_headers_survive(stack: Stack) -> None:
+    conn, prefix = connect(stack)
+    conn.request("GET", f"{prefix}/headers")
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    assert resp.status == 200
+    assert len(resp.headers.get_all("Set-Cookie") or []) == 2, resp.headers
+    assert len(resp.headers.get_all("X-Multi") or []) == 2, resp.headers
+
+
+def test_fail_before_response_init_is_500(stack: Stack) -> None:
+    conn, prefix = connect(stack)
+    conn.request("GET", f"{prefix}/fail?after=0")
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    assert resp.status == 500
+
+
+def test_fail_after_response_init_aborts_http_client(stack: Stack) -> None:
+    conn, prefix = connect(stack)
+    conn.request("GET", f"{prefix}/fail?after=100000")
+    resp = conn.getresponse()
+    assert resp.status == 200  # the headers went out before the plugin failed
+    with pytest.raises(ABORTED_TRANSFER):
+        resp.read()  # never a complete-looking body
+    conn.close()
+
+
+def test_fail_after_response_init_aborts_httpx(stack: Stack) -> None:
+    with (
+        httpx.Client(timeout=10.0) as client,
+        pytest.raises(httpx.RemoteProtocolError),
+        client.stream("GET", f"{stack.plugin_url}/fail?after=100000") as resp,
+    ):
+        for _ in resp.iter_raw():
+            pass
+
+
+@pytest.mark.parametrize(("code", "expected"), [(42, 500), (1000, 500), (0, 200)])
+def test_status_codes(stack: Stack, code: int, expected: int) -> None:
+    conn, prefix = connect(stack)
+    conn.request("GET", f"{prefix}/status?code={code}")
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    assert resp.status == expected
+
+
+def test_early_response_while_uploading_does_not_deadlock(stack: Stack, record_figure) -> None:
+    conn, prefix = connect(stack, timeout=10.0)
+    started = time.monotonic()
+    pump = start_upload(conn, f"{prefix}/early?status=201", BIG_BODY, declare_length=True)
+    resp = conn.getresponse()  # the plugin answers without reading the body
+    resp.read()
+    record_figure("early_response.time_to_status", time.monotonic() - started, "s")
+    assert resp.status == 201
+    # The connection is not left half-open: the host either drains the rest of the
+    # body or closes; a sender stuck until its socket timeout means a deadlock.
+    assert pump.done.wait(15.0), "upload still blocked 15 s after the early answer"
+    assert not isinstance(pump.error, TimeoutError), f"upload stalled: {pump.error!r}"
+    record_figure("early_response.body_sent", pump.sent / MiB, "MiB")
+    conn.close()
+    wait_until(lambda: plugin_idle(stack), 5.0, what="no stream/handler left after early answer")
+
+
+def test_echo_is_full_duplex(stack: Stack) -> None:
+    conn, prefix = connect(stack, timeout=10.0)
+    conn.putrequest("POST", f"{prefix}/echo")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    sock = conn.sock
+    assert sock is not None
+    resp: http.client.HTTPResponse | None = None
+    for i in range(8):
+        piece = os.urandom(16 * 1024 + i)
+        sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+        if resp is None:
+            resp = conn.getresponse()  # headers arrive with the first echoed chunk
+            assert resp.status == 200
+        # Received back before the next piece is sent: a half-duplex bridge times out here.
+        assert resp.read(len(piece)) == piece, f"chunk {i} not echoed back intact"
+    sock.sendall(b"0\r\n\r\n")
+    assert resp is not None
+    assert resp.read() == b""
+    conn.close()
+
+
+def test_client_mattermost_user_id_never_reaches_plugin(stack: Stack) -> None:
+    conn, prefix = connect(stack)
+    conn.request(
+        "GET",
+        f"{prefix}/headers",
+        headers={"Mattermost-User-Id": "spoofed-admin", "X-E2E-Probe": "kept"},
+    )
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    assert resp.status == 200
+    seen = {k.lower(): v for k, v in json.loads(body)["request_headers"].items()}
+    assert seen.get("x-e2e-probe") == ["kept"], seen  # other headers do get through
+    assert "mattermost-user-id" not in seen, seen
+    assert b"spoofed-admin" not in body
+
+
+def test_client_disconnect_cancels_handler(stack: Stack, record_figure) -> None:
+    before, _ = wait_until(lambda: plugin_idle(stack), 5.0, what="idle plugin")
+    sock = raw_socket(stack)
+    sock.sendall(f"GET /plugins/{stack.plugin_id}/hang HTTP/1.1\r\nHost: e2e\r\n\r\n".encode())
+    wait_until(
+        lambda: fetch_stats(stack)["plugin"]["active_handlers"] >= 1,
+        5.0,
+        what="the /hang handler running",
+    )
+    closed_at = time.monotonic()
+    sock.close()
+
+    def cancelled() -> dict | None:
+        plugin = fetch_stats(stack)["plugin"]
+        done = (
+            plugin["handlers_cancelled"] > before["handlers_cancelled"]
+            and plugin["active_handlers"] == 0
+        )
+        return plugin if done else None
+
+    wait_until(cancelled, 2.0, interval=0.002, what="handler cancelled after disconnect")
+    latency = time.monotonic() - closed_at
+    record_figure("cancel_latency_after_client_disconnect", latency * 1000, "ms")
