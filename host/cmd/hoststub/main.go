@@ -1,0 +1,246 @@
+// Command hoststub stands in for the Mattermost server: it serves HTTP and
+// forwards /plugins/{id}/... to a plugin over one ServeHTTP gRPC stream per
+// request.
+//
+//	hoststub --listen 127.0.0.1:8065 --plugin-addr unix:/tmp/plugin.sock --plugin-id bench
+//	hoststub health [--url http://127.0.0.1:8065/healthz]
+//
+// Every flag can also come from the environment as HOSTSTUB_<FLAG_NAME>
+// (upper case, '-' -> '_'), e.g. HOSTSTUB_PLUGIN_ADDR; a flag on the command
+// line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/streambench/host/internal/bridge"
+	"github.com/streambench/host/internal/gen/benchstatsv1"
+	"github.com/streambench/host/internal/gen/pluginapiv1"
+	"github.com/streambench/host/internal/pluginconn"
+	"github.com/streambench/host/internal/router"
+	"github.com/streambench/host/internal/stats"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil))
+}
+
+// config is every knob of the host, filled from flags and HOSTSTUB_* env.
+type config struct {
+	listen            string
+	pluginAddr        string
+	pluginID          string
+	requestChunkBytes int
+	maxBodyBytes      int64
+	maxMessageBytes   int
+	maxHeaderBytes    int
+	pluginTimeout     time.Duration
+	readHeaderTimeout time.Duration
+	shutdownGrace     time.Duration
+	buffered          bool
+	flushEveryChunk   bool
+	windowBytes       int
+	readBufferBytes   int
+	logLevel          string
+}
+
+const envPrefix = "HOSTSTUB_"
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("hoststub", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8065", "HTTP listen address")
+	fs.StringVar(&c.pluginAddr, "plugin-addr", "", "plugin gRPC address: unix:/path.sock or host:port (required)")
+	fs.StringVar(&c.pluginID, "plugin-id", "bench", "plugin id served under /plugins/{id}/")
+	fs.IntVar(&c.requestChunkBytes, "request-chunk-bytes", bridge.DefaultRequestChunkBytes, "largest request body_chunk sent to the plugin")
+	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", 0, "request body limit, 0 = unlimited (over it: 413)")
+	fs.IntVar(&c.maxMessageBytes, "max-message-bytes", bridge.DefaultMaxMessageBytes, "largest ServeHTTPResponse message accepted from the plugin")
+	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 1<<20, "largest request header block")
+	fs.DurationVar(&c.pluginTimeout, "plugin-timeout", 0, "time allowed until the plugin's response-init, 0 = none (exceeded: 504)")
+	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 10*time.Second, "time allowed to read request headers (slow-loris guard)")
+	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGTERM, how long in-flight requests may drain")
+	fs.BoolVar(&c.buffered, "buffered", false, "reference mode: buffer the whole plugin response before writing it")
+	fs.BoolVar(&c.flushEveryChunk, "flush-every-chunk", false, "flush after every response chunk (text/event-stream always does)")
+	fs.IntVar(&c.windowBytes, "window-bytes", pluginconn.DefaultWindowBytes, "HTTP/2 flow-control window to the plugin, -1 = grpc-go dynamic default")
+	fs.IntVar(&c.readBufferBytes, "read-buffer-bytes", pluginconn.DefaultReadBufferBytes, "gRPC transport read buffer")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := applyEnv(fs, getenv); err != nil {
+		return c, err
+	}
+	switch {
+	case c.pluginAddr == "":
+		return c, errors.New("--plugin-addr (or HOSTSTUB_PLUGIN_ADDR) is required")
+	case c.requestChunkBytes <= 0:
+		return c, fmt.Errorf("--request-chunk-bytes must be > 0 (got %d)", c.requestChunkBytes)
+	case c.maxBodyBytes < 0:
+		return c, fmt.Errorf("--max-body-bytes must be >= 0 (got %d)", c.maxBodyBytes)
+	case c.maxMessageBytes < c.requestChunkBytes:
+		return c, fmt.Errorf("--max-message-bytes (%d) must be >= --request-chunk-bytes (%d)", c.maxMessageBytes, c.requestChunkBytes)
+	case c.windowBytes > 1<<30:
+		return c, fmt.Errorf("--window-bytes must be <= 1 GiB (got %d)", c.windowBytes)
+	}
+	return c, nil
+}
+
+// applyEnv fills each flag not given on the command line from HOSTSTUB_<NAME>.
+func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		key := envPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(key); v != "" && !given[f.Name] {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", key, v, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// run is main without the process globals; ready, if non-nil, receives the
+// bound address once the server listens (tests use it).
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ready chan<- string) int {
+	if len(args) > 0 && args[0] == "health" {
+		return probeHealth(ctx, args[1:], stderr)
+	}
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "hoststub:", err)
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		fmt.Fprintln(stderr, "hoststub: --log-level:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	conn, err := pluginconn.Dial(cfg.pluginAddr, pluginconn.Options{
+		WindowBytes:     int32(cfg.windowBytes),
+		ReadBufferBytes: cfg.readBufferBytes,
+		Log:             log,
+	})
+	if err != nil {
+		log.Error("cannot set up plugin connection", "err", err)
+		return 2
+	}
+	defer conn.Close()
+
+	streams := &stats.Streams{}
+	handler := router.New(router.Routes{
+		PluginID: cfg.pluginID,
+		Plugin: &bridge.Bridge{
+			PluginID:          cfg.pluginID,
+			Plugin:            pluginapiv1.NewPluginHooksClient(conn.ClientConn()),
+			Ready:             conn.Ready,
+			RequestChunkBytes: cfg.requestChunkBytes,
+			MaxMessageBytes:   cfg.maxMessageBytes,
+			MaxBodyBytes:      cfg.maxBodyBytes,
+			InitTimeout:       cfg.pluginTimeout,
+			Buffered:          cfg.buffered,
+			FlushEveryChunk:   cfg.flushEveryChunk,
+			Log:               log,
+			Streams:           streams,
+		},
+		Healthy:      conn.Ready,
+		HealthDetail: conn.Status,
+		Stats: &stats.Handler{
+			Streams: streams,
+			Plugin:  benchstatsv1.NewPluginStatsServiceClient(conn.ClientConn()),
+		},
+	})
+
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true) // h2c with prior knowledge, for HTTP/2 load tools
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.readHeaderTimeout,
+		MaxHeaderBytes:    cfg.maxHeaderBytes,
+		Protocols:         &protocols,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		log.Error("cannot listen", "listen", cfg.listen, "err", err)
+		return 1
+	}
+	log.Info("hoststub listening", "listen", ln.Addr().String(), "plugin_addr", cfg.pluginAddr,
+		"plugin_id", cfg.pluginID, "buffered", cfg.buffered, "window_bytes", cfg.windowBytes)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		log.Error("server stopped", "err", err)
+		return 1
+	case <-ctx.Done():
+	}
+
+	// Stop accepting, let in-flight streams finish, then cut what is left.
+	log.Info("shutting down: draining in-flight requests", "grace", cfg.shutdownGrace, "active_streams", streams.Active())
+	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(drainCtx); err != nil {
+		log.Warn("drain incomplete; closing remaining connections", "err", err, "active_streams", streams.Active())
+		_ = srv.Close()
+	}
+	<-serveErr // http.ErrServerClosed
+	log.Info("stopped")
+	return 0
+}
+
+// probeHealth is `hoststub health [--url URL]`: exit 0 iff the URL answers 200.
+func probeHealth(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("hoststub health", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "http://127.0.0.1:8065/healthz", "health URL to probe")
+	timeout := fs.Duration("timeout", 3*time.Second, "probe timeout")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "health:", err)
+		return 2
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintln(stderr, "health:", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "health: %s answered %d\n", *url, resp.StatusCode)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,195 @@
+// Package bridge forwards one HTTP request to a plugin over one bidirectional
+// ServeHTTP gRPC stream and streams the plugin's response back to the client
+// as it arrives, in bounded memory.
+//
+// One request is one exchange, read top to bottom in exchange.go:
+//
+//	open stream -> request pump (goroutine: init, body_chunk..., body_complete)
+//	            -> response loop: awaitingInit -> streamingBody -> complete
+//	                              any state  -> failure (500/503/504/413 before
+//	                              response-init, abort after it)
+//
+// The wire invariants it enforces are listed in proto/hooks_http.proto.
+package bridge
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/streambench/host/internal/gen/pluginapiv1"
+	"github.com/streambench/host/internal/stats"
+)
+
+// Defaults for Bridge's zero-valued fields.
+const (
+	// DefaultRequestChunkBytes is upstream's 64 KiB body chunk.
+	DefaultRequestChunkBytes = 64 << 10
+	// DefaultMaxMessageBytes is the largest ServeHTTPResponse accepted: room
+	// for plugins that send multi-MiB chunks, still a bound on memory.
+	DefaultMaxMessageBytes = 8 << 20
+	// DefaultEndGrace is how long the bridge waits, after body_complete, for
+	// the plugin to end the stream before cancelling it.
+	DefaultEndGrace = 2 * time.Second
+	// DefaultPumpStopTimeout bounds the wait for the request pump to return
+	// after the response has ended (see requestPump.stop).
+	DefaultPumpStopTimeout = 5 * time.Second
+)
+
+// UserIDHeader is the header the real server sets for authenticated users; a
+// client-supplied one is never forwarded.
+const UserIDHeader = "Mattermost-User-Id"
+
+// Bridge is an http.Handler that serves each request through the plugin's
+// PluginHooks.ServeHTTP stream, like httputil.ReverseProxy does for HTTP
+// backends. Its fields are its configuration; set them before serving.
+type Bridge struct {
+	// PluginID names the plugin in log lines.
+	PluginID string
+
+	// Plugin is the client for the plugin's hooks service. Required.
+	Plugin pluginapiv1.PluginHooksClient
+
+	// Ready reports whether the plugin is reachable (health SERVING). When it
+	// returns false the bridge answers 503 at once instead of waiting for a
+	// connection. nil means always try (an unreachable plugin still gives 503,
+	// via gRPC's Unavailable).
+	Ready func() bool
+
+	// RequestChunkBytes is the largest body_chunk sent to the plugin. Zero
+	// means DefaultRequestChunkBytes.
+	RequestChunkBytes int
+
+	// MaxMessageBytes is the largest ServeHTTPResponse message accepted from
+	// the plugin (gRPC MaxCallRecvMsgSize). A larger one is a protocol error.
+	// Zero means DefaultMaxMessageBytes.
+	MaxMessageBytes int
+
+	// MaxBodyBytes caps the request body; zero means unlimited. A declared
+	// Content-Length over it gets 413 without contacting the plugin. A body
+	// that grows past it mid-upload cancels the stream: 413 if the plugin has
+	// not sent response-init yet, an aborted response otherwise (the plugin
+	// answered a request it never fully received).
+	MaxBodyBytes int64
+
+	// InitTimeout bounds the wait for the plugin's response-init; when it
+	// passes first the stream is cancelled and the client gets 504. Zero
+	// means no bound (a plugin may take as long as it likes to start).
+	InitTimeout time.Duration
+
+	// Buffered reads the plugin's whole response into memory before writing
+	// any of it: the 08-01 behaviour this package replaces, kept as the
+	// reference the bench compares against. Memory grows with body size.
+	Buffered bool
+
+	// FlushEveryChunk flushes after every body chunk (ReverseProxy's
+	// FlushInterval = -1). When false, the bridge flushes when the plugin
+	// asks (flush=true) and after every chunk of a text/event-stream response.
+	FlushEveryChunk bool
+
+	// EndGrace is how long to wait after body_complete for the plugin to end
+	// its stream; zero means DefaultEndGrace.
+	EndGrace time.Duration
+
+	// Log receives one line per failed request naming the plugin, the path
+	// and the reason. nil means slog.Default().
+	Log *slog.Logger
+
+	// Streams counts active and total streams for /debug/stats; nil means no
+	// counting.
+	Streams *stats.Streams
+}
+
+// ServeHTTP bridges one request. It panics with http.ErrAbortHandler when the
+// response must be aborted after its status line was sent, so the client sees
+// a broken transfer and never a short body that looks complete.
+func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if b.Streams != nil {
+		b.Streams.Start()
+		defer b.Streams.End()
+	}
+	ex := newExchange(b, w, r)
+	if f := ex.run(); f != nil {
+		b.fail(ex, f)
+		return
+	}
+	if ex.buffer != nil {
+		if err := ex.buffer.writeTo(w); err != nil {
+			b.logger().Warn("writing buffered response failed", "plugin_id", b.PluginID,
+				"path", r.URL.Path, "reason", errClientWrite.Error(), "err", err.Error())
+		}
+	}
+}
+
+// failure is why an exchange could not complete normally.
+type failure struct {
+	status int    // sent to the client when nothing was committed yet
+	reason string // short, for the log line
+	err    error  // underlying error, may be nil
+}
+
+func (f *failure) Error() string {
+	if f.err == nil {
+		return f.reason
+	}
+	return f.reason + ": " + f.err.Error()
+}
+
+// fail is the one place every error path ends: a log line, then either an
+// error status (nothing sent yet) or an aborted response (status line sent).
+func (b *Bridge) fail(ex *exchange, f *failure) {
+	committed := ex.committed()
+	level := slog.LevelError
+	if errors.Is(f.err, errClientGone) || errors.Is(f.err, errClientWrite) {
+		level = slog.LevelWarn // the client's doing, not the plugin's
+	}
+	attrs := []any{
+		"plugin_id", b.PluginID,
+		"path", ex.r.URL.Path,
+		"method", ex.r.Method,
+		"reason", f.reason,
+		"committed", committed,
+	}
+	if f.err != nil {
+		attrs = append(attrs, "err", f.err.Error())
+	}
+	if committed {
+		attrs = append(attrs, "outcome", "abort")
+	} else {
+		attrs = append(attrs, "outcome", "status", "status", f.status)
+	}
+	b.logger().Log(ex.r.Context(), level, "plugin request failed", attrs...)
+	if committed {
+		panic(http.ErrAbortHandler)
+	}
+	http.Error(ex.w, http.StatusText(f.status)+": "+f.reason, f.status)
+}
+
+func (b *Bridge) logger() *slog.Logger {
+	if b.Log != nil {
+		return b.Log
+	}
+	return slog.Default()
+}
+
+func (b *Bridge) requestChunkBytes() int {
+	if b.RequestChunkBytes > 0 {
+		return b.RequestChunkBytes
+	}
+	return DefaultRequestChunkBytes
+}
+
+func (b *Bridge) maxMessageBytes() int {
+	if b.MaxMessageBytes > 0 {
+		return b.MaxMessageBytes
+	}
+	return DefaultMaxMessageBytes
+}
+
+func (b *Bridge) endGrace() time.Duration {
+	if b.EndGrace > 0 {
+		return b.EndGrace
+	}
+	return DefaultEndGrace
+}

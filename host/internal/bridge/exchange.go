@@ -1,0 +1,301 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/streambench/host/internal/gen/pluginapiv1"
+)
+
+// Causes for cancelling a stream, read back with context.Cause to tell the
+// client why (504, 413, ...) instead of a bare "context canceled".
+var (
+	errInitTimeout   = errors.New("no response-init within plugin-timeout")
+	errRequestBody   = errors.New("reading the request body failed")
+	errClientWrite   = errors.New("writing the response to the client failed")
+	errClientGone    = errors.New("client went away")
+	errResponseEnded = errors.New("response ended")
+	errEndGrace      = errors.New("plugin did not end its stream after body_complete")
+)
+
+// responseState is where the exchange is in the plugin's response.
+type responseState int
+
+const (
+	// awaitingInit: nothing sent to the client yet; failures answer with a status.
+	awaitingInit responseState = iota
+	// streamingBody: response-init applied; failures abort the response.
+	streamingBody
+	// complete: body_complete seen; only the end of the stream may follow.
+	complete
+)
+
+// exchange is one HTTP request bridged over one ServeHTTP stream.
+type exchange struct {
+	b  *Bridge
+	w  http.ResponseWriter // the client's writer
+	r  *http.Request
+	rc *http.ResponseController // on w: flush, full duplex, read deadline
+
+	// out receives the plugin's response: w itself, or buffer in Buffered mode.
+	out    http.ResponseWriter
+	buffer *bufferedResponse
+
+	state          responseState
+	flushEachChunk bool
+
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	stream    grpc.BidiStreamingClient[pb.ServeHTTPRequest, pb.ServeHTTPResponse]
+	initTimer *time.Timer
+}
+
+func newExchange(b *Bridge, w http.ResponseWriter, r *http.Request) *exchange {
+	ex := &exchange{b: b, w: w, r: r, rc: http.NewResponseController(w), out: w}
+	if b.Buffered {
+		ex.buffer = newBufferedResponse()
+		ex.out = ex.buffer
+	}
+	return ex
+}
+
+// committed reports whether the client has been sent a status line, after
+// which the only honest failure is an aborted response.
+func (ex *exchange) committed() bool {
+	return ex.buffer == nil && ex.state != awaitingInit
+}
+
+// run opens the stream, pumps the request and applies the response. A nil
+// result means the response is complete (Buffered: held in ex.buffer).
+func (ex *exchange) run() *failure {
+	b, r := ex.b, ex.r
+	if b.Ready != nil && !b.Ready() {
+		return &failure{status: http.StatusServiceUnavailable, reason: "plugin unavailable (health not SERVING)"}
+	}
+	body := r.Body
+	if b.MaxBodyBytes > 0 {
+		if r.ContentLength > b.MaxBodyBytes {
+			return &failure{status: http.StatusRequestEntityTooLarge, reason: "request body larger than max-body-bytes",
+				err: fmt.Errorf("Content-Length %d > %d", r.ContentLength, b.MaxBodyBytes)}
+		}
+		if hasBody(body) {
+			body = http.MaxBytesReader(ex.w, body, b.MaxBodyBytes)
+		}
+	}
+	// HTTP/1 servers otherwise drain the request body before the first
+	// response write, which would serialise upload and download.
+	_ = ex.rc.EnableFullDuplex()
+
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	ex.ctx, ex.cancel = ctx, cancel
+	if b.InitTimeout > 0 {
+		ex.initTimer = time.AfterFunc(b.InitTimeout, func() { cancel(errInitTimeout) })
+		defer ex.initTimer.Stop()
+	}
+	stream, err := b.Plugin.ServeHTTP(ctx, grpc.MaxCallRecvMsgSize(b.maxMessageBytes()),
+		grpc.ForceCodecV2(newResponseCodec()))
+	if err != nil {
+		return ex.streamFailed(err)
+	}
+	ex.stream = stream
+	pump := startRequestPump(ctx, cancel, stream, requestInit(r), body, b.requestChunkBytes())
+	defer ex.stopPump(pump, body)
+	return ex.receive()
+}
+
+// receive is the response state machine: awaitingInit -> streamingBody ->
+// complete, then the end of the stream.
+func (ex *exchange) receive() *failure {
+	var received pooledResponse
+	defer received.release()
+	for ex.state != complete {
+		if err := ex.stream.RecvMsg(&received); err != nil {
+			return ex.streamFailed(err)
+		}
+		if f := ex.apply(&received.msg); f != nil {
+			return f
+		}
+	}
+	return ex.awaitEnd()
+}
+
+// apply handles one plugin message in order: init, body, flush, complete.
+func (ex *exchange) apply(msg *pb.ServeHTTPResponse) *failure {
+	switch ex.state {
+	case awaitingInit:
+		if ex.initTimer != nil && !ex.initTimer.Stop() {
+			return &failure{status: http.StatusGatewayTimeout, reason: errInitTimeout.Error()}
+		}
+		// Invariant 1: a first message without init is an implicit init (200).
+		if f := ex.applyInit(msg.GetInit()); f != nil {
+			return f
+		}
+		ex.state = streamingBody
+	case streamingBody:
+		if msg.GetInit() != nil {
+			return protocolError("second response-init")
+		}
+	}
+	chunk := msg.GetBodyChunk()
+	if len(chunk) > 0 {
+		if _, err := ex.out.Write(chunk); err != nil {
+			ex.cancel(errClientWrite)
+			return &failure{status: http.StatusInternalServerError, reason: errClientWrite.Error(), err: errors.Join(errClientWrite, err)}
+		}
+	}
+	if msg.GetFlush() || (ex.flushEachChunk && len(chunk) > 0) {
+		if f := ex.flush(); f != nil {
+			return f
+		}
+	}
+	if msg.GetBodyComplete() {
+		ex.state = complete
+	}
+	return nil
+}
+
+// applyInit validates status and headers, then applies them exactly once:
+// headers first, then WriteHeader. Nothing reaches the client when invalid.
+func (ex *exchange) applyInit(init *pb.ServeHTTPResponseInit) *failure {
+	code := int(init.GetStatusCode())
+	if code == 0 {
+		code = http.StatusOK
+	}
+	if code < 100 || code > 999 {
+		return protocolError(fmt.Sprintf("invalid status code %d (want 100..999)", code))
+	}
+	if code == http.StatusSwitchingProtocols {
+		return protocolError("invalid status code 101 (a connection upgrade, which ServeHTTP streaming does not support)")
+	}
+	if err := validateHeaders(init.GetHeaders()); err != nil {
+		return protocolError("invalid response header: " + err.Error())
+	}
+	h := ex.out.Header()
+	for _, hdr := range init.GetHeaders() {
+		for _, v := range hdr.GetValues() {
+			h.Add(hdr.GetKey(), v)
+		}
+	}
+	ex.flushEachChunk = ex.b.FlushEveryChunk || isEventStream(h.Get("Content-Type"))
+	ex.out.WriteHeader(code)
+	return nil
+}
+
+// flush is best effort (invariant 4): a writer without http.Flusher makes it a
+// no-op, never a panic. Buffered mode has nothing to push yet.
+func (ex *exchange) flush() *failure {
+	if ex.buffer != nil {
+		return nil
+	}
+	err := ex.rc.Flush()
+	if err == nil || errors.Is(err, http.ErrNotSupported) {
+		return nil
+	}
+	ex.cancel(errClientWrite)
+	return &failure{status: http.StatusInternalServerError, reason: errClientWrite.Error(), err: errors.Join(errClientWrite, err)}
+}
+
+// awaitEnd reads once more after body_complete: the plugin must end its
+// stream (invariant 5). Reading to the end, rather than cancelling, lets the
+// plugin's handler finish normally instead of counting as cancelled.
+func (ex *exchange) awaitEnd() *failure {
+	grace := time.AfterFunc(ex.b.endGrace(), func() { ex.cancel(errEndGrace) })
+	defer grace.Stop()
+	var extra pb.ServeHTTPResponse
+	err := ex.stream.RecvMsg(&extra)
+	switch {
+	case err == nil:
+		return protocolError("message after body_complete")
+	case errors.Is(err, io.EOF):
+		return nil
+	default:
+		// The client already has the whole body; say so and keep it.
+		ex.b.logger().Warn("plugin stream ended badly after body_complete",
+			"plugin_id", ex.b.PluginID, "path", ex.r.URL.Path, "reason", ex.cancelReason(err), "err", err.Error())
+		return nil
+	}
+}
+
+// streamFailed maps a gRPC error (opening or receiving) to a failure,
+// preferring the reason this side cancelled the stream for.
+func (ex *exchange) streamFailed(err error) *failure {
+	if ex.ctx != nil && ex.ctx.Err() != nil {
+		cause := context.Cause(ex.ctx)
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.Is(cause, errInitTimeout):
+			return &failure{status: http.StatusGatewayTimeout, reason: errInitTimeout.Error()}
+		case errors.As(cause, &tooLarge):
+			return &failure{status: http.StatusRequestEntityTooLarge, reason: "request body larger than max-body-bytes", err: cause}
+		case errors.Is(cause, errRequestBody):
+			return &failure{status: http.StatusBadRequest, reason: errRequestBody.Error(), err: cause}
+		case errors.Is(cause, errClientWrite):
+			return &failure{status: http.StatusInternalServerError, reason: errClientWrite.Error(), err: cause}
+		case ex.r.Context().Err() != nil:
+			return &failure{status: http.StatusServiceUnavailable, reason: errClientGone.Error(), err: errClientGone}
+		}
+	}
+	if errors.Is(err, io.EOF) {
+		return protocolError("plugin ended the stream without body_complete")
+	}
+	st := status.Convert(err)
+	switch {
+	case st.Code() == codes.ResourceExhausted:
+		return &failure{status: http.StatusInternalServerError, reason: "plugin response message larger than max-message-bytes", err: err}
+	case st.Code() == codes.Unavailable && ex.state == awaitingInit:
+		return &failure{status: http.StatusServiceUnavailable, reason: "plugin unavailable", err: err}
+	}
+	return &failure{status: http.StatusInternalServerError, reason: "plugin failed (" + st.Code().String() + ")", err: err}
+}
+
+func (ex *exchange) cancelReason(err error) string {
+	if ex.ctx.Err() != nil {
+		return context.Cause(ex.ctx).Error()
+	}
+	return status.Code(err).String()
+}
+
+// stopPump ends the request upload once the response is over (early
+// response or failure) and waits for the pump, so no goroutine outlives the
+// handler and nothing reads r.Body after ServeHTTP returns.
+func (ex *exchange) stopPump(pump *requestPump, body io.Closer) {
+	if pump.finished() {
+		return
+	}
+	ex.cancel(errResponseEnded) // unblocks a Send waiting for flow control
+	if pump.haltReads() {
+		// The pump is inside body.Read, which no context reaches: a read
+		// deadline wakes a net/http body, Close wakes pipes and the rest.
+		_ = ex.rc.SetReadDeadline(time.Now())
+		_ = body.Close()
+	}
+	select {
+	case <-pump.done:
+	case <-time.After(DefaultPumpStopTimeout):
+		ex.b.logger().Error("request body reader did not stop; leaving it",
+			"plugin_id", ex.b.PluginID, "path", ex.r.URL.Path)
+	}
+}
+
+func protocolError(reason string) *failure {
+	return &failure{status: http.StatusInternalServerError, reason: "protocol error: " + reason}
+}
+
+func isEventStream(contentType string) bool {
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mediaType == "text/event-stream"
+}
+
+func hasBody(body io.ReadCloser) bool {
+	return body != nil && body != http.NoBody
+}

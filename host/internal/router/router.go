@@ -1,0 +1,85 @@
+// Package router maps the host's URL space onto its handlers:
+//
+//	/plugins/{id}/...  the plugin (prefix stripped, client Mattermost-User-Id removed)
+//	/healthz           200 when the plugin's health is SERVING, else 503
+//	/debug/stats       JSON stats
+//	/direct/download   Go-direct reference download
+//	/direct/upload     Go-direct reference upload
+package router
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/streambench/host/internal/direct"
+)
+
+// Routes are the handlers behind the host's URL space.
+type Routes struct {
+	// PluginID is the only id served under /plugins/; others get 404.
+	PluginID string
+	// Plugin serves plugin requests (the bridge). It sees the URL with the
+	// /plugins/{id} prefix stripped and RequestURI as the client sent it.
+	Plugin http.Handler
+	// Healthy reports plugin readiness for /healthz; nil means always ready.
+	Healthy func() bool
+	// HealthDetail, if set, is written in /healthz bodies (e.g. "SERVING").
+	HealthDetail func() string
+	// Stats serves /debug/stats; nil means 404.
+	Stats http.Handler
+}
+
+// New returns the host's handler.
+func New(rt Routes) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/plugins/{id}/", rt.servePlugin)
+	mux.HandleFunc("GET /healthz", rt.serveHealth)
+	if rt.Stats != nil {
+		mux.Handle("GET /debug/stats", rt.Stats)
+	}
+	mux.HandleFunc("GET /direct/download", direct.Download)
+	mux.HandleFunc("/direct/upload", direct.Upload)
+	return mux
+}
+
+func (rt Routes) servePlugin(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if id != rt.PluginID {
+		http.Error(w, "unknown plugin "+id, http.StatusNotFound)
+		return
+	}
+	r2 := stripPrefix(r, "/plugins/"+id)
+	r2.Header.Del("Mattermost-User-Id")
+	rt.Plugin.ServeHTTP(w, r2)
+}
+
+// stripPrefix is http.StripPrefix's request rewrite (Path and RawPath) on a
+// shallow copy with its own URL and Header, so the caller's request stays as
+// it was.
+func stripPrefix(r *http.Request, prefix string) *http.Request {
+	r2 := new(http.Request)
+	*r2 = *r
+	u := new(url.URL)
+	*u = *r.URL
+	u.Path = "/" + strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, prefix), "/")
+	if r.URL.RawPath != "" {
+		u.RawPath = "/" + strings.TrimPrefix(strings.TrimPrefix(r.URL.RawPath, prefix), "/")
+	}
+	r2.URL = u
+	r2.Header = r.Header.Clone()
+	return r2
+}
+
+func (rt Routes) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	detail := ""
+	if rt.HealthDetail != nil {
+		detail = rt.HealthDetail()
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if rt.Healthy != nil && !rt.Healthy() {
+		http.Error(w, "plugin not ready: "+detail, http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ok " + detail + "\n"))
+}

@@ -1,0 +1,174 @@
+package router
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+
+	"github.com/streambench/host/internal/gen/benchstatsv1"
+	"github.com/streambench/host/internal/stats"
+)
+
+func do(t *testing.T, h http.Handler, method, target string, body io.Reader, hdr ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, target, body)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestPluginRouteStripsPrefixAndUserID(t *testing.T) {
+	var seen *http.Request
+	h := New(Routes{PluginID: "bench", Plugin: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r })})
+	do(t, h, "GET", "/plugins/bench/download/a%2Fb?size=3&x=y", nil, "Mattermost-User-Id", "forged", "X-Keep", "1")
+	if seen == nil {
+		t.Fatal("plugin handler not called")
+	}
+	if seen.URL.Path != "/download/a/b" || seen.URL.RequestURI() != "/download/a%2Fb?size=3&x=y" {
+		t.Fatalf("path %q uri %q", seen.URL.Path, seen.URL.RequestURI())
+	}
+	if seen.RequestURI != "/plugins/bench/download/a%2Fb?size=3&x=y" {
+		t.Fatalf("RequestURI %q", seen.RequestURI)
+	}
+	if seen.Header.Get("Mattermost-User-Id") != "" || seen.Header.Get("X-Keep") != "1" {
+		t.Fatalf("headers %v", seen.Header)
+	}
+}
+
+func TestPluginRoot(t *testing.T) {
+	var path string
+	h := New(Routes{PluginID: "bench", Plugin: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { path = r.URL.Path })})
+	do(t, h, "GET", "/plugins/bench/", nil)
+	if path != "/" {
+		t.Fatalf("path %q", path)
+	}
+}
+
+func TestUnknownPluginAndRoutes(t *testing.T) {
+	h := New(Routes{PluginID: "bench", Plugin: http.NotFoundHandler()})
+	if rec := do(t, h, "GET", "/plugins/other/x", nil); rec.Code != 404 || !strings.Contains(rec.Body.String(), "unknown plugin other") {
+		t.Fatalf("%d %q", rec.Code, rec.Body.String())
+	}
+	if rec := do(t, h, "GET", "/nothing", nil); rec.Code != 404 {
+		t.Fatalf("%d", rec.Code)
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	ready := false
+	h := New(Routes{PluginID: "bench", Healthy: func() bool { return ready }, HealthDetail: func() string { return "NOT_SERVING" }})
+	if rec := do(t, h, "GET", "/healthz", nil); rec.Code != 503 || !strings.Contains(rec.Body.String(), "NOT_SERVING") {
+		t.Fatalf("%d %q", rec.Code, rec.Body.String())
+	}
+	ready = true
+	if rec := do(t, h, "GET", "/healthz", nil); rec.Code != 200 {
+		t.Fatalf("%d", rec.Code)
+	}
+}
+
+func TestDirectDownload(t *testing.T) {
+	h := New(Routes{PluginID: "bench"})
+	rec := do(t, h, "GET", "/direct/download?size=1000&chunk=7", nil)
+	body := rec.Body.Bytes()
+	if rec.Code != 200 || len(body) != 1000 || rec.Header().Get("Content-Length") != "1000" {
+		t.Fatalf("%d len %d", rec.Code, len(body))
+	}
+	for i, c := range body {
+		if c != byte(i%256) {
+			t.Fatalf("byte %d = %d", i, c)
+		}
+	}
+	for _, bad := range []string{"", "?size=-1", "?size=abc", "?size=10&chunk=0", "?size=10&chunk=99999999999", "?size=1.5"} {
+		rec := do(t, h, "GET", "/direct/download"+bad, nil)
+		if rec.Code != 400 || rec.Body.Len() == 0 {
+			t.Errorf("%q: %d %q", bad, rec.Code, rec.Body.String())
+		}
+	}
+}
+
+func TestDirectUpload(t *testing.T) {
+	h := New(Routes{PluginID: "bench"})
+	payload := strings.Repeat("streambench", 10000)
+	rec := do(t, h, "POST", "/direct/upload", strings.NewReader(payload))
+	var got struct {
+		Bytes  int64  `json:"bytes"`
+		SHA256 string `json:"sha256"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err, rec.Body.String())
+	}
+	sum := sha256.Sum256([]byte(payload))
+	if got.Bytes != int64(len(payload)) || got.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("%+v", got)
+	}
+	if rec := do(t, h, "GET", "/direct/upload", nil); rec.Code != 405 {
+		t.Fatalf("GET upload: %d", rec.Code)
+	}
+}
+
+type fakeStats struct {
+	err error
+}
+
+func (f fakeStats) GetStats(context.Context, *benchstatsv1.PluginStatsRequest, ...grpc.CallOption) (*benchstatsv1.PluginStats, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &benchstatsv1.PluginStats{RssBytes: 1 << 30, Threads: 3, OpenFds: 9, ActiveHandlers: 1, AsyncioTasks: 4,
+		HandlersTotal: 1 << 40, HandlersCancelled: 2, Pid: 42, MaxChunkBytes: 65536}, nil
+}
+
+func TestDebugStatsShape(t *testing.T) {
+	streams := &stats.Streams{}
+	streams.Start()
+	for _, tc := range []struct {
+		name   string
+		plugin fakeStats
+		keys   []string
+	}{
+		{"plugin up", fakeStats{}, []string{"rss_bytes", "threads", "open_fds", "active_handlers", "asyncio_tasks",
+			"handlers_total", "handlers_cancelled", "pid", "max_chunk_bytes"}},
+		{"plugin down", fakeStats{err: errors.New("connection refused")}, []string{"error"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := New(Routes{PluginID: "bench", Stats: &stats.Handler{Streams: streams, Plugin: tc.plugin}})
+			rec := do(t, h, "GET", "/debug/stats", nil)
+			var got map[string]map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+				t.Fatal(err, rec.Body.String())
+			}
+			hostKeys := []string{"rss_bytes", "goroutines", "heap_inuse_bytes", "active_streams", "streams_total", "pid"}
+			if len(got["host"]) != len(hostKeys) || len(got["plugin"]) != len(tc.keys) {
+				t.Fatalf("keys: %v", got)
+			}
+			for _, k := range hostKeys {
+				if _, ok := got["host"][k].(float64); !ok {
+					t.Errorf("host.%s = %v", k, got["host"][k])
+				}
+			}
+			for _, k := range tc.keys {
+				if _, ok := got["plugin"][k]; !ok {
+					t.Errorf("plugin.%s missing", k)
+				}
+			}
+			if got["host"]["active_streams"] != 1.0 || got["host"]["rss_bytes"].(float64) <= 0 {
+				t.Errorf("host %v", got["host"])
+			}
+			if tc.plugin.err == nil && got["plugin"]["handlers_total"] != float64(1<<40) {
+				t.Errorf("plugin %v", got["plugin"])
+			}
+		})
+	}
+}
