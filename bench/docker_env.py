@@ -1,0 +1,440 @@
+"""Container memory and container pairs through the Docker SDK.
+
+Two uses:
+
+* In compose (`docker-compose.docker-socket.yml` mounts the engine's socket into
+  the bench), `ContainerMemorySampler` follows the `plugin` and `host` services'
+  memory while the bench runs and reports, per service, the working set (what
+  `docker stats` shows), its peak, the cap, and whether the kernel OOM-killed it.
+* For the containerized chunk-size sweep, `start_pair` / `stop_pair` run one
+  plugin + host pair per setting, with the same memory cap as compose.
+
+cgroup v1 and v2 report memory differently; `parse_memory_stats` reads both:
+
+* v1: `usage`, `max_usage` (the kernel's peak, page cache included),
+  `stats.total_inactive_file`;
+* v2: `usage`, `stats.inactive_file`, no peak at all, so the peak is the
+  largest sample we took.
+
+The working set is `usage - inactive_file`, the figure the Docker CLI shows:
+reclaimable page cache is not memory the process holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+log = logging.getLogger(__name__)
+
+COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
+COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
+PAIR_LABEL = "streambench.pair"
+DEFAULT_PROJECT = "streambench"
+# Image tags docker-compose.yml gives its builds; the sweep reuses them.
+PYTHON_IMAGE = os.environ.get("STREAMBENCH_PYTHON_IMAGE", "streambench/python:local")
+HOST_IMAGE = os.environ.get("STREAMBENCH_HOST_IMAGE", "streambench/host:local")
+PLUGIN_PORT = 50051
+HOST_PORT = 8065
+DEFAULT_MEM_LIMIT = "128m"
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+class DockerEnvError(RuntimeError):
+    """The Docker engine, a container or its stats were not what we need."""
+
+
+def parse_mem_limit(value: str | int) -> int:
+    """Bytes of a compose-style memory size: `128m`, `1g`, `512k`, `134217728`."""
+    if isinstance(value, int):
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmg]?)b?\s*", value.lower())
+    if match is None:
+        raise ValueError(f"memory size {value!r}: expected e.g. 128m, 1g or a byte count")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+@dataclass(frozen=True)
+class MemorySample:
+    """One reading of a container's memory cgroup."""
+
+    cgroup: Literal["v1", "v2"]
+    usage_bytes: int  # raw cgroup usage, page cache included
+    working_set_bytes: int  # usage minus inactive file: what `docker stats` shows
+    limit_bytes: int
+    max_usage_bytes: int | None  # kernel's peak of raw usage (cgroup v1 only)
+
+
+def parse_memory_stats(stats: Mapping[str, Any]) -> MemorySample:
+    """The memory part of `container.stats(stream=False)`, cgroup v1 or v2.
+
+    Raises DockerEnvError when there is no memory reading (a stopped container
+    returns an empty `memory_stats`).
+    """
+    memory = stats.get("memory_stats") or {}
+    if "usage" not in memory or "limit" not in memory:
+        raise DockerEnvError(
+            f"no memory reading in stats of container {stats.get('name', '?')!r} (not running?)"
+        )
+    usage = int(memory["usage"])
+    detail = memory.get("stats") or {}
+    # v1 exposes hierarchical totals (total_*), v2 only flat keys; `max_usage` is v1 only.
+    if "total_inactive_file" in detail or "max_usage" in memory:
+        cgroup: Literal["v1", "v2"] = "v1"
+        inactive = int(detail.get("total_inactive_file", detail.get("inactive_file", 0)))
+    else:
+        cgroup = "v2"
+        inactive = int(detail.get("inactive_file", 0))
+    # Same guard as the Docker CLI: never report a negative working set.
+    working_set = usage - inactive if inactive < usage else usage
+    max_usage = memory.get("max_usage")
+    return MemorySample(
+        cgroup=cgroup,
+        usage_bytes=usage,
+        working_set_bytes=working_set,
+        limit_bytes=int(memory["limit"]),
+        max_usage_bytes=int(max_usage) if max_usage is not None else None,
+    )
+
+
+@dataclass
+class ContainerMemory:
+    """What one service's container did during a run (one JSON object in summary.json)."""
+
+    service: str
+    container: str
+    limit_bytes: int = 0
+    samples: int = 0
+    last_bytes: int = 0
+    peak_bytes: int = 0  # largest working set sampled
+    max_usage_bytes: int | None = None  # cgroup v1 kernel peak (page cache included)
+    cgroup: str = ""
+    oom_killed: bool = False
+    restart_count: int = 0
+    running: bool = True
+    exit_code: int | None = None
+
+    def observe(self, sample: MemorySample) -> None:
+        self.samples += 1
+        self.cgroup = sample.cgroup
+        self.limit_bytes = sample.limit_bytes
+        self.last_bytes = sample.working_set_bytes
+        self.peak_bytes = max(self.peak_bytes, sample.working_set_bytes)
+        if sample.max_usage_bytes is not None:
+            self.max_usage_bytes = max(self.max_usage_bytes or 0, sample.max_usage_bytes)
+
+    def observe_state(self, attrs: Mapping[str, Any]) -> None:
+        """OOM kill, restarts and exit status from `container.attrs` (after reload)."""
+        state = attrs.get("State") or {}
+        self.oom_killed = self.oom_killed or bool(state.get("OOMKilled", False))
+        self.restart_count = int(attrs.get("RestartCount", 0) or 0)
+        self.running = bool(state.get("Running", False))
+        self.exit_code = None if self.running else int(state.get("ExitCode", 0) or 0)
+        # An OOM kill ends in 137 (SIGKILL) even when the flag was reset by a restart.
+        if self.exit_code == 137:
+            self.oom_killed = True
+
+    @property
+    def within_limit(self) -> bool:
+        survived = not self.oom_killed and self.restart_count == 0
+        return survived and self.peak_bytes < self.limit_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "container": self.container,
+            "cgroup": self.cgroup,
+            "samples": self.samples,
+            "limit_bytes": self.limit_bytes,
+            "last_bytes": self.last_bytes,
+            "peak_bytes": self.peak_bytes,
+            "max_usage_bytes": self.max_usage_bytes,
+            "oom_killed": self.oom_killed,
+            "restart_count": self.restart_count,
+            "running": self.running,
+            "exit_code": self.exit_code,
+            "within_limit": self.within_limit,
+        }
+
+
+def docker_client(timeout: float = 30.0) -> Any:
+    """A `docker.DockerClient` from the environment (DOCKER_HOST or the default socket)."""
+    import docker  # the bench extra; imported here so the bench runs without it
+
+    try:
+        client = docker.from_env(timeout=int(timeout))
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise DockerEnvError(f"Docker engine not reachable: {exc}") from exc
+    return client
+
+
+def own_container(client: Any) -> Any | None:
+    """This process's container when it runs in one (its hostname is the short id)."""
+    import docker
+
+    try:
+        return client.containers.get(socket.gethostname())
+    except (docker.errors.NotFound, docker.errors.APIError):
+        return None
+
+
+def compose_project(client: Any, project: str | None = None) -> str:
+    """Project name: given > STREAMBENCH_COMPOSE_PROJECT > our own container's label."""
+    if project:
+        return project
+    if env := os.environ.get("STREAMBENCH_COMPOSE_PROJECT"):
+        return env
+    me = own_container(client)
+    if me is not None and (label := me.labels.get(COMPOSE_PROJECT_LABEL)):
+        return str(label)
+    return DEFAULT_PROJECT
+
+
+def find_service_containers(client: Any, service: str, project: str) -> list[Any]:
+    """Containers of one compose service (stopped ones too: an OOM-killed one has exited)."""
+    labels = [f"{COMPOSE_PROJECT_LABEL}={project}", f"{COMPOSE_SERVICE_LABEL}={service}"]
+    return list(client.containers.list(all=True, filters={"label": labels}))
+
+
+def read_memory(container: Any) -> MemorySample:
+    """One memory reading; one_shot skips the engine's 1 s wait for a CPU delta."""
+    try:
+        stats = container.stats(stream=False, one_shot=True)
+    except TypeError:  # older SDKs have no one_shot
+        stats = container.stats(stream=False)
+    return parse_memory_stats(stats)
+
+
+@dataclass
+class ContainerMemorySampler:
+    """Samples the memory of named containers in a background thread.
+
+    The SDK is blocking, so it runs off the event loop in its own thread;
+    `stop()` joins it. Use as a context manager around the measured work.
+    """
+
+    containers: Mapping[str, Any]  # service name -> docker Container
+    interval_s: float = 0.25
+    figures: dict[str, ContainerMemory] = field(init=False)
+    _stop: threading.Event = field(init=False, default_factory=threading.Event)
+    _thread: threading.Thread | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.figures = {
+            service: ContainerMemory(service=service, container=str(c.name))
+            for service, c in self.containers.items()
+        }
+
+    @classmethod
+    def for_compose(
+        cls,
+        client: Any,
+        services: Iterable[str] = ("plugin", "host"),
+        project: str | None = None,
+        interval_s: float = 0.25,
+    ) -> ContainerMemorySampler:
+        name = compose_project(client, project)
+        found: dict[str, Any] = {}
+        for service in services:
+            containers = find_service_containers(client, service, name)
+            if not containers:
+                raise DockerEnvError(f"no container of service {service!r} in project {name!r}")
+            found[service] = containers[0]
+        return cls(found, interval_s=interval_s)
+
+    def sample_once(self) -> None:
+        for service, container in self.containers.items():
+            try:
+                self.figures[service].observe(read_memory(container))
+            except DockerEnvError:
+                pass  # not running (e.g. just OOM-killed): the state check says so
+            except Exception as exc:  # the engine hiccuped; keep sampling the others
+                log.warning("memory sample of %s failed: %s", service, exc)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample_once()
+            self._stop.wait(self.interval_s)
+
+    def start(self) -> ContainerMemorySampler:
+        self._thread = threading.Thread(target=self._run, name="container-memory", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, ContainerMemory]:
+        """Stops sampling, takes a last reading and the containers' final state."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.sample_once()
+        for service, container in self.containers.items():
+            try:
+                container.reload()
+                self.figures[service].observe_state(container.attrs)
+            except Exception as exc:
+                log.warning("state of %s unavailable: %s", service, exc)
+        return self.figures
+
+    def report(self) -> dict[str, dict[str, Any]]:
+        return {service: figure.to_dict() for service, figure in self.figures.items()}
+
+    def __enter__(self) -> ContainerMemorySampler:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class ContainerPair:
+    """One plugin + host pair started by `start_pair`."""
+
+    name: str
+    host_url: str
+    plugin: Any
+    host: Any
+    networks: list[Any]
+    attached: Any | None = None  # our own container, when we joined the pair's network
+
+    @property
+    def plugin_url(self) -> str:
+        return f"{self.host_url}/plugins/bench"
+
+    @property
+    def stats_url(self) -> str:
+        return f"{self.host_url}/debug/stats"
+
+    @property
+    def containers(self) -> dict[str, Any]:
+        """For `ContainerMemorySampler(pair.containers)`."""
+        return {"plugin": self.plugin, "host": self.host}
+
+
+def _wait_healthy(pair: ContainerPair, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    last = ""
+    while time.monotonic() < deadline:
+        for container in (pair.plugin, pair.host):
+            container.reload()
+            if container.status in ("exited", "dead"):
+                tail = container.logs(tail=30).decode(errors="replace")
+                raise DockerEnvError(f"{container.name} exited before ready:\n{tail}")
+        try:
+            with urllib.request.urlopen(f"{pair.host_url}/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as exc:
+            last = str(exc)
+        time.sleep(0.5)
+    raise DockerEnvError(f"{pair.name}: {pair.host_url}/healthz not ready in {timeout_s}s: {last}")
+
+
+def start_pair(
+    chunk_bytes: int,
+    mem_limit: str | int = DEFAULT_MEM_LIMIT,
+    *,
+    client: Any | None = None,
+    buffered: bool = False,
+    python_image: str = PYTHON_IMAGE,
+    host_image: str = HOST_IMAGE,
+    ready_timeout_s: float = 60.0,
+) -> ContainerPair:
+    """Starts a plugin + host pair with `chunk_bytes` on both sides, capped at `mem_limit`.
+
+    Same layout as compose: the plugin on an internal network only, the host on it
+    and on a public one. From inside a container (compose's bench) we join the
+    public network and use the host's name; otherwise the host's port is published
+    on 127.0.0.1 at a free port. The images are compose's builds
+    (`docker compose build` first).
+    """
+    client = client or docker_client()
+    limit = parse_mem_limit(mem_limit)
+    name = f"streambench-pair-{chunk_bytes}-{uuid.uuid4().hex[:6]}"
+    labels = {PAIR_LABEL: name}
+    internal = client.networks.create(f"{name}-internal", internal=True, labels=labels)
+    public = client.networks.create(f"{name}-public", labels=labels)
+    pair = ContainerPair(name, "", None, None, [internal, public])
+    try:
+        me = own_container(client)
+        plugin_command = [
+            *("python", "-m", "plugin_runtime"),
+            *("--app", "plugin_runtime.examples.bench:app"),
+            *("--listen", f"0.0.0.0:{PLUGIN_PORT}"),
+            *("--max-chunk-bytes", str(chunk_bytes)),
+        ]
+        pair.plugin = client.containers.run(
+            python_image,
+            command=plugin_command,
+            name=f"{name}-plugin",
+            network=internal.name,
+            mem_limit=limit,
+            memswap_limit=limit,
+            labels=labels,
+            detach=True,
+        )
+        pair.host = client.containers.run(
+            host_image,
+            name=f"{name}-host",
+            environment={
+                "HOSTSTUB_LISTEN": f"0.0.0.0:{HOST_PORT}",
+                "HOSTSTUB_PLUGIN_ADDR": f"{name}-plugin:{PLUGIN_PORT}",
+                "HOSTSTUB_PLUGIN_ID": "bench",
+                "HOSTSTUB_REQUEST_CHUNK_BYTES": str(chunk_bytes),
+                "HOSTSTUB_BUFFERED": "true" if buffered else "false",
+            },
+            network=public.name,
+            ports=None if me is not None else {f"{HOST_PORT}/tcp": ("127.0.0.1", None)},
+            mem_limit=limit,
+            memswap_limit=limit,
+            labels=labels,
+            detach=True,
+        )
+        internal.connect(pair.host)
+        if me is not None:
+            public.connect(me)
+            pair.attached = me
+            pair.host_url = f"http://{name}-host:{HOST_PORT}"
+        else:
+            pair.host.reload()
+            binding = pair.host.attrs["NetworkSettings"]["Ports"][f"{HOST_PORT}/tcp"][0]
+            pair.host_url = f"http://127.0.0.1:{binding['HostPort']}"
+        _wait_healthy(pair, ready_timeout_s)
+    except BaseException:
+        stop_pair(pair)
+        raise
+    return pair
+
+
+def stop_pair(pair: ContainerPair, timeout_s: int = 10) -> None:
+    """Stops and removes the pair's containers and networks; safe to call twice."""
+    import docker
+
+    for container in (pair.host, pair.plugin):
+        if container is None:
+            continue
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            container.stop(timeout=timeout_s)
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            container.remove(force=True)
+    for network in pair.networks:
+        if pair.attached is not None:
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                network.disconnect(pair.attached, force=True)
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            network.remove()
+    pair.networks = []
+    pair.plugin = pair.host = pair.attached = None

@@ -1,0 +1,180 @@
+"""bench.docker_env: parsing of Docker's memory stats (cgroup v1 and v2) and the
+sampler's peak/OOM bookkeeping, with fakes in place of the engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench.docker_env import (
+    COMPOSE_PROJECT_LABEL,
+    COMPOSE_SERVICE_LABEL,
+    ContainerMemory,
+    ContainerMemorySampler,
+    DockerEnvError,
+    find_service_containers,
+    parse_mem_limit,
+    parse_memory_stats,
+)
+
+MiB = 1024 * 1024
+
+# Trimmed from a real `container.stats(stream=False)` on Docker 20.10, cgroup v1.
+V1_STATS: dict[str, Any] = {
+    "name": "/streambench-plugin-1",
+    "memory_stats": {
+        "usage": 90 * MiB,
+        "max_usage": 110 * MiB,
+        "limit": 128 * MiB,
+        "stats": {
+            "cache": 30 * MiB,
+            "inactive_file": 5 * MiB,  # this cgroup alone; the total_ key wins
+            "total_inactive_file": 20 * MiB,
+            "total_rss": 60 * MiB,
+            "hierarchical_memory_limit": 128 * MiB,
+        },
+    },
+}
+
+# The shape Docker returns on a cgroup v2 host: flat keys, no max_usage.
+V2_STATS: dict[str, Any] = {
+    "name": "/streambench-host-1",
+    "memory_stats": {
+        "usage": 50 * MiB,
+        "limit": 128 * MiB,
+        "stats": {"anon": 30 * MiB, "file": 18 * MiB, "inactive_file": 12 * MiB},
+    },
+}
+
+
+def test_v1_working_set_subtracts_total_inactive_file_and_keeps_kernel_peak() -> None:
+    sample = parse_memory_stats(V1_STATS)
+    assert sample.cgroup == "v1"
+    assert sample.usage_bytes == 90 * MiB
+    assert sample.working_set_bytes == 70 * MiB
+    assert sample.limit_bytes == 128 * MiB
+    assert sample.max_usage_bytes == 110 * MiB
+
+
+def test_v2_working_set_subtracts_inactive_file_and_has_no_kernel_peak() -> None:
+    sample = parse_memory_stats(V2_STATS)
+    assert sample.cgroup == "v2"
+    assert sample.working_set_bytes == 38 * MiB
+    assert sample.limit_bytes == 128 * MiB
+    assert sample.max_usage_bytes is None
+
+
+def test_inactive_file_larger_than_usage_never_gives_a_negative_working_set() -> None:
+    stats = {"memory_stats": {"usage": 10, "limit": 100, "stats": {"inactive_file": 50}}}
+    assert parse_memory_stats(stats).working_set_bytes == 10
+
+
+@pytest.mark.parametrize("stats", [{}, {"memory_stats": {}}, {"memory_stats": {"usage": 1}}])
+def test_stopped_container_stats_are_a_clear_error(stats: dict[str, Any]) -> None:
+    with pytest.raises(DockerEnvError, match="no memory reading"):
+        parse_memory_stats(stats)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("128m", 128 * MiB),
+        ("1g", 1024 * MiB),
+        ("512k", 512 * 1024),
+        ("64MB", 64 * MiB),
+        ("134217728", 134217728),
+        (4096, 4096),
+        ("1.5g", 1536 * MiB),
+    ],
+)
+def test_parse_mem_limit(text: str | int, expected: int) -> None:
+    assert parse_mem_limit(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "lots", "12x", "-1m"])
+def test_parse_mem_limit_rejects_garbage(text: str) -> None:
+    with pytest.raises(ValueError, match="memory size"):
+        parse_mem_limit(text)
+
+
+class FakeContainer:
+    """Replays a list of stats dicts; then reports a final state like the engine."""
+
+    def __init__(self, name: str, stats: list[dict[str, Any]], state: dict[str, Any]) -> None:
+        self.name = name
+        self._stats = list(stats)
+        self._state = state
+        self.attrs: dict[str, Any] = {}
+
+    def stats(self, *, stream: bool, one_shot: bool) -> dict[str, Any]:
+        assert stream is False and one_shot is True
+        return self._stats.pop(0) if self._stats else {"memory_stats": {}}
+
+    def reload(self) -> None:
+        self.attrs = self._state
+
+
+def v2(usage_mib: int) -> dict[str, Any]:
+    return {"memory_stats": {"usage": usage_mib * MiB, "limit": 128 * MiB, "stats": {}}}
+
+
+def test_sampler_tracks_the_peak_on_v2_and_reads_final_state() -> None:
+    running = {"State": {"Running": True, "OOMKilled": False}, "RestartCount": 0}
+    host = FakeContainer("host-1", [v2(20), v2(60), v2(40)], running)
+    sampler = ContainerMemorySampler({"host": host})
+    sampler.sample_once()
+    sampler.sample_once()
+    figures = sampler.stop()  # takes the last reading (40) too
+    host_fig = figures["host"]
+    assert (host_fig.samples, host_fig.peak_bytes, host_fig.last_bytes) == (3, 60 * MiB, 40 * MiB)
+    assert host_fig.within_limit
+    report = sampler.report()["host"]
+    assert report["peak_bytes"] == 60 * MiB
+    assert report["limit_bytes"] == 128 * MiB
+    assert report["oom_killed"] is False
+    assert report["max_usage_bytes"] is None
+
+
+def test_sampler_reports_an_oom_killed_container_as_not_within_limit() -> None:
+    killed = {"State": {"Running": False, "OOMKilled": True, "ExitCode": 137}, "RestartCount": 0}
+    plugin = FakeContainer("plugin-1", [v2(100)], killed)  # then stats go empty: it died
+    sampler = ContainerMemorySampler({"plugin": plugin}).start()
+    figures = sampler.stop()
+    fig = figures["plugin"]
+    assert fig.oom_killed and not fig.running and fig.exit_code == 137
+    assert not fig.within_limit
+
+
+def test_exit_137_counts_as_oom_even_when_the_flag_was_reset_by_a_restart() -> None:
+    fig = ContainerMemory(service="host", container="host-1")
+    fig.observe_state({"State": {"Running": False, "OOMKilled": False, "ExitCode": 137}})
+    assert fig.oom_killed
+
+
+def test_v1_kernel_peak_is_kept_across_samples() -> None:
+    fig = ContainerMemory(service="plugin", container="p")
+    fig.observe(parse_memory_stats(V1_STATS))
+    lower = {"memory_stats": {**V1_STATS["memory_stats"], "max_usage": 100 * MiB}}
+    fig.observe(parse_memory_stats(lower))
+    assert fig.max_usage_bytes == 110 * MiB
+    assert fig.peak_bytes == 70 * MiB
+
+
+def test_find_service_containers_filters_by_compose_labels() -> None:
+    seen: dict[str, Any] = {}
+
+    class Containers:
+        def list(self, **kwargs: Any) -> list[str]:
+            seen.update(kwargs)
+            return ["c1"]
+
+    class Client:
+        containers = Containers()
+
+    assert find_service_containers(Client(), "plugin", "proj") == ["c1"]
+    assert seen["all"] is True
+    assert seen["filters"]["label"] == [
+        f"{COMPOSE_PROJECT_LABEL}=proj",
+        f"{COMPOSE_SERVICE_LABEL}=plugin",
+    ]

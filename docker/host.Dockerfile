@@ -1,0 +1,31 @@
+# The Go host stub (bin/hoststub) in a small non-root runtime image.
+#
+# Base images are build arguments defaulting to the official names; where no
+# registry is reachable, scripts/docker-offline.sh builds local equivalents and
+# writes them to .env, which docker-compose.yml passes through.
+ARG GO_BASE=golang:1.26-bookworm
+# The runtime reuses the Python base so the whole stack shares one Debian layer.
+ARG PY_BASE=python:3.11-slim-bookworm
+
+FROM ${GO_BASE} AS build
+# Empty means Go's default (proxy.golang.org); set it to use a mirror.
+ARG GOPROXY
+ARG GOSUMDB
+ENV CGO_ENABLED=0 GOFLAGS=-trimpath
+WORKDIR /src/host
+# Dependency layer: only go.mod/go.sum, so source edits keep the module cache.
+COPY host/go.mod host/go.sum ./
+RUN go mod download
+COPY host/ ./
+# The build cache survives source edits (BuildKit cache mount), so a rebuild
+# compiles only what changed instead of grpc-go from scratch.
+RUN --mount=type=cache,target=/root/.cache/go-build \
+    go build -ldflags="-s -w" -o /out/hoststub ./cmd/hoststub
+
+FROM ${PY_BASE}
+RUN useradd --uid 10001 --user-group --no-create-home --no-log-init --shell /usr/sbin/nologin hoststub
+COPY --from=build /out/hoststub /usr/local/bin/hoststub
+USER 10001:10001
+ENV HOSTSTUB_LISTEN=0.0.0.0:8065
+EXPOSE 8065
+ENTRYPOINT ["hoststub"]

@@ -1,0 +1,269 @@
+"""The containerized stack for real (marker `docker`): plugin and host capped at
+128m stream transfers many times the cap byte-exact, the bench run in compose
+reports container memory, and a buffering host under the same cap is
+OOM-killed and reported as a failure.
+
+Skipped when no Docker engine answers, failed instead with
+STREAMBENCH_REQUIRE_DOCKER=1 (.ci/run). Bring an engine up with
+scripts/docker-offline.sh."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from compose_support import REPO_ROOT, ComposeProject
+
+from bench import docker_env
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+
+MiB = 1024 * 1024
+CAP = 128 * MiB
+DOWNLOAD_BYTES = 1024 * MiB  # 8x the cap
+UPLOAD_BYTES = 512 * MiB  # 4x the cap
+OVER_CAP_BYTES = 512 * MiB  # what the buffering host is asked to hold
+WIRE_CHUNK = 1 * MiB
+# The pattern of the demo plugin (byte i = i % 256), one block to slice from.
+PATTERN = bytes(range(256)) * (WIRE_CHUNK // 256 + 1)
+# Small bench run for the compose check; the size proof is the direct transfers.
+BENCH_PROFILE = os.environ.get("STREAMBENCH_DOCKER_PROFILE", "smoke")
+
+
+def pattern_block(offset: int, length: int) -> bytes:
+    start = offset % 256
+    return PATTERN[start : start + length]
+
+
+def pattern_sha256(size: int) -> str:
+    digest = hashlib.sha256()
+    for offset in range(0, size, WIRE_CHUNK):
+        digest.update(pattern_block(offset, min(WIRE_CHUNK, size - offset)))
+    return digest.hexdigest()
+
+
+def download_exact(port: int, size: int) -> int:
+    """GETs /download through the host; checks every byte; returns bytes seen."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.request("GET", f"/plugins/bench/download?size={size}&chunk=65536")
+        resp = conn.getresponse()
+        assert resp.status == 200, f"download: HTTP {resp.status} {resp.read(500)!r}"
+        seen = 0
+        while chunk := resp.read(WIRE_CHUNK):
+            assert chunk == pattern_block(seen, len(chunk)), f"download corrupt near {seen}"
+            seen += len(chunk)
+        return seen
+    finally:
+        conn.close()
+
+
+def upload_exact(port: int, size: int) -> dict[str, Any]:
+    """POSTs `size` pattern bytes to /upload, streamed; returns the plugin's JSON."""
+
+    def body() -> Iterator[bytes]:
+        for offset in range(0, size, WIRE_CHUNK):
+            yield pattern_block(offset, min(WIRE_CHUNK, size - offset))
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.request(
+            "POST",
+            "/plugins/bench/upload",
+            body=body(),
+            headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
+        )
+        resp = conn.getresponse()
+        payload = resp.read()
+        assert resp.status == 200, f"upload: HTTP {resp.status} {payload[:500]!r}"
+        return dict(json.loads(payload))
+    finally:
+        conn.close()
+
+
+def service_container(project: ComposeProject, service: str) -> Any:
+    client = docker_env.docker_client()
+    found = docker_env.find_service_containers(client, service, project.name)
+    assert found, f"no {service} container in project {project.name}"
+    return found[0]
+
+
+def new_run_dir(results: Path) -> Path:
+    runs = [p for p in results.iterdir() if p.is_dir() and p.name != "baseline"]
+    assert len(runs) == 1, f"expected one run folder in {results}, found {runs}"
+    return runs[0]
+
+
+def container_figures(summary: dict[str, Any], service: str) -> list[dict[str, Any]]:
+    """summary.json's `containers` entries of one service (keyed e.g. `host/c64KiB`)."""
+    figures = [f for f in summary["containers"].values() if f["service"] == service]
+    assert figures, f"summary.json has no container figures for {service}: {summary['containers']}"
+    return figures
+
+
+def bench_up(project: ComposeProject, **env: str) -> subprocess.CompletedProcess[str]:
+    """The documented command: `docker compose up --build --exit-code-from bench bench`."""
+    project.env.update(env)
+    return project.run("up", "--build", "--exit-code-from", "bench", "bench", check=False)
+
+
+def test_streaming_stack_stays_under_caps_for_transfers_many_times_larger(
+    compose_project: ComposeProject,
+) -> None:
+    project = compose_project
+    port = int(project.env["HOST_PORT"])
+    started = time.monotonic()
+    project.run("up", "--build", "--detach", "--wait", "host", timeout=900)
+    print(f"stack up (build included) in {time.monotonic() - started:.1f}s")
+
+    containers = {s: service_container(project, s) for s in ("plugin", "host")}
+    with docker_env.ContainerMemorySampler(containers, interval_s=0.2) as sampler:
+        t0 = time.monotonic()
+        assert download_exact(port, DOWNLOAD_BYTES) == DOWNLOAD_BYTES
+        t1 = time.monotonic()
+        answer = upload_exact(port, UPLOAD_BYTES)
+        t2 = time.monotonic()
+    print(
+        f"1 GiB down {DOWNLOAD_BYTES / (t1 - t0) / 1e6:.0f} MB/s, "
+        f"512 MiB up {UPLOAD_BYTES / (t2 - t1) / 1e6:.0f} MB/s, "
+        f"memory {json.dumps(sampler.report())}"
+    )
+    assert answer == {"bytes": UPLOAD_BYTES, "sha256": pattern_sha256(UPLOAD_BYTES)}
+    for service, figure in sampler.figures.items():
+        assert figure.samples >= 3, f"{service}: too few memory samples"
+        assert figure.limit_bytes == CAP, f"{service}: cap is {figure.limit_bytes}, not 128m"
+        assert not figure.oom_killed and figure.restart_count == 0, f"{service} was killed"
+        assert figure.peak_bytes < CAP, f"{service}: peak {figure.peak_bytes} >= cap"
+
+    # The bench in compose (socket override on): exits 0, writes a run folder with
+    # container memory for plugin and host.
+    results = Path(project.env["RESULTS_DIR"])
+    proc = bench_up(project, BENCH_PROFILE=BENCH_PROFILE, BENCH_SCENARIOS="download,upload")
+    assert proc.returncode == 0, f"bench exited {proc.returncode}:\n{proc.stdout[-6000:]}"
+    summary = json.loads((new_run_dir(results) / "summary.json").read_text())
+    assert summary["verdicts_passed"] is True
+    for service in ("plugin", "host"):
+        for figure in container_figures(summary, service):
+            assert figure["limit_bytes"] == CAP
+            assert 0 < figure["peak_bytes"] < CAP, f"{service}: {figure}"
+            assert figure["oom_killed"] is False
+
+
+def test_buffering_host_under_the_same_cap_is_oom_killed_and_fails_the_bench(
+    compose_project: ComposeProject,
+) -> None:
+    project = compose_project
+    project.env["HOSTSTUB_BUFFERED"] = "true"
+    port = int(project.env["HOST_PORT"])
+    project.run("up", "--build", "--detach", "--wait", "host", timeout=900)
+
+    # Asking the buffering host for 4x its cap: it must die, and the client must
+    # never see a complete 200 with all the bytes.
+    received = -1
+    try:
+        received = download_exact(port, OVER_CAP_BYTES)
+    except (AssertionError, OSError, http.client.HTTPException) as exc:
+        print(f"download through the buffering host failed as expected: {exc!r}")
+    assert received != OVER_CAP_BYTES, "the buffering host delivered 4x its cap: cap not applied"
+    host = service_container(project, "host")
+    deadline = time.monotonic() + 30
+    while host.status == "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        host.reload()
+    assert host.attrs["State"]["OOMKilled"] is True, f"host state: {host.attrs['State']}"
+
+    # The bench against this configuration reports a failure, not a pass.
+    project.run("up", "--detach", "--wait", "host", timeout=300)  # a fresh buffering host
+    results = Path(project.env["RESULTS_DIR"])
+    proc = bench_up(
+        project,
+        BENCH_PROFILE="quick",  # its 256 MiB download is 2x the cap
+        BENCH_SCENARIOS="download",
+    )
+    assert proc.returncode != 0, f"bench passed against a buffering host:\n{proc.stdout[-4000:]}"
+    summary_path = new_run_dir(results) / "summary.json"
+    if summary_path.exists():
+        summary = json.loads(summary_path.read_text())
+        assert summary["verdicts_passed"] is not True
+        assert any(f["oom_killed"] for f in container_figures(summary, "host"))
+
+
+def test_docker_env_reads_real_container_memory(docker_engine: None) -> None:
+    """parse_memory_stats against the engine's actual stats shape, capped container."""
+    client = docker_env.docker_client()
+    image = os.environ.get("STREAMBENCH_PYTHON_IMAGE", "streambench/python:local")
+    if not client.images.list(name=image):
+        pytest.skip(f"{image} not built yet (the compose tests build it)")
+    container = client.containers.run(
+        image,
+        command=["python", "-c", "import time; b = bytearray(40 << 20); time.sleep(30)"],
+        mem_limit="96m",
+        memswap_limit="96m",
+        detach=True,
+        labels={docker_env.PAIR_LABEL: "test"},
+    )
+    try:
+        sampler = docker_env.ContainerMemorySampler({"probe": container}, interval_s=0.1)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            sampler.sample_once()
+            if sampler.figures["probe"].peak_bytes > 40 * MiB:
+                break
+            time.sleep(0.2)
+        figure = sampler.stop()["probe"]
+        assert figure.limit_bytes == 96 * MiB
+        assert 40 * MiB < figure.peak_bytes < 96 * MiB
+        assert figure.running and not figure.oom_killed
+    finally:
+        container.remove(force=True)
+
+
+def test_nightly_script_runs_the_containerized_bench_and_writes_a_summary(
+    compose_project: ComposeProject, tmp_path: Path
+) -> None:
+    """What the nightly workflow runs, here on every change (small profile, no baseline)."""
+    results = Path(compose_project.env["RESULTS_DIR"])
+    step_summary = tmp_path / "step-summary.md"
+    env = {
+        **compose_project.full_env(),
+        "COMPOSE_PROJECT_NAME": compose_project.name,
+        "BENCH_PROFILE": BENCH_PROFILE,
+        "BENCH_SCENARIOS": "download,upload",
+        "NIGHTLY_BASELINE": str(tmp_path / "no-baseline"),
+        "GITHUB_STEP_SUMMARY": str(step_summary),
+    }
+    proc = subprocess.run(
+        ["bash", "scripts/nightly.sh"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, f"nightly.sh exited {proc.returncode}:\n{proc.stderr[-4000:]}"
+    run_dir = new_run_dir(results)
+    assert (run_dir / "summary.json").exists()
+    assert "streambench nightly: pass" in (run_dir / "nightly.md").read_text()
+    assert "streambench nightly: pass" in step_summary.read_text()
+    # The stack is gone afterwards (docker compose down -v).
+    client = docker_env.docker_client()
+    assert not docker_env.find_service_containers(client, "host", compose_project.name)
+    # The run is a valid baseline for `bench compare` (itself: no regression).
+    compare = subprocess.run(
+        [sys.executable, "-m", "bench", "compare", str(run_dir), str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert compare.returncode == 0, compare.stdout + compare.stderr
