@@ -221,7 +221,9 @@ func probeHealth(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	url := fs.String("url", "http://127.0.0.1:8065/healthz", "health URL to probe")
 	timeout := fs.Duration("timeout", 3*time.Second, "probe timeout")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return 0
+	} else if err != nil {
 		return 2
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)

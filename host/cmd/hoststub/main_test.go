@@ -63,6 +63,12 @@ func TestHealthSubcommand(t *testing.T) {
 	if rc := run(context.Background(), []string{"health", "--url", srv.URL}, env(nil), io.Discard, nil); rc != 1 {
 		t.Fatalf("rc %d for 503", rc)
 	}
+	if rc := run(context.Background(), []string{"health", "--help"}, env(nil), io.Discard, nil); rc != 0 {
+		t.Fatalf("rc %d for health --help, want 0 like hoststub --help", rc)
+	}
+	if rc := run(context.Background(), []string{"health", "--bogus"}, env(nil), io.Discard, nil); rc != 2 {
+		t.Fatalf("rc %d for an unknown flag, want 2", rc)
+	}
 }
 
 // slowPlugin answers "hello", then " world" after delay.
