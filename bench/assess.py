@@ -148,12 +148,40 @@ def all_verdicts(
     ]
 
 
-def reference_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Side by side throughput per (kind, size, chunk) over targets, with ratios to the bridge.
+# Per-target figures besides throughput compared in the references table:
+# summary.json scenario row -> value, lower is better for all of them.
+REFERENCE_METRICS = ("p50_ms", "p99_ms", "rss_growth_bytes")
+# RSS growth under this on both sides is sampling noise (page-sized steps): no ratio.
+RSS_RATIO_FLOOR_BYTES = 1024 * 1024
 
-    rows: summary.json scenario entries.
+
+def _row_metrics(row: dict[str, Any]) -> dict[str, float]:
+    latency = row.get("latency_ms") or {}
+    # The target's own processes together (bridge: host + plugin), not the load generator.
+    growth = [v for name, v in (row.get("rss_growth_bytes") or {}).items() if name != LOADGEN]
+    metrics = {
+        "p50_ms": latency.get("p50"),
+        "p99_ms": latency.get("p99"),
+        "rss_growth_bytes": sum(growth) if growth else None,
+    }
+    return {k: float(v) for k, v in metrics.items() if v is not None}
+
+
+def _ratio_meaningful(metric: str, bridge: float, reference: float) -> bool:
+    return metric != "rss_growth_bytes" or max(bridge, reference) >= RSS_RATIO_FLOOR_BYTES
+
+
+def reference_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Side by side figures per (kind, size, chunk) over targets, with ratios to the bridge.
+
+    rows: summary.json scenario entries. `values`/`bridge_ratio_to` hold throughput
+    (higher is better); `metrics`/`metric_ratios` hold p50, p99 and RSS growth per
+    target and bridge / reference for each (lower is better; a ratio is left out
+    when the reference's figure is 0, or for RSS when both growths are below
+    RSS_RATIO_FLOOR_BYTES).
     """
     groups: dict[tuple[str, int, int], dict[str, float]] = {}
+    metrics: dict[tuple[str, int, int], dict[str, dict[str, float]]] = {}
     for row in rows:
         if row["kind"] not in ("download", "upload", "small") or not row["ok"]:
             continue
@@ -165,10 +193,13 @@ def reference_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             value = row.get("throughput_mb_s")
         if value:
             groups.setdefault(key, {})[row["target"]] = value
+            for metric, figure in _row_metrics(row).items():
+                metrics.setdefault(key, {}).setdefault(metric, {})[row["target"]] = figure
     out = []
     for (kind, size, chunk), by_target in sorted(groups.items()):
         if BRIDGE not in by_target or len(by_target) < 2:
             continue
+        by_metric = metrics.get((kind, size, chunk), {})
         entry: dict[str, Any] = {
             "kind": kind,
             "size_bytes": size,
@@ -179,6 +210,18 @@ def reference_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 target: by_target[BRIDGE] / value
                 for target, value in by_target.items()
                 if target != BRIDGE
+            },
+            "metrics": by_metric,
+            "metric_ratios": {
+                metric: {
+                    target: figures[BRIDGE] / figure
+                    for target, figure in figures.items()
+                    if target != BRIDGE
+                    and figure > 0
+                    and _ratio_meaningful(metric, figures[BRIDGE], figure)
+                }
+                for metric, figures in by_metric.items()
+                if BRIDGE in figures
             },
         }
         out.append(entry)

@@ -155,6 +155,34 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+_METRIC_LABELS = {"p50_ms": "p50 ms", "p99_ms": "p99 ms", "rss_growth_bytes": "RSS growth MiB"}
+
+
+def _reference_metrics_markdown(references: list[Mapping[str, Any]], targets: list[str]) -> str:
+    """Latency and RSS growth of the same transfers; bridge / reference (lower is better)."""
+    rows = []
+    for r in references:
+        transfer = f"{r['kind']} {human_size(r['size_bytes'])} c{human_size(r['chunk_bytes'])}"
+        for metric, label in _METRIC_LABELS.items():
+            figures = r.get("metrics", {}).get(metric)
+            if not figures:
+                continue
+            if metric == "rss_growth_bytes":
+                cells = [_fmt_mib(figures.get(t)) for t in targets]
+            else:
+                cells = [_fmt(figures.get(t), ".2f") for t in targets]
+            ratios = r.get("metric_ratios", {}).get(metric, {})
+            rows.append(
+                [
+                    transfer,
+                    label,
+                    *cells,
+                    ", ".join(f"{t} {ratio:.2f}x" for t, ratio in ratios.items()) or "-",
+                ]
+            )
+    return md_table(["transfer", "figure", *targets, "bridge / reference"], rows)
+
+
 def summary_markdown(summary: Mapping[str, Any]) -> str:
     env = summary["environment"]
     out = [
@@ -229,6 +257,7 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
                 ]
             )
         out.append(md_table(["transfer", "unit", *targets, "bridge vs"], ref_rows))
+        out += ["", _reference_metrics_markdown(summary["references"], targets)]
     if summary.get("sweep"):
         out += ["", "## Chunk-size sweep", "", sweep_markdown(summary["sweep"])]
     if summary["steps"]:

@@ -1,0 +1,111 @@
+"""A plain Starlette app served as a plugin through the ASGI adapter.
+
+Nothing in the routes knows about the plugin system: they use Starlette's own
+`StreamingResponse` and `request.stream()`. `plugin` is the same app wrapped by
+`asgi_handler`, which is what the runtime serves:
+
+    python -m plugin_runtime --app plugin_runtime.examples.starlette_app:plugin \
+        --listen unix:/tmp/plugin.sock
+    uvicorn plugin_runtime.examples.starlette_app:app      # the same app, directly
+
+Routes (under /plugins/{id} through the host):
+- GET  /ticks?count=N&interval_ms=M  one line per interval, streamed (incremental delivery)
+- GET  /download?size=N&chunk=C      N pattern bytes (byte i = i % 256), C per body event
+- POST /upload                       request.stream() hashed: {"bytes", "sha256", "chunks"}
+- POST /echo                         each received chunk sent straight back (full duplex)
+- GET  /forever                      one line, then waits until cancelled
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from plugin_runtime.asgi import asgi_handler
+
+_PATTERN = bytes(range(256))
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    return int(request.query_params.get(name, default))
+
+
+async def ticks(request: Request) -> Response:
+    count = _int_param(request, "count", 5)
+    interval_s = _int_param(request, "interval_ms", 100) / 1000
+
+    async def lines() -> AsyncIterator[bytes]:
+        for i in range(count):
+            if i:
+                await asyncio.sleep(interval_s)
+            yield f"tick {i}\n".encode()
+
+    return StreamingResponse(lines(), media_type="text/plain")
+
+
+async def download(request: Request) -> Response:
+    try:
+        size = _int_param(request, "size", 1024 * 1024)
+        chunk = _int_param(request, "chunk", 64 * 1024)
+    except ValueError:
+        return PlainTextResponse("size and chunk must be integers", status_code=400)
+    if size < 0 or chunk < 1:
+        return PlainTextResponse("size must be >= 0 and chunk >= 1", status_code=400)
+
+    async def pattern() -> AsyncIterator[bytes]:
+        # Byte i is i % 256: a chunk starting at offset o is the pattern rotated by o.
+        block = _PATTERN * (chunk // 256 + 2)
+        for offset in range(0, size, chunk):
+            start = offset % 256
+            yield block[start : start + min(chunk, size - offset)]
+
+    return StreamingResponse(
+        pattern(), media_type="application/octet-stream", headers={"Content-Length": str(size)}
+    )
+
+
+async def upload(request: Request) -> Response:
+    digest, total, chunks = hashlib.sha256(), 0, 0
+    async for chunk in request.stream():
+        if chunk:
+            digest.update(chunk)
+            total += len(chunk)
+            chunks += 1
+    return JSONResponse({"bytes": total, "sha256": digest.hexdigest(), "chunks": chunks})
+
+
+async def echo(request: Request) -> Response:
+    async def back() -> AsyncIterator[bytes]:
+        async for chunk in request.stream():
+            if chunk:
+                yield chunk
+
+    return StreamingResponse(back(), media_type="application/octet-stream")
+
+
+async def forever(request: Request) -> Response:
+    async def first_then_wait() -> AsyncIterator[bytes]:
+        yield b"first\n"
+        await asyncio.Event().wait()  # until the client goes away and we are cancelled
+        yield b"never\n"
+
+    return StreamingResponse(first_then_wait(), media_type="text/plain")
+
+
+app = Starlette(
+    routes=[
+        Route("/ticks", ticks),
+        Route("/download", download),
+        Route("/upload", upload, methods=["POST"]),
+        Route("/echo", echo, methods=["POST"]),
+        Route("/forever", forever),
+    ]
+)
+
+plugin = asgi_handler(app)
