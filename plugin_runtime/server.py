@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import ipaddress
 import logging
 import os
 import signal
@@ -104,6 +105,16 @@ def tune_malloc() -> None:
     mallopt(m_trim_threshold, 2 * MALLOC_MMAP_THRESHOLD_BYTES)
 
 
+def _is_loopback_host(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost: cannot tell, so warn
+        return False
+
+
 class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
     """PluginHooks.ServeHTTP: one stream per HTTP request, one handler call per stream."""
 
@@ -154,7 +165,10 @@ class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
             )
             raise
         except Exception as exc:
-            if context.cancelled():
+            # cancelling(): the stream's cancellation reached the task even if the
+            # handler swallowed the CancelledError and then failed while unwinding.
+            task = asyncio.current_task()
+            if context.cancelled() or (task is not None and task.cancelling()):
                 counters.cancelled += 1
                 log.info(
                     "handler ended by cancelled stream: %s %s: %r",
@@ -242,6 +256,14 @@ class PluginServer:
                 os.umask(old_umask)
         if path:
             os.chmod(path, 0o600)
+        elif not _is_loopback_host(target.rpartition(":")[0]):
+            # Security (issue 5): the plugin trusts every caller (the host strips
+            # Mattermost-User-Id, nobody else does); only an internal network is safe.
+            log.warning(
+                "--listen %s is not a loopback address: the plugin is reachable from other "
+                "machines; use unix:/path.sock or 127.0.0.1 unless on an internal network",
+                target,
+            )
 
     async def stop(self, grace: float | None = DEFAULT_SHUTDOWN_GRACE_S) -> None:
         """Report NOT_SERVING, let streams finish for `grace` s, then cancel and await them."""
