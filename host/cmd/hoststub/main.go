@@ -60,6 +60,10 @@ type config struct {
 
 const envPrefix = "HOSTSTUB_"
 
+// minMaxMessageBytes is the smallest --max-message-bytes: upstream plugins
+// send 64 KiB chunks, which must always fit.
+const minMaxMessageBytes = 64 << 10
+
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("hoststub", flag.ContinueOnError)
@@ -85,6 +89,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if err := applyEnv(fs, getenv); err != nil {
 		return c, err
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !given["request-chunk-bytes"] && c.maxMessageBytes >= minMaxMessageBytes {
+		// The 1 MiB default follows a smaller message limit instead of failing.
+		c.requestChunkBytes = min(c.requestChunkBytes, c.maxMessageBytes)
+	}
 	switch {
 	case c.pluginAddr == "":
 		return c, errors.New("--plugin-addr (or HOSTSTUB_PLUGIN_ADDR) is required")
@@ -92,6 +102,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, fmt.Errorf("--request-chunk-bytes must be > 0 (got %d)", c.requestChunkBytes)
 	case c.maxBodyBytes < 0:
 		return c, fmt.Errorf("--max-body-bytes must be >= 0 (got %d)", c.maxBodyBytes)
+	case c.maxMessageBytes < minMaxMessageBytes:
+		return c, fmt.Errorf("--max-message-bytes must be >= %d, upstream's chunk size (got %d)", minMaxMessageBytes, c.maxMessageBytes)
 	case c.maxMessageBytes < c.requestChunkBytes:
 		return c, fmt.Errorf("--max-message-bytes (%d) must be >= --request-chunk-bytes (%d)", c.maxMessageBytes, c.requestChunkBytes)
 	case c.windowBytes > 1<<30:

@@ -24,6 +24,22 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
 
+func TestRequestChunkDefaultFollowsMessageLimit(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--plugin-addr", "unix:/x"}, 1 << 20},
+		{[]string{"--plugin-addr", "unix:/x", "--max-message-bytes", "65536"}, 65536},
+		{[]string{"--plugin-addr", "unix:/x", "--max-message-bytes", "65536", "--request-chunk-bytes", "4096"}, 4096},
+	} {
+		cfg, err := parseConfig(tc.args, env(nil), io.Discard)
+		if err != nil || cfg.requestChunkBytes != tc.want {
+			t.Errorf("%v: request chunk %d, err %v; want %d", tc.args, cfg.requestChunkBytes, err, tc.want)
+		}
+	}
+}
+
 func TestConfigFromFlagsAndEnv(t *testing.T) {
 	cfg, err := parseConfig([]string{"--plugin-id", "flagged"}, env(map[string]string{
 		"HOSTSTUB_PLUGIN_ADDR": "unix:/x.sock", "HOSTSTUB_PLUGIN_ID": "from-env",
@@ -45,6 +61,7 @@ func TestConfigFromFlagsAndEnv(t *testing.T) {
 		{[]string{"--plugin-addr", "unix:/x", "--request-chunk-bytes", "0"}, nil, "request-chunk-bytes"},
 		{[]string{"--plugin-addr", "unix:/x"}, map[string]string{"HOSTSTUB_MAX_BODY_BYTES": "lots"}, "HOSTSTUB_MAX_BODY_BYTES"},
 		{[]string{"--plugin-addr", "unix:/x", "--max-message-bytes", "10"}, nil, "max-message-bytes"},
+		{[]string{"--plugin-addr", "unix:/x", "--max-message-bytes", "65536", "--request-chunk-bytes", "65537"}, nil, "max-message-bytes"},
 	} {
 		if _, err := parseConfig(tc.args, env(tc.env), io.Discard); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v %v: err %v, want mention of %q", tc.args, tc.env, err, tc.want)

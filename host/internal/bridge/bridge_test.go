@@ -607,3 +607,56 @@ func (a *afterStatus) Read(p []byte) (int, error) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// smallReads returns at most step bytes per Read, like an HTTP/1 body that
+// hands out one socket read or one chunked-encoding chunk at a time.
+type smallReads struct {
+	r    io.Reader
+	step int
+}
+
+func (s *smallReads) Read(p []byte) (int, error) { return s.r.Read(p[:min(len(p), s.step)]) }
+
+// TestRequestPumpCoalescesShortReads: short body reads that arrive while a
+// Send is in progress leave as fuller messages (never above the chunk size),
+// in order; the plugin's cost is per message.
+func TestRequestPumpCoalescesShortReads(t *testing.T) {
+	const size, step, chunkBytes = 1 << 20, 512, 64 << 10
+	var got bytes.Buffer
+	var messages, largest int
+	b, _ := newBridge(t, func(s pb.PluginHooks_ServeHTTPServer) error {
+		if _, err := s.Recv(); err != nil {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond) // let the host's sends back up
+		for {
+			m, err := s.Recv()
+			if err != nil {
+				return err
+			}
+			if n := len(m.GetBodyChunk()); n > 0 {
+				messages++
+				largest = max(largest, n)
+				got.Write(m.GetBodyChunk())
+			}
+			if m.GetBodyComplete() {
+				return s.Send(&pb.ServeHTTPResponse{BodyComplete: true})
+			}
+		}
+	})
+	b.RequestChunkBytes = chunkBytes
+	want := make([]byte, size)
+	for i := range want {
+		want[i] = byte(i % 251)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/plugins/bench/upload", io.NopCloser(&smallReads{bytes.NewReader(want), step}))
+	req.ContentLength = -1
+	rec := newRecorder()
+	serve(t, b, rec, req)
+	if st, _, _ := rec.snapshot(); st != http.StatusOK || !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("status %d, body intact %v", st, bytes.Equal(got.Bytes(), want))
+	}
+	if reads := size / step; messages > reads/8 || largest > chunkBytes {
+		t.Fatalf("%d reads of %d B became %d messages (largest %d B, limit %d)", reads, step, messages, largest, chunkBytes)
+	}
+}

@@ -108,7 +108,7 @@ func (ex *exchange) run() *failure {
 		return ex.streamFailed(err)
 	}
 	ex.stream = stream
-	pump := startRequestPump(ctx, cancel, stream, requestInit(r), body, b.requestChunkBytes())
+	pump := startRequestPump(ctx, cancel, stream, requestInit(r), body, b.requestChunkBytes(), r.ContentLength)
 	defer ex.stopPump(pump, body)
 	return ex.receive()
 }
@@ -274,8 +274,9 @@ func (ex *exchange) stopPump(pump *requestPump, body io.Closer) {
 	}
 	ex.cancel(errResponseEnded) // unblocks a Send waiting for flow control
 	if pump.haltReads() {
-		// The pump is inside body.Read, which no context reaches: a read
-		// deadline wakes a net/http body, Close wakes pipes and the rest.
+		// The pump is (or may be about to be) inside body.Read, which no
+		// context reaches: a read deadline wakes a net/http body, Close
+		// wakes pipes and the rest.
 		_ = ex.rc.SetReadDeadline(time.Now())
 		_ = body.Close()
 	}
