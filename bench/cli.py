@@ -308,7 +308,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     try:
-        target = report.copy_baseline(Path(args.run_dir), Path(args.baseline_dir))
+        target = report.copy_baseline(Path(args.run_dir), Path(args.baseline_dir), args.name)
     except (FileNotFoundError, ValueError) as exc:
         print(f"bench baseline: {exc}", file=sys.stderr)
         return 2
@@ -356,9 +356,12 @@ def parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--markdown", help="also append the markdown table to this file")
     cmp_.set_defaults(func=cmd_compare)
 
-    base = sub.add_parser("baseline", help="copy RUN_DIR's summary into results/baseline/")
+    base = sub.add_parser(
+        "baseline", help="copy RUN_DIR's summary into results/baseline/<mode>-<profile>/"
+    )
     base.add_argument("run_dir")
-    base.add_argument("--baseline-dir", default=str(BASELINE_DIR))
+    base.add_argument("--baseline-dir", default=str(BASELINE_DIR), help="root of the baselines")
+    base.add_argument("--name", help="folder name (default <mode>-<profile>, e.g. spawned-quick)")
     base.set_defaults(func=cmd_baseline)
     return ap
 

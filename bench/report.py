@@ -494,8 +494,18 @@ def write_run(
     return [run_dir / "summary.json", run_dir / "summary.md", *written]
 
 
-def copy_baseline(run_dir: Path, baseline_dir: Path) -> Path:
-    """`bench baseline RUN_DIR`: the run's summary becomes the committed baseline."""
+def baseline_name(summary: Mapping[str, Any]) -> str:
+    """`<mode>-<profile>`, e.g. `spawned-quick` or `external-full` (compose).
+
+    Runs are only comparable with a baseline of the same mode and profile, so
+    each pair has its own folder under results/baseline/.
+    """
+    mode = summary.get("environment", {}).get("mode", "spawned")
+    return f"{mode}-{summary.get('profile', 'quick')}"
+
+
+def copy_baseline(run_dir: Path, baseline_root: Path, name: str | None = None) -> Path:
+    """`bench baseline RUN_DIR`: the run's summary becomes results/baseline/<name>/."""
     source = run_dir / "summary.json"
     if not source.is_file():
         raise FileNotFoundError(f"{source} not found: is {run_dir} a bench run folder?")
@@ -504,6 +514,7 @@ def copy_baseline(run_dir: Path, baseline_dir: Path) -> Path:
         raise ValueError(
             f"{source}: schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}"
         )
+    baseline_dir = baseline_root / (name or baseline_name(data))
     baseline_dir.mkdir(parents=True, exist_ok=True)
     target = baseline_dir / "summary.json"
     shutil.copyfile(source, target)

@@ -11,13 +11,17 @@
 # summary is appended to it; it is also written to <run dir>/nightly.md.
 # Environment: BENCH_PROFILE, BENCH_SCENARIOS, BENCH_CHUNK_SIZES, BENCH_EXTRA_ARGS,
 # PLUGIN_MEM_LIMIT, HOST_MEM_LIMIT (see docker-compose.yml), COMPOSE_PROJECT_NAME,
-# RESULTS_DIR (default results), NIGHTLY_BASELINE (default results/baseline).
+# RESULTS_DIR (default results), NIGHTLY_BASELINE (default
+# results/baseline/external-$BENCH_PROFILE: compose runs are the bench's
+# "external" mode), NIGHTLY_COMPARE_ARGS (extra `bench compare` flags, e.g.
+# a looser --throughput-tolerance on a noisy machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export BENCH_PROFILE="${BENCH_PROFILE:-full}"
 export RESULTS_DIR="${RESULTS_DIR:-results}"
-baseline="${NIGHTLY_BASELINE:-results/baseline}"
+baseline="${NIGHTLY_BASELINE:-results/baseline/external-$BENCH_PROFILE}"
+read -r -a compare_args <<<"${NIGHTLY_COMPARE_ARGS:-}"
 mkdir -p "$RESULTS_DIR"
 results=$(cd "$RESULTS_DIR" && pwd)
 socket_gid=0
@@ -76,7 +80,7 @@ else
   # In the bench image, so this machine needs nothing but Docker.
   compare_out=$("${compose[@]}" run --rm --no-deps -T \
     -v "$(cd "$baseline" && pwd):/baseline:ro" bench \
-    python -m bench compare /baseline "/app/results/$(basename "$run_dir")" 2>&1) || compare_rc=$?
+    python -m bench compare "${compare_args[@]}" /baseline "/app/results/$(basename "$run_dir")" 2>&1) || compare_rc=$?
   echo "$compare_out"
 fi
 t3=$(now)

@@ -140,6 +140,15 @@ def test_sweep_table_and_plot(tmp_path: Path) -> None:
 def test_copy_baseline(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    (run / "summary.json").write_text(json.dumps({"schema_version": report.SCHEMA_VERSION}))
+    summary = {
+        "schema_version": report.SCHEMA_VERSION,
+        "profile": "full",
+        "environment": {"mode": "external"},
+    }
+    (run / "summary.json").write_text(json.dumps(summary))
     target = report.copy_baseline(run, tmp_path / "baseline")
+    # One folder per mode and profile: only like runs are comparable.
+    assert target == tmp_path / "baseline" / "external-full" / "summary.json"
     assert json.loads(target.read_text())["schema_version"] == report.SCHEMA_VERSION
+    named = report.copy_baseline(run, tmp_path / "baseline", name="ci")
+    assert named == tmp_path / "baseline" / "ci" / "summary.json"
