@@ -25,7 +25,6 @@ from bench.verdicts import Tolerances
 
 log = logging.getLogger("bench")
 
-DEFAULT_CHUNK = 65536
 SWEEP_CHUNKS = (16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024)
 LOCUSTFILE = REPO_ROOT / "bench" / "locustfile.py"
 BENCHMARKS_DIR = REPO_ROOT / "bench" / "benchmarks"
@@ -242,7 +241,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = execute(
         args,
         profile,
-        args.chunk_sizes or [DEFAULT_CHUNK],
+        args.chunk_sizes or list(profile.chunk_sizes),
         kinds,
         factory,
         mode,

@@ -281,9 +281,16 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
 
 def sweep_table(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per (chunk, kind): bridge and go-direct MB/s, their ratio, RSS growth."""
+    transfers = [s for s in rows if s["kind"] in ("download", "upload") and s["ok"]]
+    # The largest size per (chunk, kind) only: mixing sizes would pair one
+    # size's label with another's figures.
+    largest: dict[tuple[int, str], int] = {}
+    for s in transfers:
+        key = (s["chunk_bytes"], s["kind"])
+        largest[key] = max(largest.get(key, 0), s["size_bytes"])
     table: dict[tuple[int, str], dict[str, Any]] = {}
-    for s in rows:
-        if s["kind"] not in ("download", "upload") or not s["ok"]:
+    for s in transfers:
+        if s["size_bytes"] != largest[(s["chunk_bytes"], s["kind"])]:
             continue
         row = table.setdefault(
             (s["chunk_bytes"], s["kind"]),

@@ -152,3 +152,20 @@ def test_copy_baseline(tmp_path: Path) -> None:
     assert json.loads(target.read_text())["schema_version"] == report.SCHEMA_VERSION
     named = report.copy_baseline(run, tmp_path / "baseline", name="ci")
     assert named == tmp_path / "baseline" / "ci" / "summary.json"
+
+
+def test_sweep_table_keeps_the_largest_size_per_chunk() -> None:
+    """A run with 16 MiB and 256 MiB transfers: the row is 256 MiB's, figures and label."""
+    timeline = Timeline()
+    results = []
+    t = 0.0
+    for size, bridge in ((256 * MiB, 900.0), (16 * MiB, 300.0)):
+        results.append(
+            synthetic_result(timeline, "download", "bridge", size, {"host": MiB}, t, 65536, bridge)
+        )
+        results.append(
+            synthetic_result(timeline, "download", "go-direct", size, {}, t + 2, 65536, 1800.0)
+        )
+        t += 4
+    table = report.sweep_table([report.scenario_row(r, timeline) for r in results])
+    assert [(r["size_bytes"], r["bridge_mb_s"]) for r in table] == [(256 * MiB, 900.0)]
