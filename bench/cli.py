@@ -21,7 +21,7 @@ from bench.samplers import Sampler, container_figures_reader
 from bench.scenarios import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, build_scenarios
 from bench.services import Services, docker_pair, external, spawned
 from bench.stack import REPO_ROOT
-from bench.verdicts import Tolerances
+from bench.verdicts import Tolerances, container_memory
 
 log = logging.getLogger("bench")
 
@@ -183,6 +183,7 @@ def execute(
                     sampler.remove_process(name)
                 sampler.set_stats_url(None)
     verdicts = assess.all_verdicts(results, sampler.timeline, tolerances)
+    verdicts += [container_memory(name, fig) for name, fig in sorted(containers.items())]
     summary = report.build_summary(
         profile=profile.name,
         mode=mode,

@@ -246,3 +246,30 @@ def abort_cleanup(
             "active_streams_after": active_streams_after,
         },
     )
+
+
+def container_memory(name: str, figures: Mapping[str, Any]) -> Verdict:
+    """A capped container survived the run: never OOM-killed or restarted, peak under its cap.
+
+    This is the hard form of "no full buffering": the kernel kills a container
+    that holds a body many times its cap, whatever the scenarios saw before.
+    """
+    limit = figures.get("limit_bytes") or 0
+    peak = figures.get("peak_bytes") or 0
+    oom = bool(figures.get("oom_killed"))
+    restarts = int(figures.get("restart_count") or 0)
+    passed = not oom and restarts == 0 and (not limit or peak < limit)
+    return Verdict(
+        name=f"container-memory/{name}",
+        passed=passed,
+        summary=(
+            f"{figures.get('service', name)}: peak {_mib(peak)} of {_mib(limit)} cap, "
+            f"OOM killed {oom}, restarts {restarts}"
+        ),
+        figures={
+            "peak_bytes": peak,
+            "limit_bytes": limit,
+            "oom_killed": oom,
+            "restart_count": restarts,
+        },
+    )

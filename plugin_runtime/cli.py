@@ -9,13 +9,14 @@ import inspect
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from plugin_runtime.response import DEFAULT_MAX_CHUNK_BYTES
 from plugin_runtime.server import (
+    DEFAULT_RECEIVE_WINDOW_BYTES,
     DEFAULT_SHUTDOWN_GRACE_S,
     Handler,
     ListenAddressError,
@@ -58,14 +59,23 @@ def load_app(spec: str) -> Handler:
     return target  # type: ignore[return-value]
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= minimum, with a clear message otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
+_non_negative_int = _int_at_least(0)
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -90,6 +100,13 @@ def _serve_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=env.get("PLUGIN_MAX_CHUNK_BYTES", str(DEFAULT_MAX_CHUNK_BYTES)),
         help="largest response body_chunk sent (env PLUGIN_MAX_CHUNK_BYTES; default %(default)s)",
+    )
+    parser.add_argument(
+        "--receive-window-bytes",
+        type=_non_negative_int,
+        default=env.get("PLUGIN_RECEIVE_WINDOW_BYTES", str(DEFAULT_RECEIVE_WINDOW_BYTES)),
+        help="HTTP/2 receive window per stream, bounds buffered upload bytes; 0 = grpc's "
+        "BDP probing (env PLUGIN_RECEIVE_WINDOW_BYTES; default %(default)s)",
     )
     parser.add_argument(
         "--log-level",
@@ -150,7 +167,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"plugin_runtime: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        asyncio.run(serve(handler, args.listen, args.max_chunk_bytes, args.shutdown_grace))
+        asyncio.run(
+            serve(
+                handler,
+                args.listen,
+                args.max_chunk_bytes,
+                args.shutdown_grace,
+                args.receive_window_bytes,
+            )
+        )
     except ListenAddressError as exc:
         print(f"plugin_runtime: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -46,6 +46,12 @@ MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024
 # mmap()s, so every message-sized buffer costs page faults and zeroing; keeping
 # them in the heap measured -30..40 % plugin CPU per GiB at 256 KiB-1 MiB chunks.
 MALLOC_MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
+# HTTP/2 receive window per stream (request upload direction). With grpc's
+# default BDP probing the window grows until C-core buffers ~18 MiB of each
+# upload ahead of the handler (measured: 8 concurrent uploads took the plugin
+# from 40 to 188 MiB RSS); a fixed 1 MiB window holds it to ~6 MiB per stream
+# for ~10-20 % less upload throughput (docs/performance.md). 0 = BDP probing.
+DEFAULT_RECEIVE_WINDOW_BYTES = 1024 * 1024
 DEFAULT_SHUTDOWN_GRACE_S = 5.0
 
 
@@ -203,11 +209,15 @@ class PluginServer:
         handler: Handler,
         listen: str,
         max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
+        receive_window_bytes: int = DEFAULT_RECEIVE_WINDOW_BYTES,
     ) -> None:
         if max_chunk_bytes < 1:
             raise ValueError(f"max_chunk_bytes must be >= 1, got {max_chunk_bytes}")
+        if receive_window_bytes < 0:
+            raise ValueError(f"receive_window_bytes must be >= 0, got {receive_window_bytes}")
         self.address = parse_listen(listen)
         self.max_chunk_bytes = max_chunk_bytes
+        self.receive_window_bytes = receive_window_bytes
         self.counters = HandlerCounters(max_chunk_bytes=max_chunk_bytes)
         self.health = HealthServicer()
         self.bound_port = 0
@@ -216,13 +226,17 @@ class PluginServer:
 
     async def start(self) -> None:
         send_limit = max(4 * 1024 * 1024, 2 * self.max_chunk_bytes)
-        server = grpc.aio.server(
-            options=[
-                ("grpc.max_send_message_length", send_limit),
-                ("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES),
-                ("grpc.so_reuseport", 0),
+        options: list[tuple[str, int]] = [
+            ("grpc.max_send_message_length", send_limit),
+            ("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ]
+        if self.receive_window_bytes:
+            options += [
+                ("grpc.http2.bdp_probe", 0),
+                ("grpc.http2.lookahead_bytes", self.receive_window_bytes),
             ]
-        )
+        server = grpc.aio.server(options=options)
         hooks_grpc.add_PluginHooksServicer_to_server(
             ServeHTTPServicer(self._handler, self.counters, self.max_chunk_bytes), server
         )
@@ -236,9 +250,10 @@ class PluginServer:
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
         log.info(
-            "plugin runtime listening on %s (max_chunk_bytes=%d, pid=%d)",
+            "plugin runtime listening on %s (max_chunk_bytes=%d, receive_window_bytes=%d, pid=%d)",
             self.address.grpc_target,
             self.max_chunk_bytes,
+            self.receive_window_bytes,
             os.getpid(),
         )
 
@@ -288,10 +303,11 @@ async def serve(
     listen: str,
     max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE_S,
+    receive_window_bytes: int = DEFAULT_RECEIVE_WINDOW_BYTES,
 ) -> None:
     """Run until SIGTERM/SIGINT, then stop gracefully."""
     tune_malloc()
-    server = PluginServer(handler, listen, max_chunk_bytes)
+    server = PluginServer(handler, listen, max_chunk_bytes, receive_window_bytes)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

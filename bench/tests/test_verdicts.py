@@ -94,3 +94,18 @@ def test_abort_cleanup() -> None:
     assert not verdicts.abort_cleanup(5, 10, 12, 0, 0).passed  # not all cancelled
     assert not verdicts.abort_cleanup(5, 10, 15, 1, 0).passed  # a handler still active
     assert not verdicts.abort_cleanup(5, None, None, None, None).passed
+
+
+@pytest.mark.parametrize(
+    ("figures", "passed"),
+    [
+        ({"limit_bytes": 128 * MiB, "peak_bytes": 40 * MiB}, True),
+        ({"limit_bytes": 128 * MiB, "peak_bytes": 40 * MiB, "oom_killed": True}, False),
+        ({"limit_bytes": 128 * MiB, "peak_bytes": 40 * MiB, "restart_count": 1}, False),
+        ({"limit_bytes": 128 * MiB, "peak_bytes": 128 * MiB}, False),
+    ],
+)
+def test_container_memory_fails_on_oom_restart_or_cap(figures: dict, passed: bool) -> None:
+    verdict = verdicts.container_memory("plugin/c1MiB", {"service": "plugin", **figures})
+    assert verdict.name == "container-memory/plugin/c1MiB"
+    assert verdict.passed is passed

@@ -37,6 +37,9 @@ WIRE_CHUNK = 1 * MiB
 PATTERN = bytes(range(256)) * (WIRE_CHUNK // 256 + 1)
 # Small bench run for the compose check; the size proof is the direct transfers.
 BENCH_PROFILE = os.environ.get("STREAMBENCH_DOCKER_PROFILE", "smoke")
+# The nightly test's gate: a committed run of the same profile and scenarios
+# (`bench baseline RUN --name ci-external-smoke-download-upload` to refresh it).
+CI_BASELINE = REPO_ROOT / "results" / "baseline" / "ci-external-smoke-download-upload"
 
 
 def pattern_block(offset: int, length: int) -> bytes:
@@ -230,7 +233,9 @@ def test_docker_env_reads_real_container_memory(docker_engine: None) -> None:
 def test_nightly_script_runs_the_containerized_bench_and_writes_a_summary(
     compose_project: ComposeProject, tmp_path: Path
 ) -> None:
-    """What the nightly workflow runs, here on every change (small profile, no baseline)."""
+    """What the nightly workflow runs, here on every change: a small profile, gated
+    by `bench compare` against the committed CI baseline (memory at the usual
+    tolerances; throughput loosely, since CI shares 2 cores with other work)."""
     results = Path(compose_project.env["RESULTS_DIR"])
     step_summary = tmp_path / "step-summary.md"
     env = {
@@ -238,7 +243,8 @@ def test_nightly_script_runs_the_containerized_bench_and_writes_a_summary(
         "COMPOSE_PROJECT_NAME": compose_project.name,
         "BENCH_PROFILE": BENCH_PROFILE,
         "BENCH_SCENARIOS": "download,upload",
-        "NIGHTLY_BASELINE": str(tmp_path / "no-baseline"),
+        "NIGHTLY_BASELINE": str(CI_BASELINE),
+        "NIGHTLY_COMPARE_ARGS": "--throughput-tolerance 0.9",
         "GITHUB_STEP_SUMMARY": str(step_summary),
     }
     proc = subprocess.run(
@@ -255,6 +261,8 @@ def test_nightly_script_runs_the_containerized_bench_and_writes_a_summary(
     assert (run_dir / "summary.json").exists()
     assert "streambench nightly: pass" in (run_dir / "nightly.md").read_text()
     assert "streambench nightly: pass" in step_summary.read_text()
+    nightly_md = (run_dir / "nightly.md").read_text()
+    assert "no regression" in nightly_md and "comparison skipped" not in nightly_md
     # The stack is gone afterwards (docker compose down -v).
     client = docker_env.docker_client()
     assert not docker_env.find_service_containers(client, "host", compose_project.name)
@@ -267,3 +275,27 @@ def test_nightly_script_runs_the_containerized_bench_and_writes_a_summary(
         check=False,
     )
     assert compare.returncode == 0, compare.stdout + compare.stderr
+
+
+def test_compare_gates_a_container_run_that_outgrew_the_baseline(tmp_path: Path) -> None:
+    """The gate trips: the committed CI baseline with container peaks a tenth of
+    what was measured makes `bench compare` of that same measured run fail."""
+    measured = json.loads((CI_BASELINE / "summary.json").read_text())
+    shrunk = json.loads(json.dumps(measured))
+    for scenario in shrunk["scenarios"]:
+        peaks = scenario.get("container_peak_bytes") or {}
+        for name in peaks:
+            peaks[name] = peaks[name] / 10
+    assert any(s.get("container_peak_bytes") for s in shrunk["scenarios"]), "no container peaks"
+    baseline = tmp_path / "baseline"
+    baseline.mkdir()
+    (baseline / "summary.json").write_text(json.dumps(shrunk))
+    compare = subprocess.run(
+        [sys.executable, "-m", "bench", "compare", str(baseline), str(CI_BASELINE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert compare.returncode == 1, compare.stdout + compare.stderr
+    assert "REGRESSION" in compare.stdout and "container_peak/plugin" in compare.stdout

@@ -27,7 +27,7 @@ const HealthService = "plugin"
 
 // Defaults for Options' zero values.
 const (
-	DefaultWindowBytes     = 8 << 20
+	DefaultWindowBytes     = 2 << 20
 	DefaultReadBufferBytes = 256 << 10
 	// Reconnect attempts back off from 50 ms to at most this, so a plugin
 	// that restarts is picked up within about a second.
