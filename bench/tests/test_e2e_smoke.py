@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.profiles import PROFILES, human_size
 from bench.stack import HOSTSTUB_BIN, REPO_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -65,11 +66,13 @@ def test_smoke_run_writes_results_from_real_samples(tmp_path: Path) -> None:
         "buffered",
     }
     # Verdicts come from real samples of the spawned processes.
-    big = scenarios["download/bridge/8MiB/c64KiB"]
+    (chunk,) = PROFILES["smoke"].chunk_sizes
+    big = scenarios[f"download/bridge/8MiB/c{human_size(chunk)}"]
     assert big["samples"]["host"] > 0 and big["samples"]["plugin"] > 0
     assert big["memory_source"]["plugin"] == "psutil"
     names = {v["name"] for v in summary["verdicts"]}
-    assert {"bounded-memory/download/plugin/c65536", "leak-slope/plugin", "abort-cleanup"} <= names
+    expected = {f"bounded-memory/download/plugin/c{chunk}", "leak-slope/plugin", "abort-cleanup"}
+    assert expected <= names
     assert "backpressure/slow-reader" in names
     leak = next(v for v in summary["verdicts"] if v["name"] == "leak-slope/plugin")
     assert leak["figures"]["samples"] > 0
