@@ -20,12 +20,14 @@ from typing import Any
 from bench import assess
 from bench.engine import ScenarioResult
 from bench.profiles import human_size
-from bench.samplers import Timeline
+from bench.samplers import Timeline, window_delta
 from bench.stack import HOSTSTUB_BIN, REPO_ROOT
 from bench.verdicts import Verdict
 
 SCHEMA_VERSION = 1
 MiB = 1024 * 1024
+GiB = 1024 * MiB
+CPU_FIGURE_MIN_BYTES = 64 * MiB
 
 
 def utc_stamp(now: dt.datetime | None = None) -> str:
@@ -99,8 +101,25 @@ def scenario_row(result: ScenarioResult, timeline: Timeline) -> dict[str, Any]:
         "window_s": (
             [result.window.start, result.window.end] if result.window is not None else None
         ),
+        "cpu_seconds_per_gib": cpu_seconds_per_gib(result, timeline),
         "extra": extra,
     }
+
+
+def cpu_seconds_per_gib(result: ScenarioResult, timeline: Timeline) -> dict[str, float]:
+    """CPU seconds (user + system) each spawned process spent per GiB moved.
+
+    DESIGN.md's plugin target is < 1 s/GiB. Only for transfers of at least 64 MiB:
+    below that the 50 ms sampling tick is a large part of the window.
+    """
+    if result.window is None or result.bytes < CPU_FIGURE_MIN_BYTES:
+        return {}
+    out = {}
+    for name in ("host", "plugin"):
+        spent = window_delta(timeline, name, "cpu_seconds", result.window)
+        if spent is not None:
+            out[name] = spent / (result.bytes / GiB)
+    return out
 
 
 def build_summary(
@@ -222,6 +241,8 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
                 _fmt(s.get("throughput_mb_s")),
                 _fmt(lat.get("p50"), ".2f"),
                 _fmt(lat.get("p99"), ".2f"),
+                ", ".join(f"{n} {v:.2f}" for n, v in s.get("cpu_seconds_per_gib", {}).items())
+                or "-",
                 ", ".join(f"{n} {_fmt_mib(v)}" for n, v in growth.items()),
                 ", ".join(
                     f"{n} {_fmt_mib(v)}" for n, v in s.get("container_peak_bytes", {}).items()
@@ -237,6 +258,7 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
                 "MB/s",
                 "p50 ms",
                 "p99 ms",
+                "CPU s/GiB",
                 "RSS growth MiB",
                 "container peak MiB",
             ],

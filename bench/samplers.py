@@ -96,10 +96,12 @@ class StatsClient:
 
 
 def process_reading(proc: psutil.Process, with_uss: bool = False) -> dict[str, float]:
-    """RSS (and optionally USS), threads and fds of one process."""
+    """RSS (and optionally USS), CPU seconds (user + system), threads and fds of one process."""
     with proc.oneshot():
+        cpu = proc.cpu_times()
         values: dict[str, float] = {
             "rss_bytes": float(proc.memory_info().rss),
+            "cpu_seconds": float(cpu.user + cpu.system),
             "threads": float(proc.num_threads()),
         }
         try:
@@ -309,3 +311,12 @@ def window_growth(
     baseline = points[0][1]
     peak = max(v for _, v in points)
     return peak - baseline, peak, len(points)
+
+
+def window_delta(timeline: Timeline, source: str, key: str, window: Window) -> float | None:
+    """Last minus first value of a counter (e.g. cpu_seconds) within the window, or None."""
+    end = window.end if window.end is not None else float("inf")
+    points = timeline.series(source, key, window.start, end)
+    if len(points) < 2:
+        return None
+    return points[-1][1] - points[0][1]

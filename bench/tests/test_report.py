@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bench import assess, report
 from bench.samplers import Sample, Timeline
 from bench.verdicts import Tolerances
@@ -169,3 +171,16 @@ def test_sweep_table_keeps_the_largest_size_per_chunk() -> None:
         t += 4
     table = report.sweep_table([report.scenario_row(r, timeline) for r in results])
     assert [(r["size_bytes"], r["bridge_mb_s"]) for r in table] == [(256 * MiB, 900.0)]
+
+
+def test_cpu_seconds_per_gib_from_the_window_counter() -> None:
+    """The plugin spent 0.8 CPU s moving 1 GiB; a 16 MiB transfer gets no figure."""
+    timeline = Timeline()
+    big = synthetic_result(timeline, "download", "bridge", 1024 * MiB, {"plugin": 0}, 10.0)
+    for t, cpu in ((10.0, 5.0), (10.5, 5.5), (11.0, 5.8)):
+        timeline.samples.append(Sample(t, "plugin", {"cpu_seconds": cpu}))
+    assert report.cpu_seconds_per_gib(big, timeline) == pytest.approx({"plugin": 0.8})
+    small = synthetic_result(timeline, "download", "bridge", 16 * MiB, {"plugin": 0}, 10.0)
+    assert report.cpu_seconds_per_gib(small, timeline) == {}
+    row = report.scenario_row(big, timeline)
+    assert row["cpu_seconds_per_gib"] == pytest.approx({"plugin": 0.8})

@@ -33,6 +33,10 @@ def test_process_reading_of_this_process() -> None:
     assert values["rss_bytes"] > 1 * MiB
     assert values["threads"] >= 1
     assert "open_fds" in values
+    # CPU seconds count up: burn some and read again.
+    sum(i * i for i in range(300_000))
+    later = process_reading(psutil.Process(os.getpid()))
+    assert later["cpu_seconds"] > values["cpu_seconds"] > 0
 
 
 def test_stats_client_reads_fake_host(fake_host) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import socket
 import threading
 import time
@@ -184,3 +185,29 @@ def rss_growth(stack: Stack) -> Iterator[RssGrowth]:
         assert growth is not None, f"no RSS samples of {name}: {sampler.timeline.errors}"
         setattr(result, name, growth[0])
         result.samples = max(result.samples, growth[2])
+
+
+def assert_echo_is_full_duplex(stack: Stack, pieces: int) -> None:
+    """POST chunked pieces to /echo; each must come back before the next is sent.
+
+    A half-duplex bridge (one that reads the whole request before answering)
+    times out here instead of echoing.
+    """
+    conn, prefix = connect(stack, timeout=10.0)
+    conn.putrequest("POST", f"{prefix}/echo")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    sock = conn.sock
+    assert sock is not None
+    resp: http.client.HTTPResponse | None = None
+    for i in range(pieces):
+        piece = os.urandom(16 * 1024 + i)
+        sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+        if resp is None:
+            resp = conn.getresponse()  # headers arrive with the first echoed chunk
+            assert resp.status == 200
+        assert resp.read(len(piece)) == piece, f"piece {i} not echoed back before the next"
+    sock.sendall(b"0\r\n\r\n")
+    assert resp is not None
+    assert resp.read() == b""
+    conn.close()

@@ -8,9 +8,7 @@ full duplex, early response, cancellation) as a client sees it.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
-import os
 import threading
 import time
 
@@ -19,6 +17,7 @@ import pytest
 from e2e_support import (
     ABORTED_TRANSFER,
     MiB,
+    assert_echo_is_full_duplex,
     connect,
     fetch_stats,
     plugin_idle,
@@ -172,25 +171,7 @@ def test_early_response_while_uploading_does_not_deadlock(stack: Stack, record_f
 
 
 def test_echo_is_full_duplex(stack: Stack) -> None:
-    conn, prefix = connect(stack, timeout=10.0)
-    conn.putrequest("POST", f"{prefix}/echo")
-    conn.putheader("Transfer-Encoding", "chunked")
-    conn.endheaders()
-    sock = conn.sock
-    assert sock is not None
-    resp: http.client.HTTPResponse | None = None
-    for i in range(8):
-        piece = os.urandom(16 * 1024 + i)
-        sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
-        if resp is None:
-            resp = conn.getresponse()  # headers arrive with the first echoed chunk
-            assert resp.status == 200
-        # Received back before the next piece is sent: a half-duplex bridge times out here.
-        assert resp.read(len(piece)) == piece, f"chunk {i} not echoed back intact"
-    sock.sendall(b"0\r\n\r\n")
-    assert resp is not None
-    assert resp.read() == b""
-    conn.close()
+    assert_echo_is_full_duplex(stack, pieces=8)
 
 
 def test_client_mattermost_user_id_never_reaches_plugin(stack: Stack) -> None:

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import hashlib
-import http.client
 import ipaddress
 import json
 import os
@@ -28,6 +27,7 @@ import pytest
 from e2e_support import (
     ABORTED_TRANSFER,
     MiB,
+    assert_echo_is_full_duplex,
     connect,
     fetch_stats,
     plugin_idle,
@@ -136,24 +136,7 @@ def test_starlette_upload_is_streamed_through_request_stream(
 
 def test_starlette_echo_is_full_duplex(starlette_stack: Stack) -> None:
     """Each piece comes back before the next is sent: upload and download both stream."""
-    conn, prefix = connect(starlette_stack, timeout=10.0)
-    conn.putrequest("POST", f"{prefix}/echo")
-    conn.putheader("Transfer-Encoding", "chunked")
-    conn.endheaders()
-    sock = conn.sock
-    assert sock is not None
-    resp: http.client.HTTPResponse | None = None
-    for i in range(6):
-        piece = os.urandom(16 * 1024 + i)
-        sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
-        if resp is None:
-            resp = conn.getresponse()
-            assert resp.status == 200
-        assert resp.read(len(piece)) == piece, f"piece {i} not echoed back before the next"
-    sock.sendall(b"0\r\n\r\n")
-    assert resp is not None
-    assert resp.read() == b""
-    conn.close()
+    assert_echo_is_full_duplex(starlette_stack, pieces=6)
 
 
 def test_starlette_disconnect_cancels_the_app(starlette_stack: Stack, record_figure) -> None:
