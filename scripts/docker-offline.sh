@@ -31,6 +31,18 @@ die() {
   exit 1
 }
 
+# A live (not zombie, not exiting) dockerd process.
+dockerd_alive() {
+  local pid
+  for pid in $(pgrep -x dockerd 2>/dev/null); do
+    case "$(ps -o stat= -p "$pid" 2>/dev/null)" in
+      Z* | "") ;;
+      *) return 0 ;;
+    esac
+  done
+  return 1
+}
+
 need_root() {
   [ "$(id -u)" -eq 0 ] || die "$1 needs root (run with sudo)"
 }
@@ -54,15 +66,17 @@ ensure_engine() {
     apt_install docker.io iptables
   fi
   need_root "starting dockerd"
-  if ! pgrep -x dockerd >/dev/null 2>&1; then
-    log "engine: starting dockerd (log: $DOCKERD_LOG)"
-    # setsid: the daemon must outlive this script and its caller's process group.
-    setsid dockerd >"$DOCKERD_LOG" 2>&1 </dev/null &
-  fi
   for _ in $(seq 1 60); do
     if docker info >/dev/null 2>&1; then
       log "engine: up ($(docker version --format '{{.Server.Version}}'))"
       return
+    fi
+    # Checked on every tick: a daemon killed with its session (CI runs after
+    # the session's processes end) may still be exiting at the first look.
+    if ! dockerd_alive; then
+      log "engine: starting dockerd (log: $DOCKERD_LOG)"
+      # setsid: the daemon must outlive this script and its caller's process group.
+      setsid dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
     fi
     sleep 1
   done
