@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -117,7 +118,9 @@ def leak_verdicts(
         for process in ("host", "plugin"):
             xs, ys = soak_series(r, timeline, process)
             if xs:
-                out.append(verdicts.leak_slope(process, xs, ys, tol))
+                verdict = verdicts.leak_slope(process, xs, ys, tol)
+                verdict.name += f"/c{r.scenario.chunk}"  # one soak per chunk setting
+                out.append(verdict)
     return out
 
 
@@ -125,7 +128,8 @@ def scenario_verdicts(results: Iterable[ScenarioResult]) -> list[verdicts.Verdic
     """Verdicts the engine decided during scenarios (backpressure, abort cleanup, soak)."""
     out: list[verdicts.Verdict] = []
     for r in results:
-        out.extend(r.verdicts)
+        # Suffixed like bounded-memory: a run has one such scenario per chunk setting.
+        out.extend(dataclasses.replace(v, name=f"{v.name}/c{r.scenario.chunk}") for v in r.verdicts)
         if not r.ok:
             out.append(
                 verdicts.Verdict(

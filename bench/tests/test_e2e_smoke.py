@@ -71,9 +71,13 @@ def test_smoke_run_writes_results_from_real_samples(tmp_path: Path) -> None:
     assert big["samples"]["host"] > 0 and big["samples"]["plugin"] > 0
     assert big["memory_source"]["plugin"] == "psutil"
     names = {v["name"] for v in summary["verdicts"]}
-    expected = {f"bounded-memory/download/plugin/c{chunk}", "leak-slope/plugin", "abort-cleanup"}
+    expected = {
+        f"bounded-memory/download/plugin/c{chunk}",
+        f"leak-slope/plugin/c{chunk}",
+        f"abort-cleanup/c{chunk}",
+    }
     assert expected <= names
-    assert "backpressure/slow-reader" in names
-    leak = next(v for v in summary["verdicts"] if v["name"] == "leak-slope/plugin")
+    assert f"backpressure/slow-reader/c{chunk}" in names
+    leak = next(v for v in summary["verdicts"] if v["name"] == f"leak-slope/plugin/c{chunk}")
     assert leak["figures"]["samples"] > 0
     assert summary["sampler"]["samples"] > 0
