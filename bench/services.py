@@ -12,9 +12,6 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +20,6 @@ from typing import Any
 from bench import stack as stack_mod
 from bench.engine import Target
 from bench.scenarios import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT
-
-READY_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -37,32 +32,19 @@ class Services:
     notes: list[str] = field(default_factory=list)
 
 
-def _wait_http_ok(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    last = ""
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise stack_mod.StackError(f"{proc.args!r} exited with {proc.returncode}:\n{tail}")
-        try:
-            with urllib.request.urlopen(url, timeout=1.0) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError) as exc:
-            last = str(exc)
-        time.sleep(0.1)
-    raise stack_mod.StackError(f"{url} not ready after {READY_TIMEOUT_S:.0f}s: {last}")
-
-
 @contextlib.contextmanager
 def _child(args: list[str], log: Path, ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=stack_mod.REPO_ROOT)
     try:
-        _wait_http_ok(ready_url, proc, log)
+        try:
+            stack_mod.wait_ready(ready_url, [proc])
+        except stack_mod.StackError as exc:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise stack_mod.StackError(f"{exc}\n{tail}") from exc
         yield proc
     finally:
-        stack_mod._stop(proc)  # same SIGTERM-then-kill as the stack's own processes
+        stack_mod.stop_process(proc)
 
 
 @contextlib.contextmanager

@@ -69,7 +69,10 @@ class Stack:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _wait_ready(url: str, procs: Sequence[subprocess.Popen[bytes]], timeout: float) -> None:
+def wait_ready(
+    url: str, procs: Sequence[subprocess.Popen[bytes]], timeout: float = READY_TIMEOUT_S
+) -> None:
+    """Poll url until it answers 200; fail at once if one of procs exits first."""
     deadline = time.monotonic() + timeout
     last_error = ""
     while time.monotonic() < deadline:
@@ -86,7 +89,8 @@ def _wait_ready(url: str, procs: Sequence[subprocess.Popen[bytes]], timeout: flo
     raise StackError(f"{url} not ready after {timeout:.0f}s: {last_error}")
 
 
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM (the graceful path every process of ours handles), then SIGKILL."""
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
@@ -181,7 +185,7 @@ def run_stack(
         )
         try:
             try:
-                _wait_ready(f"{stack.host_url}/healthz", [host, plugin], READY_TIMEOUT_S)
+                wait_ready(f"{stack.host_url}/healthz", [host, plugin], READY_TIMEOUT_S)
             except StackError as exc:
                 raise StackError(
                     f"{exc}\n--- host log ---\n{stack.log_tail('host')}"
@@ -189,5 +193,5 @@ def run_stack(
                 ) from exc
             yield stack
         finally:
-            _stop(stack.host)
-            _stop(stack.plugin)
+            stop_process(stack.host)
+            stop_process(stack.plugin)
