@@ -322,6 +322,7 @@ def sweep_table(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if s["target"] == "bridge":
             for proc in ("host", "plugin"):
                 row[f"{proc}_rss_growth_bytes"] = s["rss_growth_bytes"].get(proc)
+                row[f"{proc}_cpu_s_per_gib"] = s.get("cpu_seconds_per_gib", {}).get(proc)
     out = []
     for key in sorted(table):
         row = table[key]
@@ -340,6 +341,8 @@ def sweep_markdown(table: list[Mapping[str, Any]]) -> str:
             "bridge MB/s",
             "go-direct MB/s",
             "ratio",
+            "host CPU s/GiB",
+            "plugin CPU s/GiB",
             "host MiB",
             "plugin MiB",
         ],
@@ -351,6 +354,8 @@ def sweep_markdown(table: list[Mapping[str, Any]]) -> str:
                 _fmt(r.get("bridge_mb_s")),
                 _fmt(r.get("go-direct_mb_s")),
                 _fmt(r.get("bridge_vs_go_direct"), ".2f"),
+                _fmt(r.get("host_cpu_s_per_gib"), ".2f"),
+                _fmt(r.get("plugin_cpu_s_per_gib"), ".2f"),
                 _fmt_mib(r.get("host_rss_growth_bytes")),
                 _fmt_mib(r.get("plugin_rss_growth_bytes")),
             ]

@@ -299,3 +299,35 @@ def test_compare_gates_a_container_run_that_outgrew_the_baseline(tmp_path: Path)
     )
     assert compare.returncode == 1, compare.stdout + compare.stderr
     assert "REGRESSION" in compare.stdout and "container_peak/plugin" in compare.stdout
+
+
+def test_containerized_chunk_sweep_runs_one_capped_pair_per_setting(
+    compose_project: ComposeProject, tmp_path: Path
+) -> None:
+    """`python -m bench sweep --docker`: the same table as the native sweep, each
+    chunk setting in its own 128 MiB-capped plugin/host pair, nothing left behind."""
+    compose_project.run("build", timeout=900)  # the pair runs compose's images
+    client = docker_env.docker_client()
+    sweep = ["sweep", "--docker", "--profile", "smoke", "--chunk-sizes", "65536,1048576"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", *sweep, "--results-dir", str(tmp_path / "sweep")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = new_run_dir(tmp_path / "sweep")
+    assert (run_dir / "sweep.md").is_file() and (run_dir / "throughput_vs_chunk.png").is_file()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert {(r["chunk_bytes"], r["kind"]) for r in summary["sweep"]} == {
+        (chunk, kind) for chunk in (65536, 1048576) for kind in ("download", "upload")
+    }
+    for service in ("plugin", "host"):
+        figures = container_figures(summary, service)
+        assert len(figures) == 2, figures  # one container per chunk setting
+        for figure in figures:
+            assert figure["limit_bytes"] == CAP and not figure["oom_killed"], figure
+    leftovers = client.containers.list(all=True, filters={"label": docker_env.PAIR_LABEL})
+    assert not leftovers, [c.name for c in leftovers]
