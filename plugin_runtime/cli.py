@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from plugin_runtime.response import DEFAULT_MAX_CHUNK_BYTES
+from plugin_runtime.response import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_RESPONSE_BUFFER_BYTES
 from plugin_runtime.server import (
     DEFAULT_RECEIVE_WINDOW_BYTES,
     DEFAULT_SHUTDOWN_GRACE_S,
@@ -109,6 +109,14 @@ def _serve_parser() -> argparse.ArgumentParser:
         "BDP probing (env PLUGIN_RECEIVE_WINDOW_BYTES; default %(default)s)",
     )
     parser.add_argument(
+        "--response-buffer-bytes",
+        type=_positive_int,
+        default=env.get("PLUGIN_RESPONSE_BUFFER_BYTES", str(DEFAULT_RESPONSE_BUFFER_BYTES)),
+        help="memory for response buffers shared by all active responses: messages shrink "
+        "(to >= 64 KiB) as more run at once (env PLUGIN_RESPONSE_BUFFER_BYTES; "
+        "default %(default)s)",
+    )
+    parser.add_argument(
         "--log-level",
         default=env.get("PLUGIN_LOG_LEVEL", "INFO"),
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -174,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.max_chunk_bytes,
                 args.shutdown_grace,
                 args.receive_window_bytes,
+                args.response_buffer_bytes,
             )
         )
     except ListenAddressError as exc:

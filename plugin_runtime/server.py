@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import ipaddress
 import logging
 import os
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -29,8 +26,14 @@ from grpc_health.v1._async import HealthServicer
 from plugin_runtime._proto import bench_stats_pb2_grpc as stats_grpc
 from plugin_runtime._proto import hooks_http_pb2 as pb
 from plugin_runtime._proto import hooks_http_pb2_grpc as hooks_grpc
+from plugin_runtime.memory import IdleTrimmer, tune_malloc
 from plugin_runtime.request import ProtocolError, Request
-from plugin_runtime.response import DEFAULT_MAX_CHUNK_BYTES, ResponseWriter
+from plugin_runtime.response import (
+    DEFAULT_MAX_CHUNK_BYTES,
+    DEFAULT_RESPONSE_BUFFER_BYTES,
+    ResponseBufferBudget,
+    ResponseWriter,
+)
 from plugin_runtime.stats import HandlerCounters, PluginStatsServicer
 
 log = logging.getLogger("plugin_runtime")
@@ -42,10 +45,6 @@ HEALTH_SERVICES = ("", "plugin")
 # Largest request message accepted: the host chooses its request chunk size
 # (--request-chunk-bytes), which must stay below this.
 MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024
-# glibc serves allocations above its mmap threshold (128 KiB at start) with fresh
-# mmap()s, so every message-sized buffer costs page faults and zeroing; keeping
-# them in the heap measured -30..40 % plugin CPU per GiB at 256 KiB-1 MiB chunks.
-MALLOC_MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
 # HTTP/2 receive window per stream (request upload direction). With grpc's
 # default BDP probing the window grows until C-core buffers ~18 MiB of each
 # upload ahead of the handler (measured: 8 concurrent uploads took the plugin
@@ -95,22 +94,6 @@ def parse_listen(address: str) -> ListenAddress:
     return ListenAddress(address, None)
 
 
-def tune_malloc() -> None:
-    """Raise glibc's mmap threshold (see MALLOC_MMAP_THRESHOLD_BYTES); no-op elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return
-    libc = ctypes.CDLL(libc_name)
-    mallopt = getattr(libc, "mallopt", None)
-    if mallopt is None:  # not glibc (e.g. musl)
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    mallopt(m_mmap_threshold, MALLOC_MMAP_THRESHOLD_BYTES)
-    mallopt(m_trim_threshold, 2 * MALLOC_MMAP_THRESHOLD_BYTES)
-
-
 def _is_loopback_host(host: str) -> bool:
     host = host.strip("[]")
     if host == "localhost":
@@ -124,10 +107,20 @@ def _is_loopback_host(host: str) -> bool:
 class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
     """PluginHooks.ServeHTTP: one stream per HTTP request, one handler call per stream."""
 
-    def __init__(self, handler: Handler, counters: HandlerCounters, max_chunk_bytes: int) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        counters: HandlerCounters,
+        max_chunk_bytes: int,
+        response_buffer_bytes: int = DEFAULT_RESPONSE_BUFFER_BYTES,
+    ) -> None:
         self._handler = handler
         self._counters = counters
         self._max_chunk_bytes = max_chunk_bytes
+        self._budget = ResponseBufferBudget(
+            lambda: counters.active, max_chunk_bytes, response_buffer_bytes
+        )
+        self.idle_trimmer = IdleTrimmer(lambda: counters.active)
 
     async def ServeHTTP(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:
         first = await context.read()
@@ -155,7 +148,7 @@ class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
                 # stream is dead (grpc.aio raises ExecuteBatchError for a cancelled RPC).
                 raise StreamCancelledError(f"response stream closed: {exc!r}") from exc
 
-        response = ResponseWriter(send, self._max_chunk_bytes)
+        response = ResponseWriter(send, self._max_chunk_bytes, self._budget)
         counters = self._counters
         counters.active += 1
         counters.total += 1
@@ -199,6 +192,7 @@ class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
             await context.abort(grpc.StatusCode.INTERNAL, detail)
         finally:
             counters.active -= 1
+            self.idle_trimmer.handler_ended()
 
 
 class PluginServer:
@@ -210,6 +204,7 @@ class PluginServer:
         listen: str,
         max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
         receive_window_bytes: int = DEFAULT_RECEIVE_WINDOW_BYTES,
+        response_buffer_bytes: int = DEFAULT_RESPONSE_BUFFER_BYTES,
     ) -> None:
         if max_chunk_bytes < 1:
             raise ValueError(f"max_chunk_bytes must be >= 1, got {max_chunk_bytes}")
@@ -218,6 +213,7 @@ class PluginServer:
         self.address = parse_listen(listen)
         self.max_chunk_bytes = max_chunk_bytes
         self.receive_window_bytes = receive_window_bytes
+        self.response_buffer_bytes = response_buffer_bytes
         self.counters = HandlerCounters(max_chunk_bytes=max_chunk_bytes)
         self.health = HealthServicer()
         self.bound_port = 0
@@ -238,7 +234,10 @@ class PluginServer:
             ]
         server = grpc.aio.server(options=options)
         hooks_grpc.add_PluginHooksServicer_to_server(
-            ServeHTTPServicer(self._handler, self.counters, self.max_chunk_bytes), server
+            ServeHTTPServicer(
+                self._handler, self.counters, self.max_chunk_bytes, self.response_buffer_bytes
+            ),
+            server,
         )
         stats_grpc.add_PluginStatsServiceServicer_to_server(
             PluginStatsServicer(self.counters), server
@@ -304,10 +303,13 @@ async def serve(
     max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE_S,
     receive_window_bytes: int = DEFAULT_RECEIVE_WINDOW_BYTES,
+    response_buffer_bytes: int = DEFAULT_RESPONSE_BUFFER_BYTES,
 ) -> None:
     """Run until SIGTERM/SIGINT, then stop gracefully."""
     tune_malloc()
-    server = PluginServer(handler, listen, max_chunk_bytes, receive_window_bytes)
+    server = PluginServer(
+        handler, listen, max_chunk_bytes, receive_window_bytes, response_buffer_bytes
+    )
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

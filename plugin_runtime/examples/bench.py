@@ -54,6 +54,13 @@ def _pattern(length: int) -> bytes:
     return bytes(range(_PATTERN_PERIOD)) * periods
 
 
+@functools.lru_cache(maxsize=8)
+def _block(length: int) -> bytes:
+    """Exactly `length` pattern bytes, for chunk sizes that are a multiple of 256:
+    one shared object, so concurrent downloads do not each hold a copy."""
+    return _pattern(length)[:length]
+
+
 async def download(request: Request, response: ResponseWriter) -> None:
     size = _int_param(request, "size", 0, 0, 2**50)
     chunk = _int_param(request, "chunk", response.max_chunk_bytes, 1, MAX_DOWNLOAD_CHUNK)
@@ -62,7 +69,7 @@ async def download(request: Request, response: ResponseWriter) -> None:
     pattern = _pattern(chunk)
     if chunk % _PATTERN_PERIOD == 0:
         # Every chunk starts at a multiple of 256: they are all the same bytes object.
-        block = pattern[:chunk]
+        block = _block(chunk)
         full, rest = divmod(size, chunk)
         for _ in range(full):
             await response.write(block)

@@ -8,9 +8,15 @@ from hypothesis import strategies as st
 
 from plugin_runtime._proto import hooks_http_pb2 as pb
 from plugin_runtime.headers import HeadersLockedError
-from plugin_runtime.response import ResponseClosedError
+from plugin_runtime.response import (
+    COPIES_PER_MESSAGE,
+    MIN_SHARED_CHUNK_BYTES,
+    ResponseBufferBudget,
+    ResponseClosedError,
+    ResponseWriter,
+)
 
-from .conftest import writer_with_stream
+from .conftest import RecordingStream, writer_with_stream
 
 
 async def test_status_defaults_to_200_and_init_is_implicit_on_first_flush() -> None:
@@ -201,3 +207,36 @@ async def test_any_operation_sequence_keeps_the_stream_invariants(ops, max_chunk
     assert [m.body_complete for m in messages] == [False] * (len(messages) - 1) + [True]
     assert stream.body == bytes(written)
     assert all(len(m.body_chunk) <= max_chunk for m in messages)
+
+
+@pytest.mark.parametrize(
+    ("active", "expected"),
+    [
+        (1, 1024 * 1024),  # alone: the full max chunk (32 MiB / 5 is more)
+        (6, 1024 * 1024),  # 32 MiB / 30 still >= 1 MiB
+        (16, 32 * 1024 * 1024 // (16 * COPIES_PER_MESSAGE)),  # shared: ~410 KiB
+        (1000, MIN_SHARED_CHUNK_BYTES),  # never below upstream's 64 KiB
+    ],
+)
+def test_budget_shrinks_messages_as_responses_multiply(active: int, expected: int) -> None:
+    budget = ResponseBufferBudget(lambda: active, 1024 * 1024, 32 * 1024 * 1024)
+    assert budget.chunk_bytes() == expected
+
+
+async def test_writer_follows_a_budget_that_shrinks_mid_response() -> None:
+    """Others start while a response is half buffered: its next messages shrink to
+    the new share; what was buffered leaves as it is; the bytes stay in order."""
+    KiB = 1024
+    active = [1]
+    budget = ResponseBufferBudget(lambda: active[0], 1024 * KiB, 32 * 1024 * KiB)
+    stream = RecordingStream()
+    writer = ResponseWriter(stream.send, 1024 * KiB, budget)
+    first, second = bytes(range(256)) * 400, bytes(reversed(range(256))) * 800
+    await writer.write(first)  # 100 KiB buffered: the limit is 1 MiB
+    active[0] = 1000  # the share drops to the 64 KiB floor
+    await writer.write(second)  # 200 KiB
+    await writer.close()
+    chunks = [m.body_chunk for m in stream.messages]
+    assert b"".join(chunks) == first + second
+    assert chunks[0] == first  # cut under the old limit, sent without splitting
+    assert all(len(c) <= 64 * KiB for c in chunks[1:]), [len(c) for c in chunks]
