@@ -376,6 +376,15 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save_plot(plt: Any, fig: Any, ax: Any, path: Path, legend_loc: str = "best") -> Path:
+    """Every plot ends the same way: legend, tight layout, PNG at 100 dpi, figure freed."""
+    ax.legend(loc=legend_loc, fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot_rss_over_time(timeline: Timeline, path: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(12, 5))
@@ -400,11 +409,7 @@ def plot_rss_over_time(timeline: Timeline, path: Path) -> Path:
     ax.set_xlabel("seconds since run start (shaded: every other scenario)")
     ax.set_ylabel("RSS MiB")
     ax.set_title("RSS over time per process")
-    ax.legend(loc="upper left", fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save_plot(plt, fig, ax, path, legend_loc="upper left")
 
 
 def plot_references(summary: Mapping[str, Any], path: Path) -> Path | None:
@@ -428,11 +433,7 @@ def plot_references(summary: Mapping[str, Any], path: Path) -> Path | None:
     )
     ax.set_ylabel("MB/s")
     ax.set_title("Throughput: bridge and references side by side")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save_plot(plt, fig, ax, path)
 
 
 def plot_throughput_vs_chunk(rows: list[Mapping[str, Any]], path: Path) -> Path | None:
@@ -457,11 +458,7 @@ def plot_throughput_vs_chunk(rows: list[Mapping[str, Any]], path: Path) -> Path 
     ax.set_xlabel("chunk KiB")
     ax.set_ylabel("MB/s")
     ax.set_title("Throughput vs chunk size")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save_plot(plt, fig, ax, path)
 
 
 def plot_leak(results: list[ScenarioResult], timeline: Timeline, path: Path) -> Path | None:
@@ -483,11 +480,7 @@ def plot_leak(results: list[ScenarioResult], timeline: Timeline, path: Path) -> 
     ax.set_xlabel("requests completed")
     ax.set_ylabel("RSS MiB")
     ax.set_title("Leak soak: RSS over request index")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save_plot(plt, fig, ax, path)
 
 
 def write_run(
