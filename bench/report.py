@@ -107,7 +107,7 @@ def scenario_row(result: ScenarioResult, timeline: Timeline) -> dict[str, Any]:
 
 
 def cpu_seconds_per_gib(result: ScenarioResult, timeline: Timeline) -> dict[str, float]:
-    """CPU seconds (user + system) each spawned process spent per GiB moved.
+    """CPU seconds (user + system) each process serving the target spent per GiB moved.
 
     DESIGN.md's plugin target is < 1 s/GiB. Only for transfers of at least 64 MiB:
     below that the 50 ms sampling tick is a large part of the window.
@@ -115,7 +115,7 @@ def cpu_seconds_per_gib(result: ScenarioResult, timeline: Timeline) -> dict[str,
     if result.window is None or result.bytes < CPU_FIGURE_MIN_BYTES:
         return {}
     out = {}
-    for name in ("host", "plugin"):
+    for name in result.target.processes:  # bridge: host + plugin; go-direct: host; ...
         spent = window_delta(timeline, name, "cpu_seconds", result.window)
         if spent is not None:
             out[name] = spent / (result.bytes / GiB)

@@ -82,8 +82,3 @@ class IdleTrimmer:
         assert self._libc is not None
         self._libc.malloc_trim(0)
         self.trims += 1
-
-    def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None

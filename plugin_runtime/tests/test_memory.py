@@ -34,4 +34,3 @@ async def test_does_not_trim_while_handlers_run() -> None:
     active[0] = 1  # new work arrived before the timer fired
     await asyncio.sleep(0.06)
     assert trimmer.trims == 0
-    trimmer.close()

@@ -211,3 +211,16 @@ def assert_echo_is_full_duplex(stack: Stack, pieces: int) -> None:
     assert resp is not None
     assert resp.read() == b""
     conn.close()
+
+
+def upload_zeros(stack: Stack, size: int) -> tuple[int, bytes]:
+    """POST `size` zero bytes to /upload, chunked, in 1 MiB pieces from a generator
+    (cheap for the client, so the plugin is the slow side); (status, answer)."""
+    piece = bytes(1 * MiB)
+    conn, prefix = connect(stack)
+    body = (piece for _ in range(size // len(piece)))
+    conn.request("POST", f"{prefix}/upload", body=body, encode_chunked=True)
+    resp = conn.getresponse()
+    answer = resp.read()
+    conn.close()
+    return resp.status, answer

@@ -26,6 +26,7 @@ from e2e_support import (
     read_download,
     rss_growth,
     start_upload,
+    upload_zeros,
     wait_until,
 )
 
@@ -228,20 +229,10 @@ def test_concurrent_uploads_keep_plugin_memory_per_stream_bounded(
     in flight). The 80 MiB bound tells the two apart.
     """
     streams, size = 8, 128 * MiB
-    piece = bytes(1 * MiB)
     answers: list[tuple[int, bytes]] = []
 
     def upload() -> None:
-        conn, prefix = connect(stack)
-        conn.request(
-            "POST",
-            f"{prefix}/upload",  # hashing makes the handler the slow side
-            body=(piece for _ in range(size // len(piece))),
-            encode_chunked=True,
-        )
-        resp = conn.getresponse()
-        answers.append((resp.status, resp.read()))
-        conn.close()
+        answers.append(upload_zeros(stack, size))  # the demo hashes: the slow side
 
     with rss_growth(stack) as growth:
         threads = [threading.Thread(target=upload) for _ in range(streams)]
@@ -266,7 +257,7 @@ def test_plugin_gives_memory_back_after_a_burst(stack: Stack, record_figure) -> 
     wait_until(lambda: plugin_idle(stack), 5.0, what="idle plugin before the burst")
     plugin = psutil.Process(stack.plugin.pid)
     before = plugin.memory_info().rss
-    size, piece = 64 * MiB, bytes(1 * MiB)
+    size = 64 * MiB
     errors: list[str] = []
 
     def download() -> None:
@@ -279,14 +270,9 @@ def test_plugin_gives_memory_back_after_a_burst(stack: Stack, record_figure) -> 
         conn.close()
 
     def upload() -> None:
-        conn, prefix = connect(stack)
-        body = (piece for _ in range(size // len(piece)))
-        conn.request("POST", f"{prefix}/upload", body=body, encode_chunked=True)
-        resp = conn.getresponse()
-        answer = resp.read()
-        if resp.status != 200:
-            errors.append(f"upload: HTTP {resp.status} {answer[:100]!r}")
-        conn.close()
+        status, answer = upload_zeros(stack, size)
+        if status != 200:
+            errors.append(f"upload: HTTP {status} {answer[:100]!r}")
 
     threads = [threading.Thread(target=f) for f in [download, upload] * 8]
     for thread in threads:
