@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from urllib.parse import urlsplit
 
@@ -78,7 +78,6 @@ class Response:
     complete: bool = False  # the body ended where HTTP framing said it would
     ttfb_s: float = 0.0  # request start -> status line
     seconds: float = 0.0  # request start -> body end
-    extra: dict[str, float] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         lname = name.lower()

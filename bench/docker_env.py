@@ -311,10 +311,6 @@ class ContainerPair:
     attached: Any | None = None  # our own container, when we joined the pair's network
 
     @property
-    def plugin_url(self) -> str:
-        return f"{self.host_url}/plugins/bench"
-
-    @property
     def stats_url(self) -> str:
         return f"{self.host_url}/debug/stats"
 

@@ -204,10 +204,6 @@ class Sampler:
         self._thread: threading.Thread | None = None
         self._last_stats = -1e9
 
-    @property
-    def process_names(self) -> list[str]:
-        return list(self._procs)
-
     def now(self) -> float:
         return time.monotonic() - self._t0
 

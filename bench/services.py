@@ -27,9 +27,7 @@ class Services:
     targets: dict[str, Target]
     stats_url: str | None
     processes: dict[str, int] = field(default_factory=dict)  # name -> pid, spawned only
-    host_url: str | None = None
     containers: dict[str, Any] = field(default_factory=dict)  # service -> docker Container
-    notes: list[str] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -67,7 +65,6 @@ def spawned(chunk: int, log_dir: Path, references: set[str]) -> Iterator[Service
             },
             stats_url=stack.stats_url,
             processes={"host": host_pid, "plugin": plugin_pid},
-            host_url=stack.host_url,
         )
         if PYTHON_DIRECT in references:
             port = stack_mod.free_tcp_port()
@@ -124,7 +121,6 @@ def external(
             GO_DIRECT: Target.go_direct(base, {}),
         },
         stats_url=stats_url,
-        host_url=base,
     )
 
 

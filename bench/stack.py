@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +51,6 @@ class Stack:
     host: subprocess.Popen[bytes]
     plugin: subprocess.Popen[bytes]
     log_dir: Path
-    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def plugin_url(self) -> str:
@@ -181,7 +180,6 @@ def run_stack(
             host=host,
             plugin=plugin,
             log_dir=logs,
-            extra_env=dict(env or {}),
         )
         try:
             try:
