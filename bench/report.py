@@ -109,7 +109,7 @@ def scenario_row(result: ScenarioResult, timeline: Timeline) -> dict[str, Any]:
 def cpu_seconds_per_gib(result: ScenarioResult, timeline: Timeline) -> dict[str, float]:
     """CPU seconds (user + system) each process serving the target spent per GiB moved.
 
-    DESIGN.md's plugin target is < 1 s/GiB. Only for transfers of at least 64 MiB:
+    The plugin's target is < 1 s/GiB (docs/design.md). Only for transfers of at least 64 MiB:
     below that the 50 ms sampling tick is a large part of the window.
     """
     if result.window is None or result.bytes < CPU_FIGURE_MIN_BYTES:

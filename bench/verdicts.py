@@ -1,4 +1,4 @@
-"""Verdicts: what "proved" means (DESIGN.md), as pure functions over measured numbers.
+"""Verdicts: what "proved" means (docs/bench.md), as pure functions over measured numbers.
 
 Each verdict carries the figures it was decided on and the tolerance it used, so
 summary.md can show why it passed or failed.

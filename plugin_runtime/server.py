@@ -271,7 +271,7 @@ class PluginServer:
         if path:
             os.chmod(path, 0o600)
         elif not _is_loopback_host(target.rpartition(":")[0]):
-            # Security (issue 5): the plugin trusts every caller (the host strips
+            # Security: the plugin trusts every caller (the host strips
             # Mattermost-User-Id, nobody else does); only an internal network is safe.
             log.warning(
                 "--listen %s is not a loopback address: the plugin is reachable from other "

@@ -82,7 +82,7 @@ type Bridge struct {
 	InitTimeout time.Duration
 
 	// Buffered reads the plugin's whole response into memory before writing
-	// any of it: the 08-01 behaviour this package replaces, kept as the
+	// any of it: the naive bridge this package replaces, kept as the
 	// reference the bench compares against. Memory grows with body size.
 	Buffered bool
 

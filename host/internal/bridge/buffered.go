@@ -6,8 +6,8 @@ import (
 )
 
 // bufferedResponse is the Buffered mode's stand-in ResponseWriter: it holds
-// status, headers and the whole body until the plugin completes, like the
-// 08-01 behaviour. Nothing reaches the client before writeTo, so any failure
+// status, headers and the whole body until the plugin completes, like a
+// naive non-streaming bridge. Nothing reaches the client before writeTo, so any failure
 // before then is still a clean 500.
 type bufferedResponse struct {
 	header http.Header

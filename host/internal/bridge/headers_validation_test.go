@@ -7,7 +7,7 @@ import (
 )
 
 // TestValidateHeadersTable covers the header-injection characters in both
-// names and values (issue 5), and that ordinary headers stay accepted.
+// names and values (response splitting), and that ordinary headers stay accepted.
 func TestValidateHeadersTable(t *testing.T) {
 	for _, tc := range []struct {
 		name   string

@@ -1,4 +1,4 @@
-"""Issue 6: the references are compared on latency and RSS growth too, not only throughput."""
+"""The references are compared on latency and RSS growth too, not only throughput."""
 
 from __future__ import annotations
 
