@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import inspect
 import logging
 import os
 import sys
@@ -14,11 +12,11 @@ from collections.abc import Callable, Sequence
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from plugin_runtime.loader import INTERFACES, AppLoadError, load_app
 from plugin_runtime.response import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_RESPONSE_BUFFER_BYTES
 from plugin_runtime.server import (
     DEFAULT_RECEIVE_WINDOW_BYTES,
     DEFAULT_SHUTDOWN_GRACE_S,
-    Handler,
     ListenAddressError,
     parse_listen,
     serve,
@@ -26,37 +24,6 @@ from plugin_runtime.server import (
 
 log = logging.getLogger("plugin_runtime")
 EXIT_USAGE = 2
-
-
-class AppLoadError(ValueError):
-    """--app does not name an importable async handler."""
-
-
-def load_app(spec: str) -> Handler:
-    """Import `MODULE:ATTR` and check it is an async handler."""
-    module_name, sep, attr_path = spec.partition(":")
-    if not sep or not module_name or not attr_path:
-        raise AppLoadError(f"--app {spec!r}: expected MODULE:ATTR, e.g. mypkg.plugin:app")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise AppLoadError(f"--app {spec!r}: module {module_name!r} not found") from exc
-        raise  # the module exists but one of its own imports failed: show that traceback
-    target: object = module
-    for part in attr_path.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise AppLoadError(
-                f"--app {spec!r}: module {module_name!r} has no attribute {attr_path!r}"
-            ) from None
-    if not callable(target):
-        raise AppLoadError(f"--app {spec!r}: {attr_path!r} is not callable")
-    func = getattr(target, "__call__", target)  # noqa: B004 (also async callable objects)
-    if not (inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(func)):
-        raise AppLoadError(f"--app {spec!r}: {attr_path!r} must be `async def (request, response)`")
-    return target  # type: ignore[return-value]
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -88,7 +55,15 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--app",
         default=env.get("PLUGIN_APP"),
-        help="MODULE:ATTR of the async handler (env PLUGIN_APP)",
+        help="MODULE:ATTR of the async handler or ASGI app (env PLUGIN_APP)",
+    )
+    parser.add_argument(
+        "--interface",
+        default=env.get("PLUGIN_INTERFACE", "auto"),
+        choices=INTERFACES,
+        help="what --app is: `plugin` (async (request, response)), `asgi` (ASGI 3 or 2 app, "
+        "e.g. Starlette, FastAPI) or `auto`, read off its signature (env PLUGIN_INTERFACE; "
+        "default %(default)s)",
     )
     parser.add_argument(
         "--listen",
@@ -170,10 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--app and --listen are required (or PLUGIN_APP / PLUGIN_LISTEN)")
     try:
         parse_listen(args.listen)
-        handler = load_app(args.app)
+        handler, interface = load_app(args.app, args.interface)
     except (AppLoadError, ListenAddressError) as exc:
         print(f"plugin_runtime: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    log.info("serving --app %s (interface=%s)", args.app, interface)
     try:
         asyncio.run(
             serve(

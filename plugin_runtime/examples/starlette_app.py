@@ -1,12 +1,15 @@
 """A plain Starlette app served as a plugin through the ASGI adapter.
 
 Nothing in the routes knows about the plugin system: they use Starlette's own
-`StreamingResponse` and `request.stream()`. `plugin` is the same app wrapped by
-`asgi_handler`, which is what the runtime serves:
+`StreamingResponse` and `request.stream()`. The runtime serves `app` as it is (it
+tells an ASGI app from a plugin handler by its signature, see
+plugin_runtime/loader.py); `plugin` is the same app wrapped by `asgi_handler`
+explicitly, as code that builds its own handler would do:
 
-    python -m plugin_runtime --app plugin_runtime.examples.starlette_app:plugin \
+    python -m plugin_runtime --app plugin_runtime.examples.starlette_app:app \
         --listen unix:/tmp/plugin.sock
-    uvicorn plugin_runtime.examples.starlette_app:app      # the same app, directly
+    python -m plugin_runtime --app plugin_runtime.examples.starlette_app:plugin ...  # the same
+    uvicorn plugin_runtime.examples.starlette_app:app      # the same app, without the bridge
 
 Routes (under /plugins/{id} through the host):
 - GET  /ticks?count=N&interval_ms=M  one line per interval, streamed (incremental delivery)

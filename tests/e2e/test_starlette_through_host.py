@@ -1,7 +1,8 @@
 """A real Starlette app (StreamingResponse, request.stream()) as the plugin, through the host.
 
-The app is wrapped by `asgi_handler` in its module (`starlette_app:plugin`).
-Chunks arrive one by one, the upload is streamed (full-duplex echo,
+Twice over: wrapped by `asgi_handler` in the module (`starlette_app:plugin`), and
+named directly (`starlette_app:app`), which the runtime detects as an ASGI 3 app.
+Either way chunks arrive one by one, the upload is streamed (full-duplex echo,
 bounded memory) and a client disconnect cancels the app.
 """
 
@@ -32,9 +33,10 @@ from e2e_support import (
 from bench.client import PatternVerifier, pattern_chunks
 from bench.stack import Stack, run_stack
 
-# plugin id -> --app
+# plugin id -> --app: the module's asgi_handler wrapper, and the Starlette app itself.
 STARLETTE_APPS = {
     "starlette": "plugin_runtime.examples.starlette_app:plugin",
+    "starlette-asgi": "plugin_runtime.examples.starlette_app:app",
 }
 # Far below the body: an adapter or bridge that buffered it would grow by the body size.
 BODY = 64 * MiB
@@ -52,6 +54,13 @@ def starlette_stack(
         app=STARLETTE_APPS[plugin_id], plugin_id=plugin_id, host_args=host_args, log_dir=logs
     ) as running:
         yield running
+
+
+def test_plugin_log_names_the_interface(starlette_stack: Stack) -> None:
+    """--interface auto told the wrapped handler from the bare ASGI app."""
+    expected = "asgi" if starlette_stack.plugin_id == "starlette-asgi" else "plugin"
+    log = (starlette_stack.log_dir / "plugin.log").read_text(errors="replace")
+    assert f"interface={expected}" in log, log[-2000:]
 
 
 def test_starlette_streaming_response_arrives_incrementally(
