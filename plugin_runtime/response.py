@@ -94,6 +94,7 @@ class ResponseWriter:
         self._closed = False
         self._held: pb.ServeHTTPResponse | None = None
         self._partial = bytearray()
+        self._raw = False  # send_raw() took the stream over
 
     @property
     def committed(self) -> bool:
@@ -220,6 +221,23 @@ class ResponseWriter:
         self._closed = True
         message.body_complete = True
         await self._send(message)
+
+    async def send_raw(self, message: pb.ServeHTTPResponse) -> None:
+        """Send `message` to the host exactly as given, past every check of this writer.
+
+        For fault injection only (testing a host): the wire contract is then the
+        caller's to keep or to break. The first call takes the stream over: the
+        writer counts as closed, so write()/flush() refuse and the runtime sends
+        nothing after the handler returns (no implicit init, no body_complete).
+        Only on a writer nothing was written through yet.
+        """
+        if not self._raw:
+            if self._committed:
+                raise RuntimeError("send_raw() after the response was started through the SDK")
+            self._raw = True
+            self._commit()
+            self._init_sent = self._closed = True
+        await self._send_message(message)
 
     async def write_from(self, chunks: AsyncIterable[bytes] | Iterable[bytes]) -> None:
         """write() every chunk of an (async) iterable, in order."""

@@ -1,10 +1,10 @@
 """A plugin that breaks the ServeHTTP wire contract on purpose, for the host's tests.
 
 The SDK refuses these mistakes where a plugin author makes them (CR/LF/NUL in a
-header, a second init, a write after close), so this app goes around it: it sends
-raw `ServeHTTPResponse` messages on the stream the runtime gave its
-ResponseWriter, as a buggy or non-Python plugin speaking the wire protocol
-directly could. The host must turn each into a 500 (before response-init) or an
+header, a second init, a write after close), so this app goes around it with
+`ResponseWriter.send_raw()`, the SDK's fault-injection hook: it sends raw
+`ServeHTTPResponse` messages, as a buggy or non-Python plugin speaking the wire
+protocol directly could. The host must turn each into a 500 (before response-init) or an
 aborted transfer (after it), with a log line naming the plugin and the reason.
 
     python -m plugin_runtime --app plugin_runtime.examples.misbehaving:app --listen ADDR
@@ -82,7 +82,6 @@ async def app(request: Request, response: ResponseWriter) -> None:
         response.write_header(404)
         await response.write(f"unknown case; known: {', '.join(CASES)}\n".encode())
         return
+    # send_raw also keeps the runtime from completing the response: the mistakes stay as sent.
     for message in build(request):
-        await response._send_message(message)
-    # Keep the runtime from completing the response for us: the mistakes stay as sent.
-    response._closed = True
+        await response.send_raw(message)
