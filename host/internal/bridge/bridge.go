@@ -9,7 +9,8 @@
 //	                              any state  -> failure (500/503/504/413 before
 //	                              response-init, abort after it)
 //
-// The wire invariants it enforces are listed in proto/hooks_http.proto.
+// The wire invariants it enforces are listed in proto/hooks_http.proto;
+// docs/design.md maps each one to the function that enforces it.
 package bridge
 
 import (
