@@ -175,7 +175,8 @@ func (b *Bridge) fail(ex *exchange, f *failure) {
 	if committed {
 		panic(http.ErrAbortHandler)
 	}
-	http.Error(ex.w, http.StatusText(f.status)+": "+f.reason, f.status)
+	// The host's own error text is not plugin body: observers do not count it.
+	http.Error(unobserved(ex.w), http.StatusText(f.status)+": "+f.reason, f.status)
 }
 
 func (b *Bridge) logger() *slog.Logger {

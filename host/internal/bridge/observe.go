@@ -35,8 +35,9 @@ type Observer interface {
 
 // StreamObserver receives one stream's events.
 type StreamObserver interface {
-	// ResponseStarted: the first status line or body byte is written to the
-	// client (time to first byte). Error statuses count too.
+	// ResponseStarted: the plugin's status line or first body byte is
+	// written to the client (time to first byte). The host's own error
+	// answers are neither this nor body bytes.
 	ResponseStarted()
 	// BodyBytesToClient: n response body bytes were written to the client.
 	BodyBytesToClient(n int)
@@ -89,6 +90,14 @@ func (w *observedWriter) start() {
 		w.started = true
 		w.stream.ResponseStarted()
 	}
+}
+
+// unobserved is the client's writer without the observer's wrapper.
+func unobserved(w http.ResponseWriter) http.ResponseWriter {
+	if o, ok := w.(*observedWriter); ok {
+		return o.ResponseWriter
+	}
+	return w
 }
 
 // observedBody counts the request body as the pump reads it.

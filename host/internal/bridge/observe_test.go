@@ -29,7 +29,7 @@ func (o *recordingObserver) StreamStarted() StreamObserver {
 	return s
 }
 
-func (o *recordingObserver) only(t *testing.T) recordedStream {
+func (o *recordingObserver) only(t *testing.T) observed {
 	t.Helper()
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -39,16 +39,22 @@ func (o *recordingObserver) only(t *testing.T) recordedStream {
 	s := o.streams[0]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return recordedStream{started: s.started, toClient: s.toClient, toPlugin: s.toPlugin,
-		outcomes: append([]Outcome(nil), s.outcomes...)}
+	got := s.observed
+	got.outcomes = append([]Outcome(nil), s.outcomes...)
+	return got
 }
 
-type recordedStream struct {
-	mu       sync.Mutex
+// observed is what one stream's observer saw.
+type observed struct {
 	started  int
 	toClient int
 	toPlugin int
 	outcomes []Outcome
+}
+
+type recordedStream struct {
+	mu sync.Mutex
+	observed
 }
 
 func (s *recordedStream) ResponseStarted() {
@@ -98,20 +104,19 @@ func TestObserverSeesBytesFirstByteAndOutcome(t *testing.T) {
 		plugin   pluginFunc
 		buffered bool
 		body     string
-		want     recordedStream
+		want     observed
 		aborted  bool
 	}{
 		{name: "download", plugin: replay(nil, initMsg(200), chunk("hello "), chunk("world"), done()),
-			want: recordedStream{started: 1, toClient: 11, outcomes: []Outcome{OutcomeOK}}},
+			want: observed{started: 1, toClient: 11, outcomes: []Outcome{OutcomeOK}}},
 		{name: "upload", plugin: drainThenAnswer("ok"), body: strings.Repeat("u", 100_000),
-			want: recordedStream{started: 1, toClient: 2, toPlugin: 100_000, outcomes: []Outcome{OutcomeOK}}},
+			want: observed{started: 1, toClient: 2, toPlugin: 100_000, outcomes: []Outcome{OutcomeOK}}},
 		{name: "buffered download", plugin: replay(nil, initMsg(200), chunk("abc"), done()), buffered: true,
-			want: recordedStream{started: 1, toClient: 3, outcomes: []Outcome{OutcomeOK}}},
+			want: observed{started: 1, toClient: 3, outcomes: []Outcome{OutcomeOK}}},
 		{name: "failure before response-init", plugin: replay(pluginErr),
-			want: recordedStream{started: 1, toClient: len("Internal Server Error: plugin failed (Internal)\n"),
-				outcomes: []Outcome{OutcomeError}}},
+			want: observed{outcomes: []Outcome{OutcomeError}}},
 		{name: "failure after response-init", plugin: replay(pluginErr, initMsg(200), chunk("part")),
-			want: recordedStream{started: 1, toClient: 4, outcomes: []Outcome{OutcomeAborted}}, aborted: true},
+			want: observed{started: 1, toClient: 4, outcomes: []Outcome{OutcomeAborted}}, aborted: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, _ := newBridge(t, tc.plugin)
