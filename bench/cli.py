@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import assess, compare, report
+from bench import assess, compare, history, report
 from bench.engine import Engine, ScenarioResult
 from bench.profiles import PROFILES, Profile, get_profile, human_size
 from bench.progress import ScenarioLog
@@ -369,6 +369,8 @@ def parser() -> argparse.ArgumentParser:
     base.add_argument("--baseline-dir", default=str(BASELINE_DIR), help="root of the baselines")
     base.add_argument("--name", help="folder name (default <mode>-<profile>, e.g. spawned-quick)")
     base.set_defaults(func=cmd_baseline)
+
+    history.add_parser(sub, REPO_ROOT / "results")
     return ap
 
 
