@@ -65,6 +65,10 @@ type Metrics struct {
 	bodyBytes       *prometheus.CounterVec
 	timeToFirstByte prometheus.Histogram
 	streamDuration  *prometheus.HistogramVec
+
+	// Children per outcome, resolved once: no label lookup per stream.
+	endedBy    map[bridge.Outcome]prometheus.Counter
+	durationBy map[bridge.Outcome]prometheus.Observer
 }
 
 // New builds the registry with the host's series, the Go runtime and
@@ -102,9 +106,11 @@ func New(opts Options) *Metrics {
 	}
 	// Every label value exists from the start, so rate() and absent() see a 0
 	// instead of no series until the first stream of that kind.
+	m.endedBy = make(map[bridge.Outcome]prometheus.Counter, len(bridge.Outcomes))
+	m.durationBy = make(map[bridge.Outcome]prometheus.Observer, len(bridge.Outcomes))
 	for _, outcome := range bridge.Outcomes {
-		m.streams.WithLabelValues(string(outcome))
-		m.streamDuration.WithLabelValues(string(outcome))
+		m.endedBy[outcome] = m.streams.WithLabelValues(string(outcome))
+		m.durationBy[outcome] = m.streamDuration.WithLabelValues(string(outcome))
 	}
 	m.bodyBytes.WithLabelValues(ToClient)
 	m.bodyBytes.WithLabelValues(ToPlugin)

@@ -47,6 +47,11 @@ func (s *stream) BodyBytesToPlugin(n int) { s.toPlugin.Add(float64(n)) }
 func (s *stream) StreamEnded(outcome bridge.Outcome) {
 	m := s.m
 	m.activeStreams.Dec()
-	m.streams.WithLabelValues(string(outcome)).Inc()
-	m.streamDuration.WithLabelValues(string(outcome)).Observe(time.Since(s.started).Seconds())
+	ended, duration := m.endedBy[outcome], m.durationBy[outcome]
+	if ended == nil { // an outcome newer than this package: still counted
+		ended = m.streams.WithLabelValues(string(outcome))
+		duration = m.streamDuration.WithLabelValues(string(outcome))
+	}
+	ended.Inc()
+	duration.Observe(time.Since(s.started).Seconds())
 }
