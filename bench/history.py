@@ -45,7 +45,7 @@ class RunPoint:
     created_utc: str
     profile: str
     mode: str
-    kind: str  # "run" (bench run) or "capacity"
+    kind: str  # "run" (bench run), "sweep" or "capacity"
     commit: str | None
     go: str | None
     source: str  # folder it was read from, or "history.json" when only kept there
@@ -176,6 +176,8 @@ def read_point(summary_path: Path, baseline: str | None = None) -> RunPoint | No
     env = _mapping(summary.get("environment"))
     run_id = str(summary.get("run_id") or summary_path.parent.name)
     kind = "capacity" if summary.get("kind") == "capacity" else "run"
+    if (summary_path.parent / "sweep.md").is_file():
+        kind = "sweep"  # `bench sweep`: one size, bridge and Go direct only
     figures = {
         **throughput_ratios(summary),
         **peak_memory(summary),

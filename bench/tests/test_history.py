@@ -80,6 +80,8 @@ def test_synthetic_runs_old_new_capacity_and_broken(tmp_path: Path) -> None:
     (results / "listy").mkdir()
     (results / "listy" / "summary.json").write_text("[1, 2]")
     (results / "notes").mkdir()  # no summary.json: not a run
+    sweep = write_run(results, "20260105T000000Z", bench_run("2026-01-05T00:00:00+00:00", 1, 1, 1))
+    (sweep / "sweep.md").write_text("| chunk |")
 
     points = history.collect(results)
 
@@ -88,8 +90,10 @@ def test_synthetic_runs_old_new_capacity_and_broken(tmp_path: Path) -> None:
         "20260102T030000Z",
         "20260103T030000Z",
         "20260104T000000Z",
+        "20260105T000000Z",
     ]
-    old, first, second, capacity = points
+    old, first, second, capacity, swept = points
+    assert swept.series == "sweep:external-full"  # its own series, not the nightly's
     assert old.created_utc == "2025-12-01T00:00:00+00:00" and old.series == "run:?-quick"
     assert old.figures == {}  # nothing it lacks is made up
     assert first.series == "run:external-full" and first.go == "go1.26.8"
