@@ -175,3 +175,13 @@ func TestDebugStatsShape(t *testing.T) {
 		})
 	}
 }
+
+func TestMetricsRouteOnlyWhenGiven(t *testing.T) {
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("up 1\n")) })
+	if rec := do(t, New(Routes{PluginID: "bench", Metrics: metrics}), "GET", "/metrics", nil); rec.Code != 200 || rec.Body.String() != "up 1\n" {
+		t.Fatalf("with Metrics: %d %q", rec.Code, rec.Body.String())
+	}
+	if rec := do(t, New(Routes{PluginID: "bench"}), "GET", "/metrics", nil); rec.Code != 404 {
+		t.Fatalf("without Metrics: %d, want 404", rec.Code)
+	}
+}
