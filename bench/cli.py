@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import assess, compare, report
+from bench import assess, compare, history, report
 from bench.engine import Engine, ScenarioResult
 from bench.profiles import PROFILES, Profile, get_profile, human_size
+from bench.progress import ScenarioLog
 from bench.samplers import Sampler, container_figures_reader
 from bench.scenarios import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, build_scenarios
 from bench.services import Services, docker_pair, external, spawned
@@ -155,6 +156,8 @@ def execute(
     steps: dict[str, Any] = {}
     containers: dict[str, Any] = {}
     sampler = Sampler(interval_s=args.sample_interval)
+    scenario_log = ScenarioLog()
+    env = report.environment(chunk_sizes, mode)
     with sampler:
         for index, chunk in enumerate(chunk_sizes):
             with factory(chunk) as services:
@@ -164,14 +167,16 @@ def execute(
                 container_sampler = _container_sampler(services, mode != "spawned")
                 if container_sampler is not None:
                     sampler.container_reader = container_figures_reader(container_sampler.figures)
+                env.update(report.host_build(services.stats_url))
                 scenarios = build_scenarios(profile, chunk, services.targets, kinds)
                 engine = Engine(sampler, tolerances)
                 for name in sorted({s.target for s in scenarios}):
                     engine.warm_up(services.targets[name], chunk)
-                for scenario in tqdm(
-                    scenarios, desc=f"chunk {human_size(chunk)}", unit="scenario", disable=None
-                ):
+                desc = f"chunk {human_size(chunk)}"
+                bar = tqdm(scenarios, desc=desc, unit="scenario", disable=None)
+                for done, scenario in enumerate(bar, start=1):
                     results.append(engine.run(scenario, services.targets[scenario.target]))
+                    scenario_log.finished(done, len(scenarios), results[-1])
                 if tool_steps and index == 0:
                     steps = run_tool_steps(args, services, run_dir, profile)
                 if container_sampler is not None:
@@ -194,6 +199,7 @@ def execute(
         steps=steps,
         containers=containers,
         run_id=run_dir.name,
+        env=env,
     )
     if len(chunk_sizes) > 1:
         summary["sweep"] = report.sweep_table(summary["scenarios"])
@@ -363,6 +369,8 @@ def parser() -> argparse.ArgumentParser:
     base.add_argument("--baseline-dir", default=str(BASELINE_DIR), help="root of the baselines")
     base.add_argument("--name", help="folder name (default <mode>-<profile>, e.g. spawned-quick)")
     base.set_defaults(func=cmd_baseline)
+
+    history.add_parser(sub, REPO_ROOT / "results")
     return ap
 
 

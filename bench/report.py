@@ -20,7 +20,7 @@ from typing import Any
 from bench import assess
 from bench.engine import ScenarioResult
 from bench.profiles import human_size
-from bench.samplers import Timeline, window_delta
+from bench.samplers import StatsClient, Timeline, window_delta
 from bench.stack import HOSTSTUB_BIN, REPO_ROOT
 from bench.verdicts import Verdict
 
@@ -48,7 +48,8 @@ def environment(chunk_sizes: Iterable[int], mode: str) -> dict[str, Any]:
     import grpc
     import psutil
 
-    commit = _command_output(["git", "rev-parse", "HEAD"])
+    # Containers have no .git: the commit comes in as STREAMBENCH_COMMIT there.
+    commit = os.environ.get("STREAMBENCH_COMMIT") or _command_output(["git", "rev-parse", "HEAD"])
     dirty = _command_output(["git", "status", "--porcelain"])
     return {
         "python": sys.version.split()[0],
@@ -66,6 +67,22 @@ def environment(chunk_sizes: Iterable[int], mode: str) -> dict[str, Any]:
         "mode": mode,
         "hostname": platform.node(),
     }
+
+
+def host_build(stats_url: str | None) -> dict[str, Any]:
+    """What the running host says it was built with (/debug/stats `host.go_version`):
+    the Go that matters, also where no `go` command is installed (compose)."""
+    if not stats_url:
+        return {}
+    client = StatsClient(stats_url)
+    try:
+        host = client.fetch().get("host", {})
+    except (OSError, ValueError):
+        return {}
+    finally:
+        client.close()
+    version = host.get("go_version") if isinstance(host, Mapping) else None
+    return {"host_go_version": version} if isinstance(version, str) else {}
 
 
 def scenario_row(result: ScenarioResult, timeline: Timeline) -> dict[str, Any]:
@@ -202,13 +219,19 @@ def _reference_metrics_markdown(references: list[Mapping[str, Any]], targets: li
     return md_table(["transfer", "figure", *targets, "bridge / reference"], rows)
 
 
+def _go_text(env: Mapping[str, Any]) -> str:
+    if env.get("host_go_version"):
+        return f"host built with {env['host_go_version']}"
+    return str(env.get("go") or "go ?")
+
+
 def summary_markdown(summary: Mapping[str, Any]) -> str:
     env = summary["environment"]
     out = [
         f"# streambench run {summary['run_id']} ({summary['profile']} profile)",
         "",
         f"{env.get('cpu_count')} CPUs, Python {env.get('python')}, "
-        f"{env.get('go') or 'go ?'}, commit {str(env.get('git_commit'))[:12]}"
+        f"{_go_text(env)}, commit {str(env.get('git_commit'))[:12]}"
         f"{' (dirty)' if env.get('git_dirty') else ''}, chunk sizes "
         f"{', '.join(human_size(c) for c in env.get('chunk_sizes', []))}, mode {env.get('mode')}.",
         "",

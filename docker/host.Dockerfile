@@ -26,6 +26,10 @@ FROM ${PY_BASE}
 RUN useradd --uid 10001 --user-group --no-create-home --no-log-init --shell /usr/sbin/nologin hoststub
 COPY --from=build /out/hoststub /usr/local/bin/hoststub
 USER 10001:10001
+# The commit the image was built from, as a label (docker inspect); last, so a
+# new commit rebuilds no layer.
+ARG STREAMBENCH_COMMIT=""
+LABEL org.opencontainers.image.revision=${STREAMBENCH_COMMIT}
 ENV HOSTSTUB_LISTEN=0.0.0.0:8065
 EXPOSE 8065
 ENTRYPOINT ["hoststub"]

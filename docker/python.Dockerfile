@@ -46,5 +46,11 @@ RUN pip install --no-deps --no-build-isolation . \
     && mkdir -p /app/results && chown 10001:10001 /app/results
 
 USER 10001:10001
+# The commit the image was built from (compose passes `git rev-parse HEAD` in
+# STREAMBENCH_COMMIT); the bench records it in every run's environment. Last,
+# so a new commit rebuilds no layer.
+ARG STREAMBENCH_COMMIT=""
+ENV STREAMBENCH_COMMIT=${STREAMBENCH_COMMIT}
+LABEL org.opencontainers.image.revision=${STREAMBENCH_COMMIT}
 EXPOSE 50051 8089
 CMD ["python", "-m", "plugin_runtime", "--app", "plugin_runtime.examples.bench:app", "--listen", "0.0.0.0:50051"]

@@ -35,6 +35,7 @@ class HandlerCounters:
                 asyncio_tasks=len(asyncio.all_tasks()),
                 handlers_total=self.total,
                 handlers_cancelled=self.cancelled,
+                handlers_failed=self.failed,
                 pid=os.getpid(),
                 max_chunk_bytes=self.max_chunk_bytes,
             )

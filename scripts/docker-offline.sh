@@ -11,7 +11,9 @@
 #   2. compose  `docker compose version` fails -> go install compose v2 as a CLI plugin
 #   3. bases    official python/golang images neither present nor pullable ->
 #               debootstrap bookworm once, `docker import` local/python + local/golang
-#   4. .env     PY_BASE, GO_BASE, UID, GID, DOCKER_GID beside docker-compose.yml
+#   4. prometheus  the monitoring profile's image: official, else local/prometheus
+#               from Debian's `prometheus` package (scripts/lib/prometheus-base.sh)
+#   5. .env     PY_BASE, GO_BASE, PROMETHEUS_IMAGE, UID, GID, DOCKER_GID beside docker-compose.yml
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo_root=$(pwd)
@@ -216,6 +218,7 @@ write_env() {
 # Written by scripts/docker-offline.sh; base images for the Dockerfiles' build args.
 PY_BASE=$PY_BASE
 GO_BASE=$GO_BASE
+PROMETHEUS_IMAGE=$PROMETHEUS_IMAGE
 UID=$uid
 GID=$gid
 DOCKER_GID=$docker_gid
@@ -230,8 +233,14 @@ EOF
   mkdir -p results
 }
 
+# --- monitoring profile: Prometheus image (step 4) ---
+# shellcheck source=SCRIPTDIR/lib/prometheus-base.sh
+. "$repo_root/scripts/lib/prometheus-base.sh"
+# --- end monitoring profile ---
+
 ensure_engine
 ensure_compose
 ensure_bases
+ensure_prometheus_base
 write_env
 log "ready: docker compose up --build --exit-code-from bench bench"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The nightly memory-regression job, runnable anywhere Docker Compose v2 is:
 # build the images, run the containerized bench (plugin and host capped at
-# 128m), compare the run against the committed baseline, tear down.
+# 128m), compare the run against the committed baseline, update the trend
+# ($RESULTS_DIR/history/: every run folder, the baselines and the series kept
+# from earlier nights in history.json), tear down.
 #
 #   scripts/nightly.sh                       full profile (the nightly default)
 #   BENCH_PROFILE=quick scripts/nightly.sh   what CI runs
@@ -14,12 +16,15 @@
 # RESULTS_DIR (default results), NIGHTLY_BASELINE (default
 # results/baseline/external-$BENCH_PROFILE: compose runs are the bench's
 # "external" mode), NIGHTLY_COMPARE_ARGS (extra `bench compare` flags, e.g.
-# a looser --throughput-tolerance on a noisy machine).
+# a looser --throughput-tolerance on a noisy machine), STREAMBENCH_COMMIT
+# (default `git rev-parse HEAD`: baked into the images, recorded in the run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export BENCH_PROFILE="${BENCH_PROFILE:-full}"
 export RESULTS_DIR="${RESULTS_DIR:-results}"
+STREAMBENCH_COMMIT="${STREAMBENCH_COMMIT:-$(git rev-parse HEAD 2>/dev/null || true)}"
+export STREAMBENCH_COMMIT
 baseline="${NIGHTLY_BASELINE:-results/baseline/external-$BENCH_PROFILE}"
 read -r -a compare_args <<<"${NIGHTLY_COMPARE_ARGS:-}"
 mkdir -p "$RESULTS_DIR"
@@ -36,7 +41,7 @@ now() { date +%s; }
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
   log "docker compose down -v"
-  "${compose[@]}" --profile locust down -v --remove-orphans >/dev/null 2>&1 || true
+  "${compose[@]}" --profile locust --profile monitoring down -v --remove-orphans >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -61,7 +66,7 @@ run_dir=""
 for path in "$results"/*/; do
   [ -d "$path" ] || continue
   entry=$(basename "$path")
-  if [ "$entry" != baseline ] && ! grep -qxF "$entry" <<<"$before"; then
+  if [ "$entry" != baseline ] && [ "$entry" != history ] && ! grep -qxF "$entry" <<<"$before"; then
     run_dir="$RESULTS_DIR/$entry"
   fi
 done
@@ -83,6 +88,18 @@ else
     python -m bench compare "${compare_args[@]}" /baseline "/app/results/$(basename "$run_dir")" 2>&1) || compare_rc=$?
   echo "$compare_out"
 fi
+
+# The trend, beside the run folder; a failure here is reported, not fatal.
+history_note="\`$RESULTS_DIR/history/history.md\`"
+if [ -n "$run_dir" ]; then
+  log "python -m bench history"
+  if ! "${compose[@]}" run --rm --no-deps -T \
+    -v "$(cd results/baseline && pwd):/baselines:ro" bench \
+    python -m bench history /app/results --baselines /baselines >&2; then
+    history_note="not written (bench history failed; see the log)"
+    log "bench history failed"
+  fi
+fi
 t3=$(now)
 
 status=pass
@@ -98,7 +115,9 @@ summary=$(
 | profile | \`$BENCH_PROFILE\` |
 | memory caps | plugin \`${PLUGIN_MEM_LIMIT:-128m}\`, host \`${HOST_MEM_LIMIT:-128m}\` |
 | run folder | \`${run_dir:-none}\` |
-| build / bench / compare | $((t1 - t0)) s / $((t2 - t1)) s / $((t3 - t2)) s |
+| commit | \`${STREAMBENCH_COMMIT:-unknown}\` |
+| trend | $history_note |
+| build / bench / compare + trend | $((t1 - t0)) s / $((t2 - t1)) s / $((t3 - t2)) s |
 
 ### Comparison with \`$baseline\`
 

@@ -101,7 +101,7 @@ def service_container(project: ComposeProject, service: str) -> Any:
 
 
 def new_run_dir(results: Path) -> Path:
-    runs = [p for p in results.iterdir() if p.is_dir() and p.name != "baseline"]
+    runs = [p for p in results.iterdir() if p.is_dir() and p.name not in ("baseline", "history")]
     assert len(runs) == 1, f"expected one run folder in {results}, found {runs}"
     return runs[0]
 
@@ -263,6 +263,14 @@ def test_nightly_script_runs_the_containerized_bench_and_writes_a_summary(
     assert "streambench nightly: pass" in step_summary.read_text()
     nightly_md = (run_dir / "nightly.md").read_text()
     assert "no regression" in nightly_md and "comparison skipped" not in nightly_md
+    # The trend beside the run: this run and the committed baselines.
+    trend = json.loads((results / "history" / "history.json").read_text())["points"]
+    assert run_dir.name in {p["run_id"] for p in trend}
+    assert "external-full" in {p["baseline"] for p in trend}
+    assert (results / "history" / "history.md").is_file()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["environment"]["git_commit"], "the commit is not recorded"
+    assert str(summary["environment"].get("host_go_version", "")).startswith("go")
     # The stack is gone afterwards (docker compose down -v).
     client = docker_env.docker_client()
     assert not docker_env.find_service_containers(client, "host", compose_project.name)

@@ -61,6 +61,38 @@ def test_compose_has_the_three_services_and_the_locust_profile(
         )
 
 
+def test_monitoring_profile_scrapes_the_host_on_loopback_9090(
+    compose_doc: dict[str, Any],
+) -> None:
+    prometheus = compose_doc["services"]["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"], "opt-in: not started by a plain `up`"
+    assert default_of(prometheus["image"]).startswith("prom/prometheus:")
+    assert "${PROMETHEUS_IMAGE:-" in prometheus["image"], "the offline script's image via .env"
+    (port,) = prometheus["ports"]
+    assert re.fullmatch(r"\$\{\w+:-127\.0\.0\.1\}:\$\{\w+:-9090\}:9090", port), port
+    assert prometheus["networks"] == ["public"], "reaches host, never plugin"
+    assert prometheus["depends_on"]["host"]["condition"] == "service_healthy"
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in prometheus["volumes"]}
+    assert mounts["/prometheus"] in compose_doc["volumes"], "series survive a restart"
+    assert "--storage.tsdb.path=/prometheus" in prometheus["command"]
+    config = yaml.safe_load((REPO_ROOT / mounts["/etc/prometheus/prometheus.yml"]).read_text())
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"][0]["targets"] == ["host:8065"]
+    interval = config["global"]["scrape_interval"]
+    assert interval.endswith("s") and float(interval[:-1]) <= 5, "a run of a minute is a curve"
+
+
+def test_offline_script_builds_prometheus_from_debian() -> None:
+    script = (REPO_ROOT / "scripts" / "docker-offline.sh").read_text()
+    lib = (REPO_ROOT / "scripts" / "lib" / "prometheus-base.sh").read_text()
+    assert "ensure_prometheus_base" in script and "PROMETHEUS_IMAGE=$PROMETHEUS_IMAGE" in script
+    assert "apt-get install -y -q --no-install-recommends prometheus" in lib
+    assert "policy-rc.d" in lib, "the package must not start a daemon in the chroot"
+    for path in ("scripts/docker-offline.sh", "scripts/lib/prometheus-base.sh"):
+        assert run_cli(["bash", "-n", path]).returncode == 0, path
+
+
 def test_plugin_is_on_the_internal_network_only(compose_doc: dict[str, Any]) -> None:
     networks = compose_doc["networks"]
     services = compose_doc["services"]
@@ -167,9 +199,11 @@ def test_dockerignore_keeps_local_state_out() -> None:
 
 
 def python_module_commands(compose_doc: dict[str, Any]) -> list[list[str]]:
-    """Every `python -m ...` (and `locust`) a service or healthcheck runs, as argv."""
+    """Every `python -m ...` (and `locust`) a service or healthcheck of our images runs."""
     found: list[list[str]] = []
     for service in compose_doc["services"].values():
+        if not str(service.get("image", "")).startswith("streambench/"):
+            continue  # e.g. prometheus: not a CLI of ours
         argvs = [service.get("command") or [], service.get("healthcheck", {}).get("test", [])[1:]]
         for argv in argvs:
             argv = [str(a) for a in argv]
@@ -259,6 +293,7 @@ def test_actionlint_passes_on_the_workflow() -> None:
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
 def test_shell_scripts_pass_shellcheck() -> None:
-    scripts = ["scripts/docker-offline.sh", "scripts/nightly.sh", ".ci/run"]
+    scripts = ["scripts/docker-offline.sh", "scripts/lib/prometheus-base.sh", "scripts/nightly.sh"]
+    scripts.append(".ci/run")
     proc = run_cli(["shellcheck", *scripts])
     assert proc.returncode == 0, proc.stdout

@@ -28,6 +28,7 @@ import (
 	"github.com/streambench/host/internal/bridge"
 	"github.com/streambench/host/internal/gen/benchstatsv1"
 	"github.com/streambench/host/internal/gen/pluginapiv1"
+	"github.com/streambench/host/internal/metrics"
 	"github.com/streambench/host/internal/pluginconn"
 	"github.com/streambench/host/internal/router"
 	"github.com/streambench/host/internal/stats"
@@ -161,6 +162,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer conn.Close()
 
 	streams := &stats.Streams{}
+	statsClient := benchstatsv1.NewPluginStatsServiceClient(conn.ClientConn())
+	hostMetrics := metrics.New(metrics.Options{Plugin: statsClient, Log: log})
 	handler := router.New(router.Routes{
 		PluginID: cfg.pluginID,
 		Plugin: &bridge.Bridge{
@@ -175,13 +178,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			FlushEveryChunk:   cfg.flushEveryChunk,
 			Log:               log,
 			Streams:           streams,
+			Observer:          hostMetrics,
 		},
 		Healthy:      conn.Ready,
 		HealthDetail: conn.Status,
 		Stats: &stats.Handler{
 			Streams: streams,
-			Plugin:  benchstatsv1.NewPluginStatsServiceClient(conn.ClientConn()),
+			Plugin:  statsClient,
 		},
+		Metrics: hostMetrics.Handler(),
 	})
 
 	var protocols http.Protocols

@@ -185,6 +185,19 @@ func TestEndToEnd(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("503 took %v, want fast", d)
 	}
+	// /metrics counted both streams; this fake plugin has no stats service,
+	// which reads as plugin_up 0 in a scrape that still succeeds.
+	code, metricsText := get("/metrics")
+	for _, want := range []string{
+		`streambench_host_streams_total{outcome="ok"} 1`,
+		`streambench_host_streams_total{outcome="error"} 1`,
+		`streambench_host_body_bytes_total{direction="to_client"} 11`,
+		"streambench_plugin_up 0",
+	} {
+		if code != 200 || !strings.Contains(metricsText, want+"\n") {
+			t.Errorf("/metrics (%d) lacks %q:\n%s", code, want, metricsText)
+		}
+	}
 
 	_ = os.Remove(sock)
 	plugin = startFakePlugin(t, sock, 300*time.Millisecond)

@@ -103,6 +103,10 @@ type Bridge struct {
 	// Streams counts active and total streams for /debug/stats; nil means no
 	// counting.
 	Streams *stats.Streams
+
+	// Observer sees each stream's start, first response byte, body bytes
+	// each way and outcome (metrics); nil means none.
+	Observer Observer
 }
 
 // ServeHTTP bridges one request. It panics with http.ErrAbortHandler when the
@@ -113,13 +117,18 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.Streams.Start()
 		defer b.Streams.End()
 	}
+	w, r, ended := b.observe(w, r)
+	outcome := OutcomeOK
+	defer func() { ended(outcome) }() // also when fail aborts with a panic
 	ex := newExchange(b, w, r)
 	if f := ex.run(); f != nil {
+		outcome = outcomeOf(ex, f)
 		b.fail(ex, f)
 		return
 	}
 	if ex.buffer != nil {
 		if err := ex.buffer.writeTo(w); err != nil {
+			outcome = OutcomeClientGone
 			b.logger().Warn("writing buffered response failed", "plugin_id", b.PluginID,
 				"path", r.URL.Path, "reason", errClientWrite.Error(), "err", err.Error())
 		}
@@ -167,7 +176,8 @@ func (b *Bridge) fail(ex *exchange, f *failure) {
 	if committed {
 		panic(http.ErrAbortHandler)
 	}
-	http.Error(ex.w, http.StatusText(f.status)+": "+f.reason, f.status)
+	// The host's own error text is not plugin body: observers do not count it.
+	http.Error(unobserved(ex.w), http.StatusText(f.status)+": "+f.reason, f.status)
 }
 
 func (b *Bridge) logger() *slog.Logger {

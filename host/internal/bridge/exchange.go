@@ -88,7 +88,9 @@ func (ex *exchange) run() *failure {
 				err: fmt.Errorf("Content-Length %d > %d", r.ContentLength, b.MaxBodyBytes)}
 		}
 		if hasBody(body) {
-			body = http.MaxBytesReader(ex.w, body, b.MaxBodyBytes)
+			// The server's own writer: net/http then closes the connection
+			// after the 413 instead of draining the rest of the body.
+			body = http.MaxBytesReader(unobserved(ex.w), body, b.MaxBodyBytes)
 		}
 	}
 	// HTTP/1 servers otherwise drain the request body before the first

@@ -3,6 +3,7 @@
 //	/plugins/{id}/...  the plugin (prefix stripped, client Mattermost-User-Id removed)
 //	/healthz           200 when the plugin's health is SERVING, else 503
 //	/debug/stats       JSON stats
+//	/metrics           Prometheus metrics
 //	/direct/download   Go-direct reference download
 //	/direct/upload     Go-direct reference upload
 package router
@@ -28,6 +29,8 @@ type Routes struct {
 	HealthDetail func() string
 	// Stats serves /debug/stats; nil means 404.
 	Stats http.Handler
+	// Metrics serves /metrics (Prometheus text format); nil means 404.
+	Metrics http.Handler
 }
 
 // New returns the host's handler.
@@ -37,6 +40,9 @@ func New(rt Routes) http.Handler {
 	mux.HandleFunc("GET /healthz", rt.serveHealth)
 	if rt.Stats != nil {
 		mux.Handle("GET /debug/stats", rt.Stats)
+	}
+	if rt.Metrics != nil {
+		mux.Handle("GET /metrics", rt.Metrics)
 	}
 	mux.HandleFunc("GET /direct/download", direct.Download)
 	mux.HandleFunc("/direct/upload", direct.Upload)

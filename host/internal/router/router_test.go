@@ -127,7 +127,7 @@ func (f fakeStats) GetStats(context.Context, *benchstatsv1.PluginStatsRequest, .
 		return nil, f.err
 	}
 	return &benchstatsv1.PluginStats{RssBytes: 1 << 30, Threads: 3, OpenFds: 9, ActiveHandlers: 1, AsyncioTasks: 4,
-		HandlersTotal: 1 << 40, HandlersCancelled: 2, Pid: 42, MaxChunkBytes: 65536}, nil
+		HandlersTotal: 1 << 40, HandlersCancelled: 2, HandlersFailed: 5, Pid: 42, MaxChunkBytes: 65536}, nil
 }
 
 func TestDebugStatsShape(t *testing.T) {
@@ -139,7 +139,7 @@ func TestDebugStatsShape(t *testing.T) {
 		keys   []string
 	}{
 		{"plugin up", fakeStats{}, []string{"rss_bytes", "threads", "open_fds", "active_handlers", "asyncio_tasks",
-			"handlers_total", "handlers_cancelled", "pid", "max_chunk_bytes"}},
+			"handlers_total", "handlers_cancelled", "handlers_failed", "pid", "max_chunk_bytes"}},
 		{"plugin down", fakeStats{err: errors.New("connection refused")}, []string{"error"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,7 +150,7 @@ func TestDebugStatsShape(t *testing.T) {
 				t.Fatal(err, rec.Body.String())
 			}
 			hostKeys := []string{"rss_bytes", "goroutines", "heap_inuse_bytes", "active_streams", "streams_total", "pid"}
-			if len(got["host"]) != len(hostKeys) || len(got["plugin"]) != len(tc.keys) {
+			if len(got["host"]) != len(hostKeys)+1 || len(got["plugin"]) != len(tc.keys) {
 				t.Fatalf("keys: %v", got)
 			}
 			for _, k := range hostKeys {
@@ -163,6 +163,9 @@ func TestDebugStatsShape(t *testing.T) {
 					t.Errorf("plugin.%s missing", k)
 				}
 			}
+			if v, _ := got["host"]["go_version"].(string); !strings.HasPrefix(v, "go") {
+				t.Errorf("host.go_version = %v", got["host"]["go_version"])
+			}
 			if got["host"]["active_streams"] != 1.0 || got["host"]["rss_bytes"].(float64) <= 0 {
 				t.Errorf("host %v", got["host"])
 			}
@@ -170,5 +173,15 @@ func TestDebugStatsShape(t *testing.T) {
 				t.Errorf("plugin %v", got["plugin"])
 			}
 		})
+	}
+}
+
+func TestMetricsRouteOnlyWhenGiven(t *testing.T) {
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("up 1\n")) })
+	if rec := do(t, New(Routes{PluginID: "bench", Metrics: metrics}), "GET", "/metrics", nil); rec.Code != 200 || rec.Body.String() != "up 1\n" {
+		t.Fatalf("with Metrics: %d %q", rec.Code, rec.Body.String())
+	}
+	if rec := do(t, New(Routes{PluginID: "bench"}), "GET", "/metrics", nil); rec.Code != 404 {
+		t.Fatalf("without Metrics: %d, want 404", rec.Code)
 	}
 }

@@ -45,6 +45,9 @@ type Host struct {
 	ActiveStreams  int64  `json:"active_streams"`
 	StreamsTotal   int64  `json:"streams_total"`
 	PID            int    `json:"pid"`
+	// GoVersion is the toolchain the binary was built with (runtime.Version),
+	// so a run can record what it measured.
+	GoVersion string `json:"go_version"`
 }
 
 // Plugin is the `plugin` object of /debug/stats (snake_case like the proto
@@ -57,6 +60,7 @@ type Plugin struct {
 	AsyncioTasks      int32 `json:"asyncio_tasks"`
 	HandlersTotal     int64 `json:"handlers_total"`
 	HandlersCancelled int64 `json:"handlers_cancelled"`
+	HandlersFailed    int64 `json:"handlers_failed"`
 	PID               int32 `json:"pid"`
 	MaxChunkBytes     int64 `json:"max_chunk_bytes"`
 }
@@ -79,6 +83,7 @@ func ReadHost(streams *Streams) Host {
 		ActiveStreams:  streams.Active(),
 		StreamsTotal:   streams.Total(),
 		PID:            os.Getpid(),
+		GoVersion:      runtime.Version(),
 	}
 }
 
@@ -150,6 +155,7 @@ func (h *Handler) readPlugin(ctx context.Context) any {
 		AsyncioTasks:      st.GetAsyncioTasks(),
 		HandlersTotal:     st.GetHandlersTotal(),
 		HandlersCancelled: st.GetHandlersCancelled(),
+		HandlersFailed:    st.GetHandlersFailed(),
 		PID:               st.GetPid(),
 		MaxChunkBytes:     st.GetMaxChunkBytes(),
 	}

@@ -71,7 +71,8 @@ type PluginStats struct {
 	HandlersTotal     int64                  `protobuf:"varint,6,opt,name=handlers_total,json=handlersTotal,proto3" json:"handlers_total,omitempty"`             // handlers started since process start
 	HandlersCancelled int64                  `protobuf:"varint,7,opt,name=handlers_cancelled,json=handlersCancelled,proto3" json:"handlers_cancelled,omitempty"` // handlers ended by cancellation
 	Pid               int32                  `protobuf:"varint,8,opt,name=pid,proto3" json:"pid,omitempty"`
-	MaxChunkBytes     int64                  `protobuf:"varint,9,opt,name=max_chunk_bytes,json=maxChunkBytes,proto3" json:"max_chunk_bytes,omitempty"` // the runtime's configured max body chunk
+	MaxChunkBytes     int64                  `protobuf:"varint,9,opt,name=max_chunk_bytes,json=maxChunkBytes,proto3" json:"max_chunk_bytes,omitempty"`   // the runtime's configured max body chunk
+	HandlersFailed    int64                  `protobuf:"varint,10,opt,name=handlers_failed,json=handlersFailed,proto3" json:"handlers_failed,omitempty"` // handlers ended by an exception (stream aborted with INTERNAL)
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -169,12 +170,19 @@ func (x *PluginStats) GetMaxChunkBytes() int64 {
 	return 0
 }
 
+func (x *PluginStats) GetHandlersFailed() int64 {
+	if x != nil {
+		return x.HandlersFailed
+	}
+	return 0
+}
+
 var File_bench_stats_proto protoreflect.FileDescriptor
 
 const file_bench_stats_proto_rawDesc = "" +
 	"\n" +
 	"\x11bench_stats.proto\x12\x0estreambench.v1\"\x14\n" +
-	"\x12PluginStatsRequest\"\xbd\x02\n" +
+	"\x12PluginStatsRequest\"\xe6\x02\n" +
 	"\vPluginStats\x12\x1b\n" +
 	"\trss_bytes\x18\x01 \x01(\x03R\brssBytes\x12\x18\n" +
 	"\athreads\x18\x02 \x01(\x05R\athreads\x12\x19\n" +
@@ -184,7 +192,9 @@ const file_bench_stats_proto_rawDesc = "" +
 	"\x0ehandlers_total\x18\x06 \x01(\x03R\rhandlersTotal\x12-\n" +
 	"\x12handlers_cancelled\x18\a \x01(\x03R\x11handlersCancelled\x12\x10\n" +
 	"\x03pid\x18\b \x01(\x05R\x03pid\x12&\n" +
-	"\x0fmax_chunk_bytes\x18\t \x01(\x03R\rmaxChunkBytes2a\n" +
+	"\x0fmax_chunk_bytes\x18\t \x01(\x03R\rmaxChunkBytes\x12'\n" +
+	"\x0fhandlers_failed\x18\n" +
+	" \x01(\x03R\x0ehandlersFailed2a\n" +
 	"\x12PluginStatsService\x12K\n" +
 	"\bGetStats\x12\".streambench.v1.PluginStatsRequest\x1a\x1b.streambench.v1.PluginStatsB7Z5github.com/streambench/host/internal/gen/benchstatsv1b\x06proto3"
 

@@ -1,0 +1,92 @@
+"""What a run says about itself: one progress line per scenario off a terminal,
+the commit and the host's Go version in its environment line."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import report
+from bench.engine import ScenarioResult, Target
+from bench.progress import ScenarioLog, key_figure, progress_line
+from bench.scenarios import BRIDGE, Scenario
+
+MiB = 1024 * 1024
+BASELINES = Path(__file__).resolve().parents[2] / "results" / "baseline"
+
+
+def result(kind: str, **fields: Any) -> ScenarioResult:
+    scenario = Scenario(kind, BRIDGE, 65536, size=16 * MiB if kind == "download" else 0)
+    return ScenarioResult(scenario, Target(BRIDGE, "http://x"), **fields)
+
+
+@pytest.mark.parametrize(
+    ("res", "figure"),
+    [
+        (result("download", throughput_mb_s=1110.4), "1110 MB/s"),
+        (
+            result("small", latencies_s=[0.001] * 99 + [0.004], extra={"requests_per_s": 950.0}),
+            "950 req/s, p99 1.0 ms",
+        ),
+        (result("sse", latencies_s=[0.002, 0.003]), "p50 2.0 ms, p99 3.0 ms"),
+        (result("abort"), "ok"),
+        (result("download", ok=False, error="TransferError: truncated"), "FAILED: TransferError"),
+    ],
+)
+def test_key_figure_per_kind_of_scenario(res: ScenarioResult, figure: str) -> None:
+    assert key_figure(res).startswith(figure)
+
+
+def test_progress_line_names_scenario_figure_and_elapsed() -> None:
+    res = result("download", throughput_mb_s=900.0, seconds=2.25)
+    line = progress_line(3, 12, res, 71.4)
+    assert line == "[ 3/12] download/bridge/16MiB/c64KiB: 900 MB/s (2.25 s; 71 s into the run)"
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_lines_only_when_stdout_is_not_a_terminal() -> None:
+    piped, terminal = io.StringIO(), FakeTerminal()
+    res = result("download", throughput_mb_s=500.0, seconds=1.0)
+    for out in (piped, terminal):
+        log = ScenarioLog(out)
+        log.finished(1, 2, res)
+        log.finished(2, 2, res)
+    assert piped.getvalue().count("\n") == 2 and "[1/2] download/bridge" in piped.getvalue()
+    assert terminal.getvalue() == ""  # tqdm's bar shows progress there
+
+
+def test_environment_takes_the_commit_from_streambench_commit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STREAMBENCH_COMMIT", "0123456789abcdef0123456789abcdef01234567")
+    env = report.environment([65536], "external")
+    assert env["git_commit"] == "0123456789abcdef0123456789abcdef01234567"
+
+
+def test_host_build_reads_the_go_version_from_debug_stats(fake_host: Any) -> None:
+    stats_url = f"{fake_host.url}/debug/stats"
+    assert report.host_build(stats_url) == {}  # an older host: no go_version key
+    fake_host.stats["host"]["go_version"] = "go1.26.8"
+    assert report.host_build(stats_url) == {"host_go_version": "go1.26.8"}
+    assert report.host_build("http://127.0.0.1:9/debug/stats") == {}  # nothing listening
+    assert report.host_build(None) == {}
+
+
+def test_environment_line_says_commit_and_host_go() -> None:
+    """A compose run (no `go`, no .git in the bench container) used to say
+    `go ?, commit None`."""
+    summary = json.loads((BASELINES / "external-full" / "summary.json").read_text())
+    summary["environment"].update(
+        go=None, host_go_version="go1.26.8", git_commit="0123456789abcdef0123"
+    )
+    text = report.summary_markdown(summary)
+    assert "host built with go1.26.8, commit 0123456789ab," in text
+    assert "go ?" not in text and "commit None" not in text

@@ -1,0 +1,61 @@
+# shellcheck shell=bash
+# Sourced by scripts/docker-offline.sh (uses its log, die, need_root,
+# image_present, bootstrap_rootfs, CACHE_DIR and PULL_TIMEOUT_S).
+#
+# The Prometheus image of the compose `monitoring` profile. ensure_prometheus_base
+# sets PROMETHEUS_IMAGE (written to .env) to, in order: the official image when
+# present or pullable, a local one built earlier, or local/prometheus built now
+# from Debian's `prometheus` package on the bookworm root fs the other local bases
+# start from. Both run the same way: compose sets the entrypoint (`prometheus`
+# on PATH), the flags, user 65534 and the /prometheus data volume.
+
+OFFICIAL_PROMETHEUS_IMAGE="prom/prometheus:v2.53.4"
+LOCAL_PROMETHEUS_IMAGE="local/prometheus:bookworm"
+
+ensure_prometheus_base() {
+  if image_present "$OFFICIAL_PROMETHEUS_IMAGE"; then
+    PROMETHEUS_IMAGE=$OFFICIAL_PROMETHEUS_IMAGE
+  elif image_present "$LOCAL_PROMETHEUS_IMAGE"; then
+    PROMETHEUS_IMAGE=$LOCAL_PROMETHEUS_IMAGE
+  elif [ "${STREAMBENCH_TRY_PULL:-1}" = 1 ] &&
+    timeout "$PULL_TIMEOUT_S" docker pull -q "$OFFICIAL_PROMETHEUS_IMAGE" >/dev/null 2>&1; then
+    PROMETHEUS_IMAGE=$OFFICIAL_PROMETHEUS_IMAGE
+  else
+    build_local_prometheus
+    PROMETHEUS_IMAGE=$LOCAL_PROMETHEUS_IMAGE
+  fi
+  log "prometheus: $PROMETHEUS_IMAGE"
+}
+
+build_local_prometheus() {
+  need_root "building $LOCAL_PROMETHEUS_IMAGE"
+  # Makes sure the cached bookworm tarball exists; its printed path is not needed.
+  bootstrap_rootfs >/dev/null
+  local tarball="$CACHE_DIR/bookworm-minbase.tar" dir
+  [ -f "$tarball" ] || die "no bookworm root fs at $tarball"
+  dir=$(mktemp -d)
+  tar -C "$dir" -xf "$tarball"
+  cp /etc/resolv.conf "$dir/etc/resolv.conf"
+  # The package's maintainer scripts must not start a Prometheus inside the chroot.
+  printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
+  chmod 0755 "$dir/usr/sbin/policy-rc.d"
+  log "prometheus: apt-get install prometheus into $LOCAL_PROMETHEUS_IMAGE"
+  chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
+    apt-get -o Acquire::Retries=3 update -q >&2
+  chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends prometheus >&2
+  chroot "$dir" apt-get clean
+  rm -rf "$dir"/var/lib/apt/lists/* "$dir/etc/resolv.conf" "$dir/usr/sbin/policy-rc.d"
+  # The data directory compose mounts a volume on, owned by nobody as in the
+  # official image (a new volume takes the owner of the directory it covers).
+  mkdir -p "$dir/prometheus"
+  chown 65534:65534 "$dir/prometheus"
+  tar -C "$dir" -c . | docker import \
+    -c "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    -c "USER 65534:65534" -c "WORKDIR /prometheus" -c "EXPOSE 9090" \
+    -c 'ENTRYPOINT ["prometheus"]' \
+    -c 'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]' \
+    - "$LOCAL_PROMETHEUS_IMAGE" >/dev/null
+  rm -rf "$dir"
+  log "prometheus: imported $LOCAL_PROMETHEUS_IMAGE"
+}
