@@ -181,6 +181,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Stats: &stats.Handler{
 			Streams: streams,
 			Plugin:  benchstatsv1.NewPluginStatsServiceClient(conn.ClientConn()),
+			Log:     log,
 		},
 	})
 
