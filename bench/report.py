@@ -461,26 +461,35 @@ def plot_throughput_vs_chunk(rows: list[Mapping[str, Any]], path: Path) -> Path 
     return _save_plot(plt, fig, ax, path)
 
 
-def plot_leak(results: list[ScenarioResult], timeline: Timeline, path: Path) -> Path | None:
-    soaks = [r for r in results if r.scenario.kind == "soak" and r.ok]
+def plot_leak(results: list[ScenarioResult], path: Path) -> Path | None:
+    """Growth of the Go live heap and of Python's allocated blocks over the soak's rounds."""
+    soaks = [r for r in results if r.scenario.kind == "soak" and r.extra.get("leak_rounds")]
     if not soaks:
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    plotted = False
+    fig, (heap_ax, blocks_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
     for r in soaks:
-        for process in ("host", "plugin"):
-            xs, ys = assess.soak_series(r, timeline, process)
-            if xs:
-                ax.plot(xs, [y / MiB for y in ys], lw=1, label=f"{process} ({r.scenario.id})")
-                plotted = True
-    if not plotted:
-        plt.close(fig)
-        return None
-    ax.set_xlabel("requests completed")
-    ax.set_ylabel("RSS MiB")
-    ax.set_title("Leak soak: RSS over request index")
-    return _save_plot(plt, fig, ax, path)
+        rounds = r.extra["leak_rounds"]
+        readings = rounds["readings"][1:]  # after each round; [0] is before the soak
+        xs = [(i + 1) * rounds["round_requests"] for i in range(len(readings))]
+        label = f"c{human_size(r.scenario.chunk)}"
+        for ax, key, scale in (
+            (heap_ax, "host.heap_live_bytes", 1024),
+            (blocks_ax, "plugin.allocated_blocks", 1),
+        ):
+            values = [reading.get(key) for reading in readings]
+            if all(v is not None for v in values) and values:
+                ax.plot(xs, [(v - values[0]) / scale for v in values], marker="o", label=label)
+        warmup_end = rounds["warmup_rounds"] * rounds["round_requests"]
+        for ax in (heap_ax, blocks_ax):
+            ax.axvspan(0, warmup_end, color="grey", alpha=0.12, lw=0)
+    heap_ax.set_ylabel("host live Go heap after GC, KiB (vs round 1)")
+    blocks_ax.set_ylabel("plugin allocated blocks after GC (vs round 1)")
+    for ax in (heap_ax, blocks_ax):
+        ax.set_xlabel("requests (shaded: warm-up rounds)")
+    heap_ax.legend(loc="best", fontsize="small")
+    fig.suptitle("Leak soak: the runtimes' own heaps after each round")
+    return _save_plot(plt, fig, blocks_ax, path)
 
 
 def write_run(
@@ -497,7 +506,7 @@ def write_run(
             plot_rss_over_time(timeline, run_dir / "rss_over_time.png"),
             plot_references(summary, run_dir / "references.png"),
             plot_throughput_vs_chunk(summary["scenarios"], run_dir / "throughput_vs_chunk.png"),
-            plot_leak(results, timeline, run_dir / "leak_soak.png"),
+            plot_leak(results, run_dir / "leak_soak.png"),
         )
         if p is not None
     ]
