@@ -26,10 +26,11 @@ class Tolerances:
     far_below_floor_bytes: int = 16 * MiB
     # leak (soak rounds, docs/bench.md "Leak verdicts"): a counter leaks when it grew in
     # every measured round AND its growth per request is above its limit here. Limits
-    # sit at a quarter of the smallest leak the soak must catch (256 B/request, i.e.
-    # >= 1 object or block per request), far above what a clean run drifts.
+    # sit well below the smallest leak the soak must catch (256 B/request: ~290 B and
+    # ~1 object or block per request measured) and well above a clean run's drift
+    # (a few B and < 0.2 objects or blocks per request, most of it warm-up tail).
     leak_heap_bytes_per_request: float = 64.0  # host live Go heap after GC
-    leak_objects_per_request: float = 0.25  # Go heap objects, Python blocks, gc objects
+    leak_objects_per_request: float = 0.5  # Go heap objects, Python blocks, gc objects
     leak_handles_per_request: float = 0.01  # goroutines, fds, tasks, threads: 1 per 100
     leak_min_rounds: int = 3  # measured rounds needed to decide at all
     # RSS cross-check: growth over the measured rounds (after GC on both sides)

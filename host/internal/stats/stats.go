@@ -191,14 +191,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "gc must be 1 or 0, not "+strconv.Quote(gc), http.StatusBadRequest)
 		return
 	}
-	// The plugin collects first, the host after: the host's reading then also
-	// drops whatever the GetStats call itself allocated.
-	plugin := h.readPlugin(r.Context(), collect)
+	// The host collects and reads before it calls the plugin: the gRPC
+	// transport borrows a pooled read buffer (256 KiB) while a reply is being
+	// read, and would otherwise be counted live now and then. The live heap
+	// figures are those of this collection, whatever the call allocates after.
 	if collect {
 		CollectGarbage()
 	}
 	host := ReadHost(streams)
 	host.GCForced = collect
+	plugin := h.readPlugin(r.Context(), collect)
 	body := struct {
 		Host   Host `json:"host"`
 		Plugin any  `json:"plugin"`
