@@ -376,7 +376,8 @@ class Engine:
         soak = Soak(target, scenario.chunk)
         before = self._wait_idle()
         result.extra["stats_before"] = before
-        readings: list[dict[str, float]] = []
+        # Before the soak, then after each round; [0] only shows the first warm-up's growth.
+        readings: list[dict[str, float]] = [self._settled_reading()]
         round_seconds: list[float] = []
         started = time.perf_counter()
         for index in range(warmup_rounds + rounds):
@@ -392,7 +393,7 @@ class Engine:
         result.seconds = time.perf_counter() - started
         requests = (warmup_rounds + rounds) * per_round
         after = self.sampler.latest_stats() or readings[-1]
-        measured = readings[warmup_rounds - 1 :] if warmup_rounds else [before, *readings]
+        measured = readings[warmup_rounds:]  # from the end of the last warm-up round
         result.extra.update(
             stats_after=after,
             outcomes=dict(soak.outcomes),
@@ -404,7 +405,7 @@ class Engine:
                 "rounds": rounds,
                 "round_requests": per_round,
                 "round_seconds": round_seconds,
-                "readings": [before, *readings],  # before the soak, then after each round
+                "readings": readings,
             },
         )
         result.verdicts.append(

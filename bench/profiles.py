@@ -54,8 +54,9 @@ PROFILES: dict[str, Profile] = {
         slow_reader_seconds=1.0,
         slow_reader_bytes_per_s=4 * MiB,
         aborts=3,
-        soak_round_requests=120,
-        soak_warmup_rounds=1,
+        # The host's Go heap still fills caches for ~700 requests: warm up past that.
+        soak_round_requests=240,
+        soak_warmup_rounds=3,
         soak_rounds=3,
         sweep_size=8 * MiB,
         locust_seconds=5,

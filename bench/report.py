@@ -22,7 +22,7 @@ from bench.engine import ScenarioResult
 from bench.profiles import human_size
 from bench.samplers import Timeline, window_delta
 from bench.stack import HOSTSTUB_BIN, REPO_ROOT
-from bench.verdicts import Verdict
+from bench.verdicts import Verdict, round_deltas
 
 SCHEMA_VERSION = 1
 MiB = 1024 * 1024
@@ -202,6 +202,68 @@ def _reference_metrics_markdown(references: list[Mapping[str, Any]], targets: li
     return md_table(["transfer", "figure", *targets, "bridge / reference"], rows)
 
 
+# Counters shown in the leak soak's rounds table, in this order (all that the stats have).
+LEAK_TABLE_COUNTERS = (
+    "host.heap_live_bytes",
+    "host.heap_objects",
+    "host.goroutines",
+    "host.open_fds",
+    "host.rss_bytes",
+    "plugin.allocated_blocks",
+    "plugin.gc_objects",
+    "plugin.asyncio_tasks",
+    "plugin.open_fds",
+    "plugin.threads",
+    "plugin.rss_bytes",
+)
+
+
+def _leak_rounds_markdown(summary: Mapping[str, Any]) -> list[str]:
+    """Per soak: each counter's growth in every round (warm-up rounds marked w)."""
+    verdict_of = {v["name"]: v for v in summary["verdicts"]}
+    out = []
+    for s in summary["scenarios"]:
+        rounds = (s.get("extra") or {}).get("leak_rounds")
+        if not rounds:
+            continue
+        readings = rounds["readings"]  # before the soak, then after each round
+        warmups = rounds["warmup_rounds"]
+        names = [f"w{i + 1}" for i in range(warmups)]
+        names += [str(i + 1) for i in range(len(readings) - 1 - warmups)]
+        rows = []
+        for key in LEAK_TABLE_COUNTERS:
+            values = [r.get(key) for r in readings]
+            if any(v is None for v in values):
+                continue
+            verdict = verdict_of.get(f"leak/{key}/c{s['chunk_bytes']}") or verdict_of.get(
+                f"leak-rss/{key.split('.')[0]}/c{s['chunk_bytes']}"
+                if key.endswith("rss_bytes")
+                else ""
+            )
+            figures = (verdict or {}).get("figures") or {}
+            per_request = figures.get("growth_per_request")
+            limit = figures.get("limit_per_request", figures.get("limit_bytes"))
+            rows.append(
+                [
+                    key,
+                    *[f"{d:+.0f}" for d in round_deltas(values)],
+                    _fmt(per_request, "+.3g"),
+                    _fmt(limit, ".3g"),
+                    "-" if verdict is None else "pass" if verdict["passed"] else "**FAIL**",
+                ]
+            )
+        out += [
+            f"{s['id']}: {rounds['round_requests']} mixed requests per round; growth in each "
+            "round after a forced GC on both sides (w: warm-up, not judged); a counter leaks "
+            "when every measured round grew and its growth per request is over the limit "
+            "(RSS: growth over the measured rounds, limit in bytes).",
+            "",
+            md_table(["counter", *names, "/request", "limit", "verdict"], rows),
+            "",
+        ]
+    return out
+
+
 def summary_markdown(summary: Mapping[str, Any]) -> str:
     env = summary["environment"]
     out = [
@@ -265,6 +327,9 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
             rows,
         )
     )
+    leak_tables = _leak_rounds_markdown(summary)
+    if leak_tables:
+        out += ["", "## Leak soak rounds", "", *leak_tables]
     if summary["references"]:
         out += ["", "## References side by side", ""]
         targets = sorted({t for r in summary["references"] for t in r["values"]})
@@ -470,21 +535,23 @@ def plot_leak(results: list[ScenarioResult], path: Path) -> Path | None:
     fig, (heap_ax, blocks_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
     for r in soaks:
         rounds = r.extra["leak_rounds"]
-        readings = rounds["readings"][1:]  # after each round; [0] is before the soak
-        xs = [(i + 1) * rounds["round_requests"] for i in range(len(readings))]
+        per_round, warmups = rounds["round_requests"], rounds["warmup_rounds"]
+        # readings[0] is before the soak; its first warm-up growth would dwarf the rest.
+        readings = rounds["readings"][1:]
+        xs = [(i + 1) * per_round for i in range(len(readings))]
         label = f"c{human_size(r.scenario.chunk)}"
         for ax, key, scale in (
             (heap_ax, "host.heap_live_bytes", 1024),
             (blocks_ax, "plugin.allocated_blocks", 1),
         ):
             values = [reading.get(key) for reading in readings]
-            if all(v is not None for v in values) and values:
-                ax.plot(xs, [(v - values[0]) / scale for v in values], marker="o", label=label)
-        warmup_end = rounds["warmup_rounds"] * rounds["round_requests"]
+            if len(values) > warmups and all(v is not None for v in values):
+                base = values[max(warmups - 1, 0)]  # at the end of the warm-up
+                ax.plot(xs, [(v - base) / scale for v in values], marker="o", label=label)
         for ax in (heap_ax, blocks_ax):
-            ax.axvspan(0, warmup_end, color="grey", alpha=0.12, lw=0)
-    heap_ax.set_ylabel("host live Go heap after GC, KiB (vs round 1)")
-    blocks_ax.set_ylabel("plugin allocated blocks after GC (vs round 1)")
+            ax.axvspan(0, warmups * per_round, color="grey", alpha=0.12, lw=0)
+    heap_ax.set_ylabel("host live Go heap after GC, KiB (vs end of warm-up)")
+    blocks_ax.set_ylabel("plugin allocated blocks after GC (vs end of warm-up)")
     for ax in (heap_ax, blocks_ax):
         ax.set_xlabel("requests (shaded: warm-up rounds)")
     heap_ax.legend(loc="best", fontsize="small")
