@@ -392,14 +392,15 @@ class Engine:
             readings.append(self._settled_reading())
         result.seconds = time.perf_counter() - started
         requests = (warmup_rounds + rounds) * per_round
-        after = self.sampler.latest_stats() or readings[-1]
+        # Settled (quiescent, least of two readings) for returns-to-baseline too.
+        after = readings[-1] or self.sampler.latest_stats()
         measured = readings[warmup_rounds:]  # from the end of the last warm-up round
         result.extra.update(
             stats_after=after,
             outcomes=dict(soak.outcomes),
             anomalies=soak.anomalies[:20],
             anomaly_count=len(soak.anomalies),
-            requests_per_s=requests / result.seconds,
+            requests_per_s=requests / sum(round_seconds),  # rounds only, not the readings
             leak_rounds={
                 "warmup_rounds": warmup_rounds,
                 "rounds": rounds,
