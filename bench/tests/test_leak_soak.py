@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,7 +42,8 @@ def leakplant_hoststub(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return binary
 
 
-def soak(app: str, tmp_path: Path) -> Iterator[dict[str, bool]]:
+def run_soak(app: str, tmp_path: Path) -> dict[str, bool]:
+    """One short soak against a fresh stack; verdict name -> passed."""
     with stack_mod.run_stack(app=app, log_dir=tmp_path) as running:
         processes = {"host": running.host.pid, "plugin": running.plugin.pid}
         with Sampler(processes, running.stats_url) as sampler:
@@ -67,11 +67,7 @@ def soak(app: str, tmp_path: Path) -> Iterator[dict[str, bool]]:
     assert by_name["soak-outcomes"].passed, by_name["soak-outcomes"].summary
     for verdict in result.verdicts:
         print(verdict.name, "pass" if verdict.passed else "FAIL", verdict.summary)
-    yield {name: v.passed for name, v in by_name.items()}
-
-
-def run_soak(app: str, tmp_path: Path) -> dict[str, bool]:
-    return next(soak(app, tmp_path))
+    return {name: v.passed for name, v in by_name.items()}
 
 
 HOST_HEAP = ("leak/host.heap_live_bytes", "leak/host.heap_objects")
