@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -10,7 +9,7 @@ from typing import Any
 
 from bench import verdicts
 from bench.engine import ScenarioResult
-from bench.samplers import LOADGEN, Timeline, Window, window_growth
+from bench.samplers import LOADGEN, Timeline, window_growth
 from bench.scenarios import BRIDGE
 
 # Processes seen through /debug/stats when the bench did not spawn them.
@@ -84,46 +83,6 @@ def bounded_memory_verdicts(
     return out
 
 
-def soak_series(
-    result: ScenarioResult, timeline: Timeline, process: str
-) -> tuple[list[float], list[float]]:
-    """(request index, RSS) pairs of one process during the soak."""
-    window: Window | None = result.window
-    completions: list[tuple[float, int]] = result.extra.get("completions", [])
-    if window is None or not completions:
-        return [], []
-    end = window.end if window.end is not None else float("inf")
-    if result.target.processes:
-        points = timeline.series(process, "rss_bytes", window.start, end)
-    else:
-        points = timeline.series("stats", STATS_PROCESSES.get(process, ""), window.start, end)
-    times = [t for t, _ in completions]
-    xs, ys = [], []
-    last_t = completions[-1][0]
-    for t, value in points:
-        if t > last_t:
-            break  # after the last request: settling, not traffic
-        xs.append(float(bisect.bisect_right(times, t)))
-        ys.append(value)
-    return xs, ys
-
-
-def leak_verdicts(
-    results: Iterable[ScenarioResult], timeline: Timeline, tol: verdicts.Tolerances
-) -> list[verdicts.Verdict]:
-    out = []
-    for r in results:
-        if r.scenario.kind != "soak" or not r.ok:
-            continue
-        for process in ("host", "plugin"):
-            xs, ys = soak_series(r, timeline, process)
-            if xs:
-                verdict = verdicts.leak_slope(process, xs, ys, tol)
-                verdict.name += f"/c{r.scenario.chunk}"  # one soak per chunk setting
-                out.append(verdict)
-    return out
-
-
 def scenario_verdicts(results: Iterable[ScenarioResult]) -> list[verdicts.Verdict]:
     """Verdicts the engine decided during scenarios (backpressure, abort cleanup, soak)."""
     out: list[verdicts.Verdict] = []
@@ -147,7 +106,6 @@ def all_verdicts(
 ) -> list[verdicts.Verdict]:
     return [
         *bounded_memory_verdicts(results, timeline, tol),
-        *leak_verdicts(results, timeline, tol),
         *scenario_verdicts(results),
     ]
 

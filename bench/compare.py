@@ -1,7 +1,9 @@
 """`bench compare BASELINE CURRENT`: the regression gate.
 
 Per scenario of the baseline: peak RSS growth per process, container peak
-memory, throughput; per process: the soak's leak slope. Throughput is compared
+memory, throughput; per leak counter of the current run's soak: its growth per
+request, a regression whenever the soak's leak verdict failed (a leak is never
+tolerated relative to a baseline). Throughput is compared
 as the ratio to the Go-direct reference of the same run when both runs have it
 (so a slower machine does not look like a regression), else as raw MB/s.
 Exit status: 0 no regression, 1 regression, 2 unusable input.
@@ -30,7 +32,6 @@ class CompareTolerances:
     memory_fraction: float = 0.5  # RSS growth may grow by 50 % ...
     memory_slack_bytes: int = 8 * MiB  # ... plus this (small growths are noisy)
     throughput_fraction: float = 0.25  # throughput (or its ratio) may drop by 25 %
-    leak_slope_slack_bytes_per_request: float = 512.0
     container_fraction: float = 0.25
     container_slack_bytes: int = 8 * MiB
 
@@ -192,27 +193,27 @@ def compare(
             # References (go-direct, python-direct, buffered) are context, not under test.
             check.status = "info"
             check.note = (check.note + " reference: not gated").strip()
-    base_leaks = _leak_slopes(baseline)
-    cur_leaks = _leak_slopes(current)
-    for name, base_slope in base_leaks.items():
-        if name in cur_leaks:
-            slack = tol.leak_slope_slack_bytes_per_request
-            limit = max(base_slope, 0.0) + slack
-            cur_slope = cur_leaks[name]
-            status = "REGRESSION" if cur_slope > limit else "ok"
-            result.checks.append(
-                Check(name, "leak_slope_B/req", base_slope, cur_slope, limit, status)
-            )
+    base_leaks = _leak_figures(baseline)
+    for name, (cur_growth, limit, passed) in _leak_figures(current).items():
+        base_growth = base_leaks.get(name, (None, None, None))[0]
+        status = "ok" if passed else "REGRESSION"
+        note = "" if name in base_leaks else "not in the baseline"
+        result.checks.append(
+            Check(name, "leak_growth/request", base_growth, cur_growth, limit, status, note)
+        )
     return result
 
 
-def _leak_slopes(summary: Mapping[str, Any]) -> dict[str, float]:
+def _leak_figures(summary: Mapping[str, Any]) -> dict[str, tuple[float, float, bool]]:
+    """leak/<counter>/c<chunk> verdicts: (growth per request, limit, passed)."""
     out = {}
     for v in summary.get("verdicts") or []:
-        if isinstance(v, dict) and str(v.get("name", "")).startswith("leak-slope/"):
-            slope = (v.get("figures") or {}).get("slope_bytes_per_request")
-            if isinstance(slope, int | float):
-                out[v["name"]] = float(slope)
+        if isinstance(v, dict) and str(v.get("name", "")).startswith("leak/"):
+            figures = v.get("figures") or {}
+            growth = figures.get("growth_per_request")
+            limit = figures.get("limit_per_request")
+            if isinstance(growth, int | float) and isinstance(limit, int | float):
+                out[v["name"]] = (float(growth), float(limit), bool(v.get("passed")))
     return out
 
 
@@ -225,6 +226,8 @@ def _fmt_value(metric: str, value: float | None) -> str:
         return f"{value:.3f}x"
     if metric.startswith("throughput"):
         return f"{value:.0f} MB/s"
+    if metric.startswith("leak_growth"):
+        return f"{value:.3g}"
     return f"{value:.1f}"
 
 

@@ -24,7 +24,11 @@ class Profile:
     slow_reader_seconds: float
     slow_reader_bytes_per_s: int
     aborts: int
-    soak_requests: int
+    # The leak soak (docs/bench.md, "Leak verdicts"): warm-up rounds, then measured
+    # rounds, each of soak_round_requests mixed requests (a multiple of the mix's 12).
+    soak_round_requests: int
+    soak_warmup_rounds: int
+    soak_rounds: int
     sweep_size: int
     locust_seconds: int
     # Chunk settings run by `bench run` (one host/plugin pair each): 64 KiB is
@@ -50,7 +54,10 @@ PROFILES: dict[str, Profile] = {
         slow_reader_seconds=1.0,
         slow_reader_bytes_per_s=4 * MiB,
         aborts=3,
-        soak_requests=200,
+        # The host's Go heap still fills caches for ~700 requests: warm up past that.
+        soak_round_requests=240,
+        soak_warmup_rounds=3,
+        soak_rounds=3,
         sweep_size=8 * MiB,
         locust_seconds=5,
         chunk_sizes=(1 * MiB,),
@@ -70,9 +77,9 @@ PROFILES: dict[str, Profile] = {
         slow_reader_seconds=3.0,
         slow_reader_bytes_per_s=4 * MiB,
         aborts=10,
-        # The host's Go heap settles after ~1000 requests at 1 MiB chunks (then
-        # flat to 10 000: docs/bench.md), so the soak must outlast that warm-up.
-        soak_requests=4000,
+        soak_round_requests=600,
+        soak_warmup_rounds=2,
+        soak_rounds=5,
         sweep_size=256 * MiB,
         locust_seconds=15,
     ),
@@ -91,7 +98,9 @@ PROFILES: dict[str, Profile] = {
         slow_reader_seconds=5.0,
         slow_reader_bytes_per_s=4 * MiB,
         aborts=20,
-        soak_requests=10000,
+        soak_round_requests=1200,
+        soak_warmup_rounds=2,
+        soak_rounds=8,
         sweep_size=1 * GiB,
         locust_seconds=60,
         repeats=2,

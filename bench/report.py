@@ -22,7 +22,7 @@ from bench.engine import ScenarioResult
 from bench.profiles import human_size
 from bench.samplers import StatsClient, Timeline, window_delta
 from bench.stack import HOSTSTUB_BIN, REPO_ROOT
-from bench.verdicts import Verdict
+from bench.verdicts import Verdict, round_deltas
 
 SCHEMA_VERSION = 1
 MiB = 1024 * 1024
@@ -223,6 +223,66 @@ def _go_text(env: Mapping[str, Any]) -> str:
     if env.get("host_go_version"):
         return f"host built with {env['host_go_version']}"
     return str(env.get("go") or "go ?")
+# Counters shown in the leak soak's rounds table, in this order (all that the stats have).
+LEAK_TABLE_COUNTERS = (
+    "host.heap_live_bytes",
+    "host.heap_objects",
+    "host.goroutines",
+    "host.open_fds",
+    "host.rss_bytes",
+    "plugin.allocated_blocks",
+    "plugin.gc_objects",
+    "plugin.asyncio_tasks",
+    "plugin.open_fds",
+    "plugin.threads",
+    "plugin.rss_bytes",
+)
+
+
+def _leak_rounds_markdown(summary: Mapping[str, Any]) -> list[str]:
+    """Per soak: each counter's growth in every round (warm-up rounds marked w)."""
+    verdict_of = {v["name"]: v for v in summary["verdicts"]}
+    out = []
+    for s in summary["scenarios"]:
+        rounds = (s.get("extra") or {}).get("leak_rounds")
+        if not rounds:
+            continue
+        readings = rounds["readings"]  # before the soak, then after each round
+        warmups = rounds["warmup_rounds"]
+        names = [f"w{i + 1}" for i in range(warmups)]
+        names += [str(i + 1) for i in range(len(readings) - 1 - warmups)]
+        rows = []
+        for key in LEAK_TABLE_COUNTERS:
+            values = [r.get(key) for r in readings]
+            if any(v is None for v in values):
+                continue
+            verdict = verdict_of.get(f"leak/{key}/c{s['chunk_bytes']}") or verdict_of.get(
+                f"leak-rss/{key.split('.')[0]}/c{s['chunk_bytes']}"
+                if key.endswith("rss_bytes")
+                else ""
+            )
+            figures = (verdict or {}).get("figures") or {}
+            per_request = figures.get("growth_per_request")
+            limit = figures.get("limit_per_request", figures.get("limit_bytes"))
+            rows.append(
+                [
+                    key,
+                    *[f"{d:+.0f}" for d in round_deltas(values)],
+                    _fmt(per_request, "+.3g"),
+                    _fmt(limit, ".3g"),
+                    "-" if verdict is None else "pass" if verdict["passed"] else "**FAIL**",
+                ]
+            )
+        out += [
+            f"{s['id']}: {rounds['round_requests']} mixed requests per round; growth in each "
+            "round after a forced GC on both sides (w: warm-up, not judged); a counter leaks "
+            "when every measured round grew and its growth per request is over the limit "
+            "(RSS: growth over the measured rounds, limit in bytes).",
+            "",
+            md_table(["counter", *names, "/request", "limit", "verdict"], rows),
+            "",
+        ]
+    return out
 
 
 def summary_markdown(summary: Mapping[str, Any]) -> str:
@@ -288,6 +348,9 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
             rows,
         )
     )
+    leak_tables = _leak_rounds_markdown(summary)
+    if leak_tables:
+        out += ["", "## Leak soak rounds", "", *leak_tables]
     if summary["references"]:
         out += ["", "## References side by side", ""]
         targets = sorted({t for r in summary["references"] for t in r["values"]})
@@ -484,26 +547,37 @@ def plot_throughput_vs_chunk(rows: list[Mapping[str, Any]], path: Path) -> Path 
     return _save_plot(plt, fig, ax, path)
 
 
-def plot_leak(results: list[ScenarioResult], timeline: Timeline, path: Path) -> Path | None:
-    soaks = [r for r in results if r.scenario.kind == "soak" and r.ok]
+def plot_leak(results: list[ScenarioResult], path: Path) -> Path | None:
+    """Growth of the Go live heap and of Python's allocated blocks over the soak's rounds."""
+    soaks = [r for r in results if r.scenario.kind == "soak" and r.extra.get("leak_rounds")]
     if not soaks:
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    plotted = False
+    fig, (heap_ax, blocks_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
     for r in soaks:
-        for process in ("host", "plugin"):
-            xs, ys = assess.soak_series(r, timeline, process)
-            if xs:
-                ax.plot(xs, [y / MiB for y in ys], lw=1, label=f"{process} ({r.scenario.id})")
-                plotted = True
-    if not plotted:
-        plt.close(fig)
-        return None
-    ax.set_xlabel("requests completed")
-    ax.set_ylabel("RSS MiB")
-    ax.set_title("Leak soak: RSS over request index")
-    return _save_plot(plt, fig, ax, path)
+        rounds = r.extra["leak_rounds"]
+        per_round, warmups = rounds["round_requests"], rounds["warmup_rounds"]
+        # readings[0] is before the soak; its first warm-up growth would dwarf the rest.
+        readings = rounds["readings"][1:]
+        xs = [(i + 1) * per_round for i in range(len(readings))]
+        label = f"c{human_size(r.scenario.chunk)}"
+        for ax, key, scale in (
+            (heap_ax, "host.heap_live_bytes", 1024),
+            (blocks_ax, "plugin.allocated_blocks", 1),
+        ):
+            values = [reading.get(key) for reading in readings]
+            if len(values) > warmups and all(v is not None for v in values):
+                base = values[max(warmups - 1, 0)]  # at the end of the warm-up
+                ax.plot(xs, [(v - base) / scale for v in values], marker="o", label=label)
+        for ax in (heap_ax, blocks_ax):
+            ax.axvspan(0, warmups * per_round, color="grey", alpha=0.12, lw=0)
+    heap_ax.set_ylabel("host live Go heap after GC, KiB (vs end of warm-up)")
+    blocks_ax.set_ylabel("plugin allocated blocks after GC (vs end of warm-up)")
+    for ax in (heap_ax, blocks_ax):
+        ax.set_xlabel("requests (shaded: warm-up rounds)")
+    heap_ax.legend(loc="best", fontsize="small")
+    fig.suptitle("Leak soak: the runtimes' own heaps after each round")
+    return _save_plot(plt, fig, blocks_ax, path)
 
 
 def write_run(
@@ -520,7 +594,7 @@ def write_run(
             plot_rss_over_time(timeline, run_dir / "rss_over_time.png"),
             plot_references(summary, run_dir / "references.png"),
             plot_throughput_vs_chunk(summary["scenarios"], run_dir / "throughput_vs_chunk.png"),
-            plot_leak(results, timeline, run_dir / "leak_soak.png"),
+            plot_leak(results, run_dir / "leak_soak.png"),
         )
         if p is not None
     ]

@@ -94,6 +94,24 @@ class StatsClient:
             self._conn.close()
             self._conn = None
 
+    def fetch_collected(self, timeout: float = 30.0) -> dict[str, Any]:
+        """The stats JSON after a forced garbage collection on both sides (?gc=1).
+
+        On its own connection with a longer timeout: the collection walks both heaps.
+        """
+        conn = http.client.HTTPConnection(self._host, self._port, timeout)
+        try:
+            conn.request("GET", f"{self._path}?gc=1")
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 200:
+                raise OSError(f"GET {self.url}?gc=1: HTTP {resp.status}")
+            return dict(json.loads(body))
+        except (OSError, http.client.HTTPException) as exc:
+            raise OSError(f"GET {self.url}?gc=1: {exc}") from exc
+        finally:
+            conn.close()
+
 
 def process_reading(proc: psutil.Process, with_uss: bool = False) -> dict[str, float]:
     """RSS (and optionally USS), CPU seconds (user + system), threads and fds of one process."""
@@ -288,6 +306,22 @@ class Sampler:
     def close(self, window: Window) -> None:
         self.sample_now()
         window.end = self.now()
+
+    def collected_stats(self) -> dict[str, float]:
+        """/debug/stats after a forced GC on host and plugin (flattened), also added to
+        the timeline; {} when there is no stats URL. Never on a timer: only the leak
+        soak asks, between rounds."""
+        with self._lock:
+            if self._stats is None:
+                return {}
+            t = self.now()
+            try:
+                values = flatten_stats(self._stats.fetch_collected())
+            except (OSError, ValueError) as exc:
+                self._error(str(exc))
+                return {}
+            self.timeline.samples.append(Sample(t, "stats", values))
+        return values
 
     def latest_stats(self) -> dict[str, float]:
         """A fresh /debug/stats reading (flattened), or {} when there is no stats URL."""

@@ -108,5 +108,15 @@ def build_scenarios(
         },
     )
     add("abort", BRIDGE, size=profile.slow_reader_size, requests=profile.aborts)
-    add("soak", BRIDGE, requests=profile.soak_requests, concurrency=4)
+    add(
+        "soak",
+        BRIDGE,
+        requests=profile.soak_round_requests * (profile.soak_warmup_rounds + profile.soak_rounds),
+        concurrency=4,
+        options={
+            "round_requests": profile.soak_round_requests,
+            "warmup_rounds": profile.soak_warmup_rounds,
+            "rounds": profile.soak_rounds,
+        },
+    )
     return out

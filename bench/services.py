@@ -10,6 +10,7 @@ Docker (sweep --docker): a plugin + host container pair per chunk setting.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -45,6 +46,11 @@ def _child(args: list[str], log: Path, ready_url: str) -> Iterator[subprocess.Po
         stack_mod.stop_process(proc)
 
 
+# The plugin app a spawned run serves; another one only to test the bench itself
+# (e.g. plugin_runtime.examples.leaky:app, the planted leak the soak must catch).
+PLUGIN_APP_ENV = "BENCH_PLUGIN_APP"
+
+
 @contextlib.contextmanager
 def spawned(chunk: int, log_dir: Path, references: set[str]) -> Iterator[Services]:
     """host + plugin with `chunk` on both sides, plus the wanted references."""
@@ -52,6 +58,7 @@ def spawned(chunk: int, log_dir: Path, references: set[str]) -> Iterator[Service
     with contextlib.ExitStack() as exits:
         stack = exits.enter_context(
             stack_mod.run_stack(
+                app=os.environ.get(PLUGIN_APP_ENV) or stack_mod.DEMO_APP,
                 host_args=["--request-chunk-bytes", str(chunk)],
                 plugin_args=["--max-chunk-bytes", str(chunk)],
                 log_dir=log_dir,

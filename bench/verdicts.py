@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from typing import Any
 
 MiB = 1024 * 1024
@@ -23,9 +24,17 @@ class Tolerances:
     max_growth_fraction_of_body: float = 0.125
     # ... but never below this (a small body cannot show "far below" by itself)
     far_below_floor_bytes: int = 16 * MiB
-    # leak: least-squares slope of RSS over request index after warm-up
-    leak_slope_bytes_per_request: float = 1024.0
-    leak_warmup_fraction: float = 0.3  # of the soak's requests; see profiles.quick
+    # leak (soak rounds, docs/bench.md "Leak verdicts"): a counter leaks when it grew in
+    # every measured round AND its growth per request is above its limit here. Limits
+    # sit well below the smallest leak the soak must catch (256 B/request: ~290 B and
+    # ~1 object or block per request measured) and well above a clean run's drift
+    # (a few B and < 0.2 objects or blocks per request, most of it warm-up tail).
+    leak_heap_bytes_per_request: float = 64.0  # host live Go heap after GC
+    leak_objects_per_request: float = 0.5  # Go heap objects, Python blocks, gc objects
+    leak_handles_per_request: float = 0.01  # goroutines, fds, tasks, threads: 1 per 100
+    leak_min_rounds: int = 3  # measured rounds needed to decide at all
+    # RSS cross-check: growth over the measured rounds (after GC on both sides)
+    leak_rss_growth_bytes: int = 32 * MiB
     # counters back to their pre-soak value within these margins
     goroutines_margin: int = 8
     asyncio_tasks_margin: int = 2
@@ -91,56 +100,141 @@ def bounded_memory(
     )
 
 
-def least_squares_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
-    """Slope of the ordinary least-squares line through (xs, ys); 0 for < 2 distinct xs."""
-    n = len(xs)
-    if n < 2 or n != len(ys):
-        return 0.0
-    mean_x = sum(xs) / n
-    mean_y = sum(ys) / n
-    sxx = sum((x - mean_x) ** 2 for x in xs)
-    if sxx == 0:
-        return 0.0
-    sxy = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
-    return sxy / sxx
+def leak_limits(tol: Tolerances) -> dict[str, float]:
+    """The counters the leak soak reads after each round, and each one's limit per request.
+
+    Keys are flattened /debug/stats keys (bench.samplers.flatten_stats).
+    """
+    return {
+        "host.heap_live_bytes": tol.leak_heap_bytes_per_request,
+        "host.heap_objects": tol.leak_objects_per_request,
+        "host.goroutines": tol.leak_handles_per_request,
+        "host.open_fds": tol.leak_handles_per_request,
+        "plugin.allocated_blocks": tol.leak_objects_per_request,
+        "plugin.gc_objects": tol.leak_objects_per_request,
+        "plugin.asyncio_tasks": tol.leak_handles_per_request,
+        "plugin.open_fds": tol.leak_handles_per_request,
+        "plugin.threads": tol.leak_handles_per_request,
+    }
 
 
-def leak_slope(
-    process: str,
-    request_index: Sequence[float],
-    rss_bytes: Sequence[float],
-    tol: Tolerances,
+def round_deltas(readings: Sequence[float]) -> list[float]:
+    """Growth of a counter in each round: reading after the round minus the one before."""
+    return [after - before for before, after in pairwise(readings)]
+
+
+def leak_rounds(
+    counter: str,
+    readings: Sequence[float],
+    requests_per_round: int,
+    limit_per_request: float,
+    min_rounds: int,
 ) -> Verdict:
-    """RSS over request index after warm-up has a slope near zero (bytes/request)."""
-    if len(request_index) != len(rss_bytes):
-        raise ValueError("request_index and rss_bytes differ in length")
-    total = max(request_index) if request_index else 0
-    cut = total * tol.leak_warmup_fraction
-    pairs = [(x, y) for x, y in zip(request_index, rss_bytes, strict=True) if x >= cut]
-    xs = [p[0] for p in pairs]
-    ys = [p[1] for p in pairs]
-    enough = len(pairs) >= 5 and (max(xs) - min(xs) if xs else 0) > 0
-    slope = least_squares_slope(xs, ys) if enough else 0.0
-    passed = enough and slope <= tol.leak_slope_bytes_per_request
+    """A counter leaks when it grew in every measured round and, over them all, by more
+    than limit_per_request per request (CPython's refleak check: all deltas > 0).
+
+    readings: the counter after the last warm-up round, then after each measured round,
+    each taken at quiescence after a forced GC. One spike, a warm-up tail that settles
+    or noise around a flat line has a round that did not grow, or too little growth.
+    """
+    deltas = round_deltas(readings)
+    rounds = len(deltas)
+    requests = rounds * requests_per_round
+    total = sum(deltas)
+    per_request = total / requests if requests else 0.0
+    enough = rounds >= min_rounds and requests_per_round > 0
+    every_round_grew = enough and all(d > 0 for d in deltas)
+    leaked = every_round_grew and per_request > limit_per_request
+    if not enough:
+        why = f"{rounds} measured rounds, {min_rounds} needed to decide"
+    elif leaked:
+        why = "grew in every round: a leak"
+    elif every_round_grew:
+        why = "grew in every round, but less than the limit"
+    else:
+        why = "no leak"
     return Verdict(
-        name=f"leak-slope/{process}",
-        passed=passed,
+        name=f"leak/{counter}",
+        passed=enough and not leaked,
         summary=(
-            f"{process} RSS slope {slope:.1f} B/request over {len(pairs)} samples after "
-            f"warm-up (limit {tol.leak_slope_bytes_per_request:.0f} B/request)"
-            + ("" if enough else "; too few samples to decide")
+            f"{counter} round deltas {_deltas_text(deltas)} over {requests_per_round} "
+            f"requests each: {per_request:+.3g}/request (limit {limit_per_request:g}); {why}"
+        ),
+        figures={
+            "counter": counter,
+            "readings": list(readings),
+            "deltas": deltas,
+            "requests_per_round": requests_per_round,
+            "growth_per_request": per_request,
+            "limit_per_request": limit_per_request,
+            "every_round_grew": every_round_grew,
+        },
+    )
+
+
+def _deltas_text(deltas: Sequence[float]) -> str:
+    return "[" + ", ".join(f"{d:+.0f}" for d in deltas) + "]"
+
+
+def leak_rss(process: str, readings: Sequence[float], tol: Tolerances) -> Verdict:
+    """Cross-check: RSS after the measured rounds is within a generous bound of RSS before.
+
+    RSS moves with allocator and GC timing by megabytes, so it cannot see a small
+    leak (the counters do); it catches a gross one outside the runtimes' heaps.
+    """
+    enough = len(readings) >= 2
+    growth = readings[-1] - readings[0] if enough else 0.0
+    return Verdict(
+        name=f"leak-rss/{process}",
+        passed=enough and growth <= tol.leak_rss_growth_bytes,
+        summary=(
+            f"{process} RSS {_mib(readings[0]) if enough else '-'} after warm-up, "
+            f"{_mib(readings[-1]) if enough else '-'} after the measured rounds: growth "
+            f"{_mib(growth)} (limit {_mib(tol.leak_rss_growth_bytes)})"
+            + ("" if enough else "; too few readings to decide")
         ),
         figures={
             "process": process,
-            "slope_bytes_per_request": slope,
-            "samples": len(pairs),
-            "requests": total,
-            "warmup_requests": cut,
-            "limit_bytes_per_request": tol.leak_slope_bytes_per_request,
-            "rss_first_bytes": ys[0] if ys else None,
-            "rss_last_bytes": ys[-1] if ys else None,
+            "readings": list(readings),
+            "growth_bytes": growth,
+            "limit_bytes": tol.leak_rss_growth_bytes,
         },
     )
+
+
+def soak_leak_verdicts(
+    readings: Sequence[Mapping[str, float]], requests_per_round: int, tol: Tolerances
+) -> list[Verdict]:
+    """Leak verdicts of one soak: every counter of leak_limits, and RSS per process.
+
+    readings: flattened /debug/stats readings (after GC, at quiescence), the first
+    after the last warm-up round, then one after each measured round. A counter the
+    stats do not report (an older host or plugin) gets no verdict; one that a
+    reading lacks while others have it cannot be decided and fails.
+    """
+    out = []
+    limits = leak_limits(tol)
+    for key in [*limits, "host.rss_bytes", "plugin.rss_bytes"]:
+        values = [r.get(key) for r in readings]
+        present = [v for v in values if v is not None]
+        if not present:
+            continue
+        if len(present) < len(values):
+            out.append(
+                Verdict(
+                    name=f"leak/{key}" if key in limits else f"leak-rss/{key.split('.')[0]}",
+                    passed=False,
+                    summary=f"{key} missing from {len(values) - len(present)} round readings",
+                    figures={"counter": key, "readings": values},
+                )
+            )
+        elif key in limits:
+            out.append(
+                leak_rounds(key, present, requests_per_round, limits[key], tol.leak_min_rounds)
+            )
+        else:
+            out.append(leak_rss(key.split(".")[0], present, tol))
+    return out
 
 
 def counters_return(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
+import sys
 from dataclasses import dataclass, field
 
 import grpc
@@ -24,7 +26,18 @@ class HandlerCounters:
     failed: int = 0
     _process: psutil.Process = field(default_factory=psutil.Process, repr=False)
 
-    def snapshot(self) -> stats_pb.PluginStats:
+    def snapshot(self, collect_garbage: bool = False) -> stats_pb.PluginStats:
+        """Process figures now; with collect_garbage, after a full collection.
+
+        The collection runs on the event loop (it must: objects are not
+        thread-safe to walk) and pauses it for milliseconds; the bench asks for it
+        only between leak-soak rounds, when no handler runs.
+        """
+        gc_objects = None
+        if collect_garbage:
+            gc.collect()
+            gc_objects = len(gc.get_objects())
+        allocated_blocks = sys.getallocatedblocks()
         process = self._process
         with process.oneshot():
             return stats_pb.PluginStats(
@@ -38,6 +51,8 @@ class HandlerCounters:
                 handlers_failed=self.failed,
                 pid=os.getpid(),
                 max_chunk_bytes=self.max_chunk_bytes,
+                allocated_blocks=allocated_blocks,
+                gc_objects=gc_objects,
             )
 
 
@@ -48,4 +63,4 @@ class PluginStatsServicer(stats_grpc.PluginStatsServiceServicer):
     async def GetStats(
         self, request: stats_pb.PluginStatsRequest, context: grpc.aio.ServicerContext
     ) -> stats_pb.PluginStats:
-        return self._counters.snapshot()
+        return self._counters.snapshot(collect_garbage=request.collect_garbage)

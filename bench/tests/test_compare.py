@@ -26,7 +26,7 @@ def scenario(sid: str, target: str, mb_s: float, host: float, plugin: float) -> 
     }
 
 
-def summary(bridge: float = 800.0, direct: float = 1600.0, plugin: float = 4 * MiB, slope=10.0):
+def summary(bridge: float = 800.0, direct: float = 1600.0, plugin: float = 4 * MiB, blocks=0.02):
     return {
         "schema_version": 1,
         "scenarios": [
@@ -34,7 +34,11 @@ def summary(bridge: float = 800.0, direct: float = 1600.0, plugin: float = 4 * M
             scenario("download/go-direct/256MiB/c64KiB", "go-direct", direct, MiB, 0),
         ],
         "verdicts": [
-            {"name": "leak-slope/plugin", "figures": {"slope_bytes_per_request": slope}},
+            {
+                "name": "leak/plugin.allocated_blocks/c65536",
+                "passed": blocks <= 0.5,
+                "figures": {"growth_per_request": blocks, "limit_per_request": 0.5},
+            },
         ],
     }
 
@@ -78,9 +82,24 @@ def test_slower_machine_is_not_a_regression_when_ratio_holds() -> None:
     assert [c.metric for c in result.regressions] == ["throughput/go-direct"]
 
 
-def test_leak_slope_regression() -> None:
-    result = compare.compare(summary(slope=10), summary(slope=5000))
-    assert statuses(result)[("leak-slope/plugin", "leak_slope_B/req")] == "REGRESSION"
+def test_a_leak_is_a_regression_and_drift_under_the_limit_is_not() -> None:
+    key = ("leak/plugin.allocated_blocks/c65536", "leak_growth/request")
+    assert statuses(compare.compare(summary(), summary(blocks=1.0)))[key] == "REGRESSION"
+    assert statuses(compare.compare(summary(), summary(blocks=0.3)))[key] == "ok"
+
+
+def test_a_leak_is_a_regression_against_a_baseline_without_leak_verdicts() -> None:
+    # Baselines from before the round-based soak carry leak-slope/* verdicts only.
+    baseline = summary()
+    baseline["verdicts"] = [
+        {"name": "leak-slope/plugin/c65536", "figures": {"slope_bytes_per_request": 40.0}}
+    ]
+    (check,) = [
+        c
+        for c in compare.compare(baseline, summary(blocks=1.0)).checks
+        if c.scenario.startswith("leak")
+    ]
+    assert check.status == "REGRESSION" and check.baseline is None
 
 
 def test_failed_scenario_is_a_regression() -> None:

@@ -13,12 +13,6 @@ MiB = 1024 * 1024
 TOL = Tolerances()
 
 
-def test_least_squares_slope_exact_line() -> None:
-    xs = [0, 1, 2, 3, 4]
-    assert verdicts.least_squares_slope(xs, [3 + 2 * x for x in xs]) == pytest.approx(2.0)
-    assert verdicts.least_squares_slope([1, 1], [0, 5]) == 0.0
-
-
 def test_bounded_memory_passes_when_growth_is_size_independent() -> None:
     v = verdicts.bounded_memory("plugin", "download", 16 * MiB, 3 * MiB, 1024 * MiB, 5 * MiB, TOL)
     assert v.passed, v.summary
@@ -38,32 +32,139 @@ def test_bounded_memory_fails_when_far_below_is_violated_even_if_independent() -
     assert not v.passed
 
 
-def test_leak_slope_flat_noisy_rss_passes() -> None:
-    rng = random.Random(1)
-    xs = list(range(0, 2000, 10))
-    ys = [80 * MiB + rng.randint(-200_000, 200_000) for _ in xs]
-    v = verdicts.leak_slope("plugin", xs, ys, TOL)
-    assert v.passed, v.summary
-    assert abs(v.figures["slope_bytes_per_request"]) < TOL.leak_slope_bytes_per_request
+ROUND = 1000  # requests per round in these synthetic soaks
+HEAP_LIMIT = TOL.leak_heap_bytes_per_request
 
 
-def test_leak_slope_growing_rss_fails() -> None:
-    xs = list(range(0, 2000, 10))
-    ys = [80 * MiB + 4096 * x for x in xs]  # 4 KiB per request
-    v = verdicts.leak_slope("host", xs, ys, TOL)
+def cumulative(start: float, deltas: list[float]) -> list[float]:
+    readings = [start]
+    for d in deltas:
+        readings.append(readings[-1] + d)
+    return readings
+
+
+def heap_verdict(readings: list[float]) -> verdicts.Verdict:
+    return verdicts.leak_rounds(
+        "host.heap_live_bytes", readings, ROUND, HEAP_LIMIT, TOL.leak_min_rounds
+    )
+
+
+def test_monotone_growth_of_256_bytes_per_request_is_a_leak() -> None:
+    v = heap_verdict(cumulative(8 * MiB, [256 * ROUND] * 5))
     assert not v.passed
-    assert v.figures["slope_bytes_per_request"] == pytest.approx(4096)
+    assert v.name == "leak/host.heap_live_bytes"
+    assert v.figures["growth_per_request"] == pytest.approx(256)
+    assert v.figures["every_round_grew"]
+    assert "a leak" in v.summary
 
 
-def test_leak_slope_ignores_warmup_growth() -> None:
-    xs = list(range(0, 1000, 5))
-    ys = [50 * MiB + min(x, 100) * 100_000 for x in xs]  # grows only during warm-up (x < 200)
-    assert verdicts.leak_slope("plugin", xs, ys, TOL).passed
+def test_noisy_leak_that_grows_every_round_is_caught() -> None:
+    rng = random.Random(3)
+    deltas = [256 * ROUND + rng.randint(-100_000, 100_000) for _ in range(5)]
+    assert not heap_verdict(cumulative(8 * MiB, deltas)).passed
 
 
-def test_leak_slope_with_too_few_samples_cannot_pass() -> None:
-    v = verdicts.leak_slope("plugin", [0, 100], [1.0, 1.0], TOL)
-    assert not v.passed and "too few" in v.summary
+def test_warm_up_then_flat_is_clean() -> None:
+    # Warm-up growth ends in the first measured round; then nothing.
+    v = heap_verdict(cumulative(8 * MiB, [2 * MiB, 0, 0, 0, 0]))
+    assert v.passed, v.summary
+
+
+def test_warm_up_tail_that_still_grows_every_round_is_clean_under_the_limit() -> None:
+    # Caches still filling slowly: every round grows, but by a few bytes per request.
+    v = heap_verdict(cumulative(8 * MiB, [9000, 4000, 2500, 1200, 600]))
+    assert v.passed, v.summary
+    assert v.figures["every_round_grew"]
+
+
+def test_noisy_flat_is_clean() -> None:
+    # Noise up to +-50 KB per round of 1000 (a clean host measured +-20 KB): whatever the
+    # signs, never a leak, even when by chance every round comes out positive.
+    rng = random.Random(1)
+    for _ in range(500):
+        deltas = [rng.randint(-50_000, 50_000) for _ in range(5)]
+        assert heap_verdict(cumulative(8 * MiB, deltas)).passed, deltas
+    assert heap_verdict(cumulative(8 * MiB, [50_000, 1, 40_000, 3, 2])).passed
+
+
+def test_one_spike_is_clean() -> None:
+    v = heap_verdict(cumulative(8 * MiB, [0, 0, 4 * MiB, 0, 0]))
+    assert v.passed, v.summary
+    # ... and a spike that goes away again
+    assert heap_verdict(cumulative(8 * MiB, [0, 256 * 1024, -256 * 1024, 0, 16])).passed
+
+
+def test_growth_in_all_but_one_round_is_not_a_leak() -> None:
+    # The CPython rule: only growth in EVERY round counts (one flat round clears it).
+    assert heap_verdict(cumulative(8 * MiB, [300_000, 300_000, 0, 300_000, 300_000])).passed
+
+
+def test_too_few_rounds_cannot_pass() -> None:
+    v = heap_verdict([8 * MiB, 8 * MiB])
+    assert not v.passed
+    assert "needed to decide" in v.summary
+
+
+def test_python_blocks_one_per_request_is_a_leak_and_drift_is_not() -> None:
+    limit = TOL.leak_objects_per_request
+    leak = verdicts.leak_rounds(
+        "plugin.allocated_blocks",
+        cumulative(90_000, [1010, 1003, 1001, 1000, 1002]),
+        ROUND,
+        limit,
+        3,
+    )
+    assert not leak.passed
+    drift = verdicts.leak_rounds(
+        "plugin.allocated_blocks", cumulative(90_000, [36, 12, 7, 2, 10]), ROUND, limit, 3
+    )
+    assert drift.passed, drift.summary
+
+
+def test_handles_leak_one_per_round_is_caught_only_above_its_limit() -> None:
+    limit = TOL.leak_handles_per_request
+    one_per_request = cumulative(14, [ROUND] * 5)
+    assert not verdicts.leak_rounds("host.goroutines", one_per_request, ROUND, limit, 3).passed
+    # A goroutine that lingers a moment after its connection closed: not every round.
+    lingering = [14, 15, 14, 16, 14, 14]
+    assert verdicts.leak_rounds("host.goroutines", lingering, ROUND, limit, 3).passed
+
+
+def test_soak_leak_verdicts_name_every_counter_and_rss() -> None:
+    readings = [
+        {
+            "host.heap_live_bytes": 4e6 + i * 1000,
+            "plugin.allocated_blocks": 9e4,
+            "host.rss_bytes": 2e7,
+        }
+        for i in range(6)
+    ]
+    by_name = {v.name: v for v in verdicts.soak_leak_verdicts(readings, ROUND, TOL)}
+    assert set(by_name) == {
+        "leak/host.heap_live_bytes",
+        "leak/plugin.allocated_blocks",
+        "leak-rss/host",
+    }
+    assert all(v.passed for v in by_name.values())
+
+
+def test_soak_leak_verdicts_fail_a_counter_missing_from_a_reading() -> None:
+    readings = [
+        {"plugin.gc_objects": 5000.0},
+        {},
+        {"plugin.gc_objects": 5000.0},
+        {"plugin.gc_objects": 5000.0},
+    ]
+    (verdict,) = verdicts.soak_leak_verdicts(readings, ROUND, TOL)
+    assert verdict.name == "leak/plugin.gc_objects" and not verdict.passed
+
+
+def test_rss_cross_check_bounds_growth_not_slope() -> None:
+    # Megabytes of allocator and GC-timing noise pass ...
+    assert verdicts.leak_rss("host", [17 * MiB, 26 * MiB, 19 * MiB], TOL).passed
+    # ... growth past the generous bound does not.
+    assert not verdicts.leak_rss("plugin", [50 * MiB, 70 * MiB, 90 * MiB], TOL).passed
+    assert not verdicts.leak_rss("plugin", [50 * MiB], TOL).passed
 
 
 def test_counters_that_do_not_return_fail() -> None:

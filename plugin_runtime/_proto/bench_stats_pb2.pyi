@@ -5,11 +5,13 @@ from typing import ClassVar as _ClassVar, Optional as _Optional
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class PluginStatsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("collect_garbage",)
+    COLLECT_GARBAGE_FIELD_NUMBER: _ClassVar[int]
+    collect_garbage: bool
+    def __init__(self, collect_garbage: _Optional[bool] = ...) -> None: ...
 
 class PluginStats(_message.Message):
-    __slots__ = ("rss_bytes", "threads", "open_fds", "active_handlers", "asyncio_tasks", "handlers_total", "handlers_cancelled", "pid", "max_chunk_bytes", "handlers_failed")
+    __slots__ = ("rss_bytes", "threads", "open_fds", "active_handlers", "asyncio_tasks", "handlers_total", "handlers_cancelled", "pid", "max_chunk_bytes", "handlers_failed", "allocated_blocks", "gc_objects")
     RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
     THREADS_FIELD_NUMBER: _ClassVar[int]
     OPEN_FDS_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +22,8 @@ class PluginStats(_message.Message):
     PID_FIELD_NUMBER: _ClassVar[int]
     MAX_CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
     HANDLERS_FAILED_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATED_BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    GC_OBJECTS_FIELD_NUMBER: _ClassVar[int]
     rss_bytes: int
     threads: int
     open_fds: int
@@ -30,4 +34,6 @@ class PluginStats(_message.Message):
     pid: int
     max_chunk_bytes: int
     handlers_failed: int
-    def __init__(self, rss_bytes: _Optional[int] = ..., threads: _Optional[int] = ..., open_fds: _Optional[int] = ..., active_handlers: _Optional[int] = ..., asyncio_tasks: _Optional[int] = ..., handlers_total: _Optional[int] = ..., handlers_cancelled: _Optional[int] = ..., pid: _Optional[int] = ..., max_chunk_bytes: _Optional[int] = ..., handlers_failed: _Optional[int] = ...) -> None: ...
+    allocated_blocks: int
+    gc_objects: int
+    def __init__(self, rss_bytes: _Optional[int] = ..., threads: _Optional[int] = ..., open_fds: _Optional[int] = ..., active_handlers: _Optional[int] = ..., asyncio_tasks: _Optional[int] = ..., handlers_total: _Optional[int] = ..., handlers_cancelled: _Optional[int] = ..., pid: _Optional[int] = ..., max_chunk_bytes: _Optional[int] = ..., handlers_failed: _Optional[int] = ..., allocated_blocks: _Optional[int] = ..., gc_objects: _Optional[int] = ...) -> None: ...

@@ -185,6 +185,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Stats: &stats.Handler{
 			Streams: streams,
 			Plugin:  statsClient,
+			Log:     log,
 		},
 		Metrics: hostMetrics.Handler(),
 	})

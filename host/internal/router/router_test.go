@@ -139,7 +139,7 @@ func TestDebugStatsShape(t *testing.T) {
 		keys   []string
 	}{
 		{"plugin up", fakeStats{}, []string{"rss_bytes", "threads", "open_fds", "active_handlers", "asyncio_tasks",
-			"handlers_total", "handlers_cancelled", "handlers_failed", "pid", "max_chunk_bytes"}},
+			"handlers_total", "handlers_cancelled", "handlers_failed", "pid", "max_chunk_bytes", "allocated_blocks"}},
 		{"plugin down", fakeStats{err: errors.New("connection refused")}, []string{"error"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,8 +149,13 @@ func TestDebugStatsShape(t *testing.T) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 				t.Fatal(err, rec.Body.String())
 			}
-			hostKeys := []string{"rss_bytes", "goroutines", "heap_inuse_bytes", "active_streams", "streams_total", "pid"}
-			if len(got["host"]) != len(hostKeys)+1 || len(got["plugin"]) != len(tc.keys) {
+			hostKeys := []string{"rss_bytes", "goroutines", "heap_inuse_bytes", "active_streams", "streams_total", "pid",
+				"heap_live_bytes", "heap_objects", "open_fds"}
+			if got["host"]["gc_forced"] != false {
+				t.Errorf("host.gc_forced = %v on a plain poll", got["host"]["gc_forced"])
+			}
+			if len(got["host"]) != len(hostKeys)+2 || // + gc_forced, go_version
+				len(got["plugin"]) != len(tc.keys) {
 				t.Fatalf("keys: %v", got)
 			}
 			for _, k := range hostKeys {

@@ -1,13 +1,22 @@
 // Package stats serves GET /debug/stats: the host's own process figures plus
 // the plugin's, fetched over streambench.v1.PluginStatsService.
+//
+// GET /debug/stats?gc=1 first forces a garbage collection on both sides (Go:
+// two runtime cycles and a scavenge; the plugin: gc.collect()), so the heap
+// figures count what is still reachable, not garbage waiting for the next
+// cycle. The bench's leak soak asks for it between rounds; plain polls never
+// collect.
 package stats
 
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -26,6 +35,7 @@ type Streams struct {
 func (s *Streams) Start() {
 	s.active.Add(1)
 	s.total.Add(1)
+	plantLeak()
 }
 
 // End records a stream that finished, whatever its outcome.
@@ -48,6 +58,15 @@ type Host struct {
 	// GoVersion is the toolchain the binary was built with (runtime.Version),
 	// so a run can record what it measured.
 	GoVersion string `json:"go_version"`
+	// HeapLiveBytes and HeapObjects are the heap the last GC cycle marked
+	// live (runtime/metrics /gc/heap/live:bytes, /gc/heap/objects:objects):
+	// after a forced GC, exactly what the program still holds.
+	HeapLiveBytes uint64 `json:"heap_live_bytes"`
+	HeapObjects   uint64 `json:"heap_objects"`
+	// OpenFDs counts /proc/self/fd (-1 where it does not exist).
+	OpenFDs int `json:"open_fds"`
+	// GCForced is true when this reading followed a forced collection (?gc=1).
+	GCForced bool `json:"gc_forced"`
 }
 
 // Plugin is the `plugin` object of /debug/stats (snake_case like the proto
@@ -63,6 +82,9 @@ type Plugin struct {
 	HandlersFailed    int64 `json:"handlers_failed"`
 	PID               int32 `json:"pid"`
 	MaxChunkBytes     int64 `json:"max_chunk_bytes"`
+	AllocatedBlocks   int64 `json:"allocated_blocks"`
+	// GCObjects is only present after a forced collection (?gc=1).
+	GCObjects *int64 `json:"gc_objects,omitempty"`
 }
 
 // pluginError is the `plugin` object when the plugin cannot be asked.
@@ -76,6 +98,8 @@ type pluginError struct {
 func ReadHost(streams *Streams) Host {
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
+	heap := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/objects:objects"}}
+	metrics.Read(heap)
 	return Host{
 		RSSBytes:       residentBytes(),
 		Goroutines:     runtime.NumGoroutine(),
@@ -84,7 +108,35 @@ func ReadHost(streams *Streams) Host {
 		StreamsTotal:   streams.Total(),
 		PID:            os.Getpid(),
 		GoVersion:      runtime.Version(),
+		HeapLiveBytes:  metricUint64(heap[0]),
+		HeapObjects:    metricUint64(heap[1]),
+		OpenFDs:        openFDs(),
 	}
+}
+
+// CollectGarbage forces two full GC cycles, so that objects parked in
+// sync.Pool caches (kept across one cycle as victims) are gone too, and hands
+// freed pages back to the OS (debug.FreeOSMemory runs the second cycle), which
+// also steadies RSS for the cross-check.
+func CollectGarbage() {
+	runtime.GC()
+	debug.FreeOSMemory()
+}
+
+func metricUint64(s metrics.Sample) uint64 {
+	if s.Value.Kind() != metrics.KindUint64 {
+		return 0 // not supported by this Go runtime
+	}
+	return s.Value.Uint64()
+}
+
+// openFDs counts the process's open file descriptors (Linux /proc); -1 elsewhere.
+func openFDs() int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(entries) - 1 // ReadDir's own descriptor on the directory
 }
 
 // residentBytes reads the resident set size from /proc/self/statm (Linux);
@@ -109,6 +161,10 @@ func residentBytes() int64 {
 // the bench's sampler.
 const DefaultPluginTimeout = 500 * time.Millisecond
 
+// GCPluginTimeout bounds GetStats with a forced collection, which walks the
+// plugin's whole heap: longer than a plain poll on a busy machine.
+const GCPluginTimeout = 10 * time.Second
+
 // Handler serves the /debug/stats JSON.
 type Handler struct {
 	// Streams is the bridge's stream counter; nil reads as zero streams.
@@ -117,6 +173,8 @@ type Handler struct {
 	Plugin benchstatsv1.PluginStatsServiceClient
 	// Timeout bounds the plugin call; zero means DefaultPluginTimeout.
 	Timeout time.Duration
+	// Log receives bad-request lines; nil means slog.Default().
+	Log *slog.Logger
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -124,16 +182,40 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if streams == nil {
 		streams = &Streams{}
 	}
+	collect := false
+	switch gc := r.URL.Query().Get("gc"); gc {
+	case "", "0", "false":
+	case "1", "true":
+		collect = true
+	default:
+		logger := h.Log
+		if logger == nil {
+			logger = slog.Default()
+		}
+		logger.Warn("bad /debug/stats query", "path", r.URL.Path, "gc", gc, "want", "1 or 0")
+		http.Error(w, "gc must be 1 or 0, not "+strconv.Quote(gc), http.StatusBadRequest)
+		return
+	}
+	// The host collects and reads before it calls the plugin: the gRPC
+	// transport borrows a pooled read buffer (256 KiB) while a reply is being
+	// read, and would otherwise be counted live now and then. The live heap
+	// figures are those of this collection, whatever the call allocates after.
+	if collect {
+		CollectGarbage()
+	}
+	host := ReadHost(streams)
+	host.GCForced = collect
+	plugin := h.readPlugin(r.Context(), collect)
 	body := struct {
 		Host   Host `json:"host"`
 		Plugin any  `json:"plugin"`
-	}{Host: ReadHost(streams), Plugin: h.readPlugin(r.Context())}
+	}{Host: host, Plugin: plugin}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-func (h *Handler) readPlugin(ctx context.Context) any {
+func (h *Handler) readPlugin(ctx context.Context, collect bool) any {
 	if h.Plugin == nil {
 		return pluginError{Error: "no plugin client"}
 	}
@@ -141,11 +223,19 @@ func (h *Handler) readPlugin(ctx context.Context) any {
 	if timeout <= 0 {
 		timeout = DefaultPluginTimeout
 	}
+	if collect {
+		timeout = max(timeout, GCPluginTimeout)
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	st, err := h.Plugin.GetStats(ctx, &benchstatsv1.PluginStatsRequest{})
+	st, err := h.Plugin.GetStats(ctx, &benchstatsv1.PluginStatsRequest{CollectGarbage: collect})
 	if err != nil {
 		return pluginError{Error: err.Error()}
+	}
+	var gcObjects *int64
+	if st.GcObjects != nil {
+		n := st.GetGcObjects()
+		gcObjects = &n
 	}
 	return Plugin{
 		RSSBytes:          st.GetRssBytes(),
@@ -158,5 +248,7 @@ func (h *Handler) readPlugin(ctx context.Context) any {
 		HandlersFailed:    st.GetHandlersFailed(),
 		PID:               st.GetPid(),
 		MaxChunkBytes:     st.GetMaxChunkBytes(),
+		AllocatedBlocks:   st.GetAllocatedBlocks(),
+		GCObjects:         gcObjects,
 	}
 }

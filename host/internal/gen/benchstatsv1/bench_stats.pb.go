@@ -26,9 +26,14 @@ const (
 )
 
 type PluginStatsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Run a full garbage collection before measuring and count the objects the
+	// collector tracks (gc_objects). For leak checks between rounds of requests
+	// (the bench's soak): it pauses the plugin's event loop for milliseconds, so
+	// it is only done when asked, never on every poll.
+	CollectGarbage bool `protobuf:"varint,1,opt,name=collect_garbage,json=collectGarbage,proto3" json:"collect_garbage,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PluginStatsRequest) Reset() {
@@ -61,6 +66,13 @@ func (*PluginStatsRequest) Descriptor() ([]byte, []int) {
 	return file_bench_stats_proto_rawDescGZIP(), []int{0}
 }
 
+func (x *PluginStatsRequest) GetCollectGarbage() bool {
+	if x != nil {
+		return x.CollectGarbage
+	}
+	return false
+}
+
 type PluginStats struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	RssBytes          int64                  `protobuf:"varint,1,opt,name=rss_bytes,json=rssBytes,proto3" json:"rss_bytes,omitempty"` // psutil RSS of the plugin process
@@ -73,8 +85,15 @@ type PluginStats struct {
 	Pid               int32                  `protobuf:"varint,8,opt,name=pid,proto3" json:"pid,omitempty"`
 	MaxChunkBytes     int64                  `protobuf:"varint,9,opt,name=max_chunk_bytes,json=maxChunkBytes,proto3" json:"max_chunk_bytes,omitempty"`   // the runtime's configured max body chunk
 	HandlersFailed    int64                  `protobuf:"varint,10,opt,name=handlers_failed,json=handlersFailed,proto3" json:"handlers_failed,omitempty"` // handlers ended by an exception (stream aborted with INTERNAL)
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// sys.getallocatedblocks(): memory blocks the interpreter's allocator holds
+	// now (CPython's refleak hunting counts these). Read after a collection when
+	// collect_garbage was asked, so garbage awaiting collection is not counted.
+	AllocatedBlocks int64 `protobuf:"varint,11,opt,name=allocated_blocks,json=allocatedBlocks,proto3" json:"allocated_blocks,omitempty"`
+	// len(gc.get_objects()) after the collection: container objects alive.
+	// Present only when collect_garbage was asked (counting walks every object).
+	GcObjects     *int64 `protobuf:"varint,12,opt,name=gc_objects,json=gcObjects,proto3,oneof" json:"gc_objects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PluginStats) Reset() {
@@ -177,12 +196,27 @@ func (x *PluginStats) GetHandlersFailed() int64 {
 	return 0
 }
 
+func (x *PluginStats) GetAllocatedBlocks() int64 {
+	if x != nil {
+		return x.AllocatedBlocks
+	}
+	return 0
+}
+
+func (x *PluginStats) GetGcObjects() int64 {
+	if x != nil && x.GcObjects != nil {
+		return *x.GcObjects
+	}
+	return 0
+}
+
 var File_bench_stats_proto protoreflect.FileDescriptor
 
 const file_bench_stats_proto_rawDesc = "" +
 	"\n" +
-	"\x11bench_stats.proto\x12\x0estreambench.v1\"\x14\n" +
-	"\x12PluginStatsRequest\"\xe6\x02\n" +
+	"\x11bench_stats.proto\x12\x0estreambench.v1\"=\n" +
+	"\x12PluginStatsRequest\x12'\n" +
+	"\x0fcollect_garbage\x18\x01 \x01(\bR\x0ecollectGarbage\"\xc4\x03\n" +
 	"\vPluginStats\x12\x1b\n" +
 	"\trss_bytes\x18\x01 \x01(\x03R\brssBytes\x12\x18\n" +
 	"\athreads\x18\x02 \x01(\x05R\athreads\x12\x19\n" +
@@ -194,7 +228,11 @@ const file_bench_stats_proto_rawDesc = "" +
 	"\x03pid\x18\b \x01(\x05R\x03pid\x12&\n" +
 	"\x0fmax_chunk_bytes\x18\t \x01(\x03R\rmaxChunkBytes\x12'\n" +
 	"\x0fhandlers_failed\x18\n" +
-	" \x01(\x03R\x0ehandlersFailed2a\n" +
+	" \x01(\x03R\x0ehandlersFailed\x12)\n" +
+	"\x10allocated_blocks\x18\v \x01(\x03R\x0fallocatedBlocks\x12\"\n" +
+	"\n" +
+	"gc_objects\x18\f \x01(\x03H\x00R\tgcObjects\x88\x01\x01B\r\n" +
+	"\v_gc_objects2a\n" +
 	"\x12PluginStatsService\x12K\n" +
 	"\bGetStats\x12\".streambench.v1.PluginStatsRequest\x1a\x1b.streambench.v1.PluginStatsB7Z5github.com/streambench/host/internal/gen/benchstatsv1b\x06proto3"
 
@@ -230,6 +268,7 @@ func file_bench_stats_proto_init() {
 	if File_bench_stats_proto != nil {
 		return
 	}
+	file_bench_stats_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
