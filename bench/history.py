@@ -10,7 +10,7 @@ nightly jobs, stay), and writes into RESULTS_DIR/history/:
 - history_<section>.png: the same figures plotted over time.
 
 Key figures: bridge throughput as a ratio to Go direct (and to uvicorn) at the
-largest size, peak memory per process (RSS and container), leak slopes and
+largest size, peak memory per process (RSS and container), leak figures and
 failed verdicts, and capacity (highest concurrency that held) from capacity
 runs. Runs of every age are read defensively: a key an older run lacks is a
 missing value, never an error.
@@ -62,7 +62,7 @@ class RunPoint:
 SECTIONS = (
     ("throughput", "Bridge throughput as a ratio to the references", "ratio "),
     ("memory", "Peak memory per process (MiB)", "peak "),
-    ("leak", "Leak slopes (RSS bytes per request after warm-up)", "leak "),
+    ("leak", "Leak figures (growth per request; older runs: RSS slope)", "leak "),
     ("failed", "Failed verdicts", "failed "),
     ("capacity", "Capacity (most concurrent streams that held)", "capacity "),
 )
@@ -120,11 +120,17 @@ def peak_memory(summary: Mapping[str, Any]) -> dict[str, float]:
 
 
 def leak_figures(summary: Mapping[str, Any]) -> dict[str, float]:
-    """Worst leak slope per process (B/request), failed leak verdicts, failed verdicts."""
+    """Worst growth per request of each leak counter (older runs: the RSS slope per
+    process), failed leak verdicts, failed verdicts."""
     out: dict[str, float] = {}
     verdicts = [_mapping(v) for v in _list(summary.get("verdicts"))]
     for verdict in verdicts:
         figures = _mapping(verdict.get("figures"))
+        growth = _number(figures.get("growth_per_request"))
+        counter = figures.get("counter")
+        if growth is not None and isinstance(counter, str):
+            name = f"leak {counter} /request"
+            out[name] = max(out.get(name, growth), growth)
         slope = _number(figures.get("slope_bytes_per_request"))
         process = figures.get("process")
         if slope is not None and isinstance(process, str):
