@@ -189,3 +189,29 @@ def test_time_of_a_run_from_created_utc_or_its_folder_name(tmp_path: Path, creat
     write_run(tmp_path, "20260102T020000Z", {"created_utc": created})
     (point,) = history.collect(tmp_path)
     assert point.created_utc == "2026-01-02T02:00:00+00:00"
+
+
+def test_leak_figures_take_the_worst_growth_per_counter_and_old_slopes() -> None:
+    summary = {
+        "verdicts": [
+            {
+                "name": "leak/host.heap_live_bytes/c65536",
+                "passed": True,
+                "figures": {"counter": "host.heap_live_bytes", "growth_per_request": 3.5},
+            },
+            {
+                "name": "leak/host.heap_live_bytes/c1048576",
+                "passed": False,
+                "figures": {"counter": "host.heap_live_bytes", "growth_per_request": 280.0},
+            },
+            {
+                "name": "leak-slope/plugin/c1048576",
+                "passed": True,
+                "figures": {"process": "plugin", "slope_bytes_per_request": 12.0},
+            },
+        ]
+    }
+    figures = history.leak_figures(summary)
+    assert figures["leak host.heap_live_bytes /request"] == 280.0
+    assert figures["leak plugin B/request"] == 12.0
+    assert figures["failed leak verdicts"] == 1.0
