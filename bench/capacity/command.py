@@ -1,0 +1,339 @@
+"""`python -m bench capacity`: a ramp per target and mode, one run folder.
+
+Spawned (default): a fresh host + plugin pair (and the reference's process) per
+ramp, so every ramp starts from idle processes; targets bridge, go-direct,
+python-direct (uvicorn) and buffered. With --target-url (compose): the running
+host's bridge and go-direct, memory from /debug/stats and, with the Docker
+socket, container working sets and OOM kills; a killed container is started
+again before the next ramp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.capacity import report
+from bench.capacity.model import MODES, CapacityRun, LevelResult, Limits, Ramp
+from bench.capacity.ramp import (
+    DEFAULT_MEMORY_CAP,
+    DEFAULT_TTFB_SLO_S,
+    RAMP_PROFILES,
+    doubling_levels,
+    failed_ramp,
+    run_ramp,
+)
+from bench.capacity.runner import LevelRunner, StreamPlan
+from bench.engine import Engine, Target
+from bench.samplers import Sampler, container_figures_reader
+from bench.scenarios import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, TARGETS
+from bench.services import Services, external, spawned
+from bench.stack import REPO_ROOT, StackError, wait_ready
+
+log = logging.getLogger("bench.capacity")
+
+EXTERNAL_TARGETS = (BRIDGE, GO_DIRECT)  # what a running host serves
+DEFAULT_CHUNK = 1024 * 1024
+STREAM_TIMEOUT_S = 60.0
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"BENCH_CAPACITY_{name}") or default
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, not {text!r}"
+        ) from None
+    if not values or any(v < 1 for v in values) or values != sorted(set(values)):
+        raise argparse.ArgumentTypeError(f"levels must be ascending positive integers: {text!r}")
+    return values
+
+
+def _choices(allowed: tuple[str, ...]) -> Any:
+    def parse(text: str) -> list[str]:
+        names = [part.strip() for part in text.split(",") if part.strip()]
+        unknown = [n for n in names if n not in allowed]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"unknown {', '.join(unknown) or 'empty list'}; choose from {', '.join(allowed)}"
+            )
+        return names
+
+    return parse
+
+
+def _size(text: str) -> int:
+    from bench.docker_env import parse_mem_limit
+
+    try:
+        return parse_mem_limit(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_parser(sub: Any) -> None:
+    """Registers `capacity` on `python -m bench`'s subcommands (flags also from env)."""
+    p = sub.add_parser(
+        "capacity",
+        help="concurrency ramp: how many streams each target holds, results/<UTC timestamp>/",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--profile",
+        default=_env("PROFILE", os.environ.get("BENCH_PROFILE", "quick")),
+        choices=sorted(RAMP_PROFILES),
+        help="ramp size (default quick: up to 128 streams of 8 MiB)",
+    )
+    p.add_argument(
+        "--levels",
+        type=_int_list,
+        default=_env("LEVELS"),
+        help="explicit levels, e.g. 1,2,4 (default: 1, 2, 4, ... up to the profile's maximum)",
+    )
+    p.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=_env("MAX_CONCURRENCY"),
+        help="ramp 1, 2, 4, ... up to this instead of the profile's maximum",
+    )
+    p.add_argument(
+        "--stream-bytes",
+        type=_size,
+        default=_env("STREAM_BYTES"),
+        help="body bytes per stream (default: the profile's; 8m, 1g or bytes)",
+    )
+    p.add_argument(
+        "--targets",
+        type=_choices(TARGETS),
+        default=_env("TARGETS"),
+        help=f"comma-separated, of {', '.join(TARGETS)} (default: all available)",
+    )
+    p.add_argument(
+        "--modes",
+        type=_choices(MODES),
+        default=_env("MODES"),
+        help="comma-separated, of download, upload, mixed (default all)",
+    )
+    p.add_argument(
+        "--memory-cap",
+        type=_size,
+        default=_env("MEMORY_CAP", "128m"),
+        help="peak RSS / container working set a level may reach (default 128m)",
+    )
+    p.add_argument(
+        "--ttfb-slo-ms",
+        type=float,
+        default=_env("TTFB_SLO_MS", str(DEFAULT_TTFB_SLO_S * 1000)),
+        help="p99 time to first byte of downloads a level may reach (default 2000)",
+    )
+    p.add_argument(
+        "--chunk-bytes",
+        type=int,
+        default=DEFAULT_CHUNK,
+        help="the demo's write size, upload piece size and bridge chunk (default 1 MiB)",
+    )
+    p.add_argument("--results-dir", default=str(REPO_ROOT / "results"))
+    p.add_argument("--target-url", help="use a running host (e.g. http://host:8065)")
+    p.add_argument("--stats-url", help="its /debug/stats URL (with --target-url)")
+    p.add_argument("--sample-interval", type=float, default=0.05, help="seconds (psutil)")
+    p.set_defaults(func=cmd_capacity)
+
+
+def _levels(args: argparse.Namespace) -> list[int]:
+    if isinstance(args.levels, str):
+        return _int_list(args.levels)
+    if args.levels:
+        return list(args.levels)
+    return doubling_levels(int(args.max_concurrency or RAMP_PROFILES[args.profile].max_concurrency))
+
+
+def _listed(value: list[str] | str | None, allowed: tuple[str, ...]) -> list[str]:
+    if value is None:
+        return list(allowed)
+    return _choices(allowed)(value) if isinstance(value, str) else value
+
+
+@contextlib.contextmanager
+def _spawned_target(name: str, chunk: int, log_dir: Path) -> Iterator[Services]:
+    references = {name} & {PYTHON_DIRECT, BUFFERED}
+    with spawned(chunk, log_dir, references) as services:
+        yield services
+
+
+def _revive(containers: dict[str, Any], host_url: str | None) -> None:
+    """Start containers a level killed, so the next ramp measures a live stack."""
+    started = False
+    for container in containers.values():
+        container.reload()
+        if container.status != "running":
+            log.warning("starting %s again after it stopped", container.name)
+            container.start()
+            started = True
+    if started and host_url:
+        wait_ready(f"{host_url}/healthz", [], timeout=90)
+
+
+def _progress(level: LevelResult) -> None:
+    peaks = ", ".join(f"{p.name} {p.peak_bytes / 2**20:.0f} MiB" for p in level.processes)
+    status = "held" if level.held else "BROKE: " + "; ".join(level.breaches)
+    print(
+        f"  {level.target}/{level.mode} x{level.concurrency}: {level.aggregate_mb_s:.0f} MB/s, "
+        f"{peaks or 'no memory figures'}; {status}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _ramp_one(
+    sampler: Sampler,
+    services: Services,
+    target: Target,
+    mode: str,
+    levels: list[int],
+    limits: Limits,
+    args: argparse.Namespace,
+    stream_bytes: int,
+    containers: dict[str, Any] | None,
+) -> Ramp:
+    for name, pid in target.processes.items():
+        sampler.add_process(name, pid)
+    sampler.set_stats_url(services.stats_url)
+    try:
+        Engine(sampler).warm_up(target, args.chunk_bytes)
+        plan = StreamPlan(target, stream_bytes, args.chunk_bytes, STREAM_TIMEOUT_S)
+        runner = LevelRunner(sampler, plan, mode, containers)
+        return run_ramp(target.name, mode, levels, runner, limits, on_level=_progress)
+    finally:
+        for name in target.processes:
+            sampler.remove_process(name)
+        sampler.set_stats_url(None)
+
+
+def cmd_capacity(args: argparse.Namespace) -> int:
+    from bench import cli
+    from bench import report as run_report
+
+    try:
+        levels = _levels(args)
+        targets = _listed(args.targets, EXTERNAL_TARGETS if args.target_url else TARGETS)
+        modes = _listed(args.modes, MODES)
+    except (argparse.ArgumentTypeError, ValueError) as exc:
+        print(f"bench capacity: {exc}", file=sys.stderr)
+        return 2
+    if args.stats_url and not args.target_url:
+        print("bench capacity: --stats-url needs --target-url", file=sys.stderr)
+        return 2
+    stream_bytes = int(args.stream_bytes or RAMP_PROFILES[args.profile].stream_bytes)
+    limits = Limits(int(args.memory_cap or DEFAULT_MEMORY_CAP), float(args.ttfb_slo_ms) / 1000)
+    run_dir = cli._new_run_dir(Path(args.results_dir))
+    mode_name = "external" if args.target_url else "spawned"
+    run = CapacityRun(
+        run_id=run_dir.name,
+        created_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        profile=args.profile,
+        levels=levels,
+        limits=limits,
+        environment=run_report.environment([args.chunk_bytes], mode_name),
+    )
+    run.environment["stream_bytes"] = stream_bytes
+    print(
+        f"capacity ramp {levels} x {stream_bytes / 2**20:g} MiB per stream, targets {targets}, "
+        f"modes {modes}, cap {limits.memory_cap_bytes / 2**20:.0f} MiB, "
+        f"TTFB SLO {limits.ttfb_slo_s * 1000:.0f} ms -> {run_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
+    broken = False
+    with Sampler(interval_s=args.sample_interval) as sampler:
+        if args.target_url:
+            run.ramps = _external_ramps(
+                args, sampler, targets, modes, levels, limits, stream_bytes, run
+            )
+        else:
+            for name in targets:
+                for mode in modes:
+                    log_dir = run_dir / "logs" / f"{name}-{mode}"
+                    try:
+                        with _spawned_target(name, args.chunk_bytes, log_dir) as services:
+                            run.ramps.append(
+                                _ramp_one(
+                                    sampler,
+                                    services,
+                                    services.targets[name],
+                                    mode,
+                                    levels,
+                                    limits,
+                                    args,
+                                    stream_bytes,
+                                    None,
+                                )
+                            )
+                    except StackError as exc:
+                        broken = True
+                        run.ramps.append(
+                            failed_ramp(name, mode, levels[0], f"did not start: {exc}")
+                        )
+    report.write_capacity_run(run_dir, run)
+    print((run_dir / "summary.md").read_text())
+    print(f"results written to {run_dir}")
+    return 1 if broken else 0
+
+
+def _external_ramps(
+    args: argparse.Namespace,
+    sampler: Sampler,
+    targets: list[str],
+    modes: list[str],
+    levels: list[int],
+    limits: Limits,
+    stream_bytes: int,
+    run: CapacityRun,
+) -> list[Ramp]:
+    from bench import cli
+
+    ramps = []
+    with external(args.target_url, args.stats_url) as services:
+        container_sampler = cli._container_sampler(services, external_mode=True)
+        containers = dict(container_sampler.containers) if container_sampler else None
+        if container_sampler is not None:
+            sampler.container_reader = container_figures_reader(container_sampler.figures)
+        else:
+            run.notes.append("no container figures (no Docker socket): memory from /debug/stats")
+        missing = [t for t in targets if t not in services.targets]
+        if missing:
+            run.notes.append(f"not served by a running host, skipped: {', '.join(missing)}")
+        try:
+            for name in (t for t in targets if t in services.targets):
+                for mode in modes:
+                    if containers:
+                        _revive(containers, services.host_url)
+                    ramps.append(
+                        _ramp_one(
+                            sampler,
+                            services,
+                            services.targets[name],
+                            mode,
+                            levels,
+                            limits,
+                            args,
+                            stream_bytes,
+                            containers,
+                        )
+                    )
+        finally:
+            if container_sampler is not None:
+                container_sampler.stop()
+                sampler.container_reader = None
+    return ramps

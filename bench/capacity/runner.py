@@ -1,0 +1,232 @@
+"""Drives one concurrency level against a running target and measures it.
+
+The client: one thread per stream, each with its own `bench.client.Connection`
+(a raw-socket HTTP/1.1 client that reads into one reused buffer and checks the
+pattern with a memcmp per read; an upload adds the connection's sender thread).
+Threads, because the work per byte is a syscall and a memcmp, both of which
+release the GIL; all streams start together at a barrier. The load generator's
+own CPU is sampled like any process (`client_cpu_cores`): near 1.0 the GIL, not
+the target, may be what limits the level, and the report says so.
+
+Memory and CPU come from the shared `bench.samplers.Sampler` timeline, sliced by
+the window marked around the level: psutil on the target's processes when the
+bench spawned them, else `/debug/stats`, plus container working sets (compose).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from bench.assess import STATS_PROCESSES
+from bench.capacity.model import DOWNLOAD, UPLOAD, LevelResult, ProcessPeak, StreamOutcome
+from bench.capacity.ramp import cpu_per_gib, directions, summarize_level
+from bench.client import Connection, PatternVerifier, TransferError, pattern_chunks, pattern_sha256
+from bench.engine import Target
+from bench.samplers import LOADGEN, Sampler, Window, window_delta, window_growth
+
+START_TIMEOUT_S = 120.0  # every stream thread is at the barrier well before this
+MIN_CLIENT_CPU_WINDOW_S = 0.5  # shorter levels: CPU seconds are counted in 10 ms ticks
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """What every stream of a level does (only the direction differs)."""
+
+    target: Target
+    stream_bytes: int
+    chunk: int  # the demo's write size and the upload's piece size
+    timeout_s: float  # per socket operation: a stalled stream fails as "timeout"
+
+
+def _failure(direction: str, kind: str, exc: BaseException | str) -> StreamOutcome:
+    return StreamOutcome(direction, 0, 0.0, None, error=kind, detail=str(exc)[:200])
+
+
+def _transport_failure(direction: str, exc: OSError | TransferError) -> StreamOutcome:
+    if isinstance(exc, TimeoutError):
+        return _failure(direction, "timeout", exc)
+    return _failure(direction, "connection", f"{type(exc).__name__}: {exc}")
+
+
+def download_stream(plan: StreamPlan, start: threading.Barrier) -> StreamOutcome:
+    """GET /download; every byte checked against the pattern as it arrives."""
+    verifier = PatternVerifier()
+    corrupt: list[str] = []
+
+    def on_body(data: memoryview) -> None:
+        try:
+            verifier.update(data)
+        except TransferError as exc:
+            corrupt.append(str(exc))
+            raise
+
+    size = plan.stream_bytes
+    try:
+        start.wait(START_TIMEOUT_S)
+        with Connection(plan.target.base_url, timeout=plan.timeout_s) as conn:
+            resp = conn.request(
+                "GET",
+                f"{plan.target.download_path}?size={size}&chunk={plan.chunk}",
+                on_body=on_body,
+            )
+    except (OSError, TransferError, threading.BrokenBarrierError) as exc:
+        if corrupt:
+            return _failure(DOWNLOAD, "corrupt", corrupt[0])
+        if isinstance(exc, threading.BrokenBarrierError):
+            return _failure(DOWNLOAD, "client", "the level's start barrier broke")
+        return _transport_failure(DOWNLOAD, exc)
+    if resp.status != 200:
+        return _failure(DOWNLOAD, str(resp.status), f"HTTP {resp.status}")
+    if not resp.complete or resp.body_bytes != size:
+        return _failure(DOWNLOAD, "truncated", f"{resp.body_bytes} of {size} bytes")
+    return StreamOutcome(DOWNLOAD, size, resp.seconds, resp.ttfb_s)
+
+
+def upload_stream(plan: StreamPlan, start: threading.Barrier) -> StreamOutcome:
+    """POST /upload from a generator; the server's byte count and sha256 must match."""
+    size = plan.stream_bytes
+    try:
+        start.wait(START_TIMEOUT_S)
+        with Connection(plan.target.base_url, timeout=plan.timeout_s) as conn:
+            resp = conn.request(
+                "POST",
+                plan.target.upload_path,
+                body=pattern_chunks(size, plan.chunk),
+                content_length=size,
+                keep_body=True,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+    except threading.BrokenBarrierError:
+        return _failure(UPLOAD, "client", "the level's start barrier broke")
+    except (OSError, TransferError) as exc:
+        return _transport_failure(UPLOAD, exc)
+    if resp.status != 200:
+        return _failure(UPLOAD, str(resp.status), f"HTTP {resp.status}: {resp.body[:100]!r}")
+    try:
+        answer = json.loads(resp.body)
+    except ValueError:
+        return _failure(UPLOAD, "corrupt", f"answer is not JSON: {resp.body[:100]!r}")
+    if answer.get("bytes") != size:
+        return _failure(UPLOAD, "truncated", f"server counted {answer.get('bytes')} of {size}")
+    if answer.get("sha256") != pattern_sha256(size):
+        return _failure(UPLOAD, "corrupt", "sha256 differs from what was sent")
+    return StreamOutcome(UPLOAD, size, resp.seconds, None)
+
+
+STREAMS: dict[str, Callable[[StreamPlan, threading.Barrier], StreamOutcome]] = {
+    DOWNLOAD: download_stream,
+    UPLOAD: upload_stream,
+}
+
+
+def run_streams(plan: StreamPlan, kinds: list[str]) -> tuple[float, list[StreamOutcome]]:
+    """All streams at once (one thread each, released together); (wall seconds, outcomes)."""
+    start = threading.Barrier(len(kinds) + 1)
+    with ThreadPoolExecutor(len(kinds), thread_name_prefix="capacity-stream") as pool:
+        futures = [pool.submit(STREAMS[kind], plan, start) for kind in kinds]
+        try:
+            start.wait(START_TIMEOUT_S)
+        except threading.BrokenBarrierError:
+            pass  # each stream reports it as a client failure
+        started = time.perf_counter()
+        outcomes = [f.result() for f in futures]
+        seconds = time.perf_counter() - started
+    return seconds, outcomes
+
+
+def process_peaks(sampler: Sampler, target: Target, window: Window) -> list[ProcessPeak]:
+    """Peak memory (and CPU seconds) of each process serving the target in the window."""
+    timeline = sampler.timeline
+    peaks = []
+    for name in target.processes:
+        got = window_growth(timeline, name, "rss_bytes", window)
+        if got is not None:
+            cpu = window_delta(timeline, name, "cpu_seconds", window)
+            peaks.append(ProcessPeak(name, "psutil", got[1], cpu))
+    if not target.processes:  # running services: their own /debug/stats figures
+        for name, key in STATS_PROCESSES.items():
+            got = window_growth(timeline, "stats", key, window)
+            if got is not None:
+                peaks.append(ProcessPeak(name, "stats", got[1]))
+    for source in timeline.sources():
+        if source.startswith("container:"):
+            got = window_growth(timeline, source, "working_set_bytes", window)
+            if got is not None:
+                peaks.append(ProcessPeak(source, "container", got[1]))
+    return peaks
+
+
+def exited_processes(processes: Mapping[str, int]) -> list[str]:
+    """Spawned processes that are gone (or zombies) after a level: they crashed."""
+    gone = []
+    for name, pid in processes.items():
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                gone.append(name)
+        except psutil.NoSuchProcess:
+            gone.append(name)
+    return gone
+
+
+def containers_down(containers: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(OOM-killed, otherwise stopped) containers among a compose run's plugin and host."""
+    from bench.docker_env import ContainerMemory
+
+    killed, stopped = [], []
+    for service, container in containers.items():
+        try:
+            container.reload()
+        except Exception as exc:  # the engine hiccuped: not evidence of a kill
+            stopped.append(f"container:{service} (state unavailable: {exc})")
+            continue
+        state = ContainerMemory(service, str(container.name))
+        state.observe_state(container.attrs)
+        if state.oom_killed:
+            killed.append(f"container:{service}")
+        elif not state.running:
+            stopped.append(f"container:{service}")
+    return killed, stopped
+
+
+@dataclass
+class LevelRunner:
+    """Callable per concurrency level for `ramp.run_ramp`: runs it, returns its figures."""
+
+    sampler: Sampler
+    plan: StreamPlan
+    mode: str
+    containers: Mapping[str, Any] | None = None  # compose: service -> docker Container
+
+    def __call__(self, concurrency: int) -> LevelResult:
+        kinds = directions(self.mode, concurrency)
+        if UPLOAD in kinds:
+            pattern_sha256(self.plan.stream_bytes)  # computed once, outside the window
+        target = self.plan.target
+        window = self.sampler.mark(f"capacity/{target.name}/{self.mode}/x{concurrency}")
+        try:
+            seconds, outcomes = run_streams(self.plan, kinds)
+        finally:
+            self.sampler.close(window)
+        level = summarize_level(
+            target.name, self.mode, concurrency, self.plan.stream_bytes, seconds, outcomes
+        )
+        level.processes = cpu_per_gib(
+            process_peaks(self.sampler, target, window), level.bytes_moved
+        )
+        client_cpu = window_delta(self.sampler.timeline, LOADGEN, "cpu_seconds", window)
+        span = (window.end or window.start) - window.start
+        if client_cpu is not None and span >= MIN_CLIENT_CPU_WINDOW_S:
+            level.client_cpu_cores = client_cpu / span
+        level.exited = exited_processes(target.processes)
+        if self.containers:
+            level.oom_killed, stopped = containers_down(self.containers)
+            level.exited += stopped
+        return level
