@@ -28,6 +28,7 @@ from bench.capacity.ramp import (
     RAMP_PROFILES,
     doubling_levels,
     failed_ramp,
+    parse_levels,
     run_ramp,
 )
 from bench.capacity.runner import LevelRunner, StreamPlan
@@ -48,16 +49,11 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"BENCH_CAPACITY_{name}") or default
 
 
-def _int_list(text: str) -> list[int]:
+def _levels_arg(text: str) -> list[int]:
     try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, not {text!r}"
-        ) from None
-    if not values or any(v < 1 for v in values) or values != sorted(set(values)):
-        raise argparse.ArgumentTypeError(f"levels must be ascending positive integers: {text!r}")
-    return values
+        return parse_levels(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _choices(allowed: tuple[str, ...]) -> Any:
@@ -98,7 +94,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--levels",
-        type=_int_list,
+        type=_levels_arg,
         default=_env("LEVELS"),
         help="explicit levels, e.g. 1,2,4 (default: 1, 2, 4, ... up to the profile's maximum)",
     )
@@ -152,8 +148,6 @@ def add_parser(sub: Any) -> None:
 
 
 def _levels(args: argparse.Namespace) -> list[int]:
-    if isinstance(args.levels, str):
-        return _int_list(args.levels)
     if args.levels:
         return list(args.levels)
     return doubling_levels(int(args.max_concurrency or RAMP_PROFILES[args.profile].max_concurrency))

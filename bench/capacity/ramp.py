@@ -62,6 +62,31 @@ def doubling_levels(max_concurrency: int) -> list[int]:
     return levels
 
 
+def parse_levels(text: str) -> list[int]:
+    """ "1,2,4" or a ramp profile's name ("quick": 1, 2, 4, ... 128); ValueError otherwise.
+
+    Used for --levels / BENCH_CAPACITY_LEVELS and the Locust shape's BENCH_RAMP_LEVELS."""
+    text = text.strip()
+    if text in RAMP_PROFILES:
+        return doubling_levels(RAMP_PROFILES[text].max_concurrency)
+    try:
+        levels = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        levels = []
+    if not levels or levels[0] < 1 or levels != sorted(set(levels)):
+        raise ValueError(
+            f"levels must be ascending positive stream counts like 1,2,4 or one of "
+            f"{', '.join(RAMP_PROFILES)}, not {text!r}"
+        )
+    return levels
+
+
+def step_users(levels: Sequence[int], step_s: float, run_time_s: float) -> int | None:
+    """The level a time-stepped ramp is at after run_time_s (None: past the last step)."""
+    step = int(run_time_s // step_s)
+    return levels[step] if step < len(levels) else None
+
+
 def directions(mode: str, concurrency: int) -> list[str]:
     """The direction of each stream of a level: all one way, or half each (mixed)."""
     if mode in (DOWNLOAD, UPLOAD):

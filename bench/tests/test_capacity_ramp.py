@@ -21,7 +21,9 @@ from bench.capacity.ramp import (
     doubling_levels,
     failed_ramp,
     jain_index,
+    parse_levels,
     run_ramp,
+    step_users,
     summarize_level,
 )
 
@@ -213,3 +215,34 @@ def test_levels_are_plain_records() -> None:
     lv = level()
     assert dataclasses.is_dataclass(lv) and lv.held
     assert lv.peak("plugin") == 60 * MiB and lv.peak("nope") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "levels"),
+    [
+        ("1,2,4", [1, 2, 4]),
+        (" 3, 5 ", [3, 5]),
+        ("smoke", [1, 2, 4]),
+        ("quick", [1, 2, 4, 8, 16, 32, 64, 128]),
+        ("full", [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]),
+    ],
+)
+def test_levels_from_text(text: str, levels: list[int]) -> None:
+    assert parse_levels(text) == levels
+
+
+@pytest.mark.parametrize("text", ["", "0,1", "a,b", "4,2", "2,2", "huge"])
+def test_bad_levels_are_a_clear_error(text: str) -> None:
+    with pytest.raises(ValueError, match="ascending positive stream counts"):
+        parse_levels(text)
+
+
+@pytest.mark.parametrize(
+    ("run_time_s", "users"),
+    [(0.0, 1), (9.9, 1), (10.0, 2), (25.0, 4), (29.9, 4), (30.0, None), (99.0, None)],
+)
+def test_time_stepped_ramp_holds_each_level_for_a_step(
+    run_time_s: float, users: int | None
+) -> None:
+    """What the Locust shape does each tick: one level per 10 s step, then the end."""
+    assert step_users([1, 2, 4], 10.0, run_time_s) == users
