@@ -528,7 +528,8 @@ def baseline_name(summary: Mapping[str, Any]) -> str:
     each pair has its own folder under results/baseline/.
     """
     mode = summary.get("environment", {}).get("mode", "spawned")
-    return f"{mode}-{summary.get('profile', 'quick')}"
+    kind = "capacity-" if summary.get("kind") == "capacity" else ""  # `bench capacity` runs
+    return f"{kind}{mode}-{summary.get('profile', 'quick')}"
 
 
 def copy_baseline(run_dir: Path, baseline_root: Path, name: str | None = None) -> Path:
