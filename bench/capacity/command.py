@@ -11,12 +11,12 @@ again before the next ramp.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,25 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+# flag, its environment variable (BENCH_CAPACITY_<NAME>), parser, default, help
+RAMP_FLAGS: tuple[tuple[str, str, Callable[[str], Any], str | None, str], ...] = (
+    ("--levels", "LEVELS", _levels_arg, None,
+     "explicit levels, e.g. 1,2,4 (default: 1, 2, 4, ... up to the profile's maximum)"),
+    ("--max-concurrency", "MAX_CONCURRENCY", int, None,
+     "ramp 1, 2, 4, ... up to this instead of the profile's maximum"),
+    ("--stream-bytes", "STREAM_BYTES", _size, None,
+     "body bytes per stream (default: the profile's; 8m, 1g or bytes)"),
+    ("--targets", "TARGETS", _choices(TARGETS), None,
+     f"comma-separated, of {', '.join(TARGETS)} (default: all available)"),
+    ("--modes", "MODES", _choices(MODES), None,
+     "comma-separated, of download, upload, mixed (default all)"),
+    ("--memory-cap", "MEMORY_CAP", _size, "128m",
+     "peak RSS / container working set a level may reach (default 128m)"),
+    ("--ttfb-slo-ms", "TTFB_SLO_MS", float, str(DEFAULT_TTFB_SLO_S * 1000),
+     "p99 time to first byte of a level's downloads may reach (default 2000)"),
+)  # fmt: skip
+
+
 def add_parser(sub: Any) -> None:
     """Registers `capacity` on `python -m bench`'s subcommands (flags also from env)."""
     p = sub.add_parser(
@@ -90,50 +109,13 @@ def add_parser(sub: Any) -> None:
         "--profile",
         default=_env("PROFILE", os.environ.get("BENCH_PROFILE", "quick")),
         choices=sorted(RAMP_PROFILES),
-        help="ramp size (default quick: up to 128 streams of 8 MiB)",
+        help="ramp size (default quick: up to 128 streams of 8 MiB) [BENCH_CAPACITY_PROFILE, "
+        "BENCH_PROFILE]",
     )
-    p.add_argument(
-        "--levels",
-        type=_levels_arg,
-        default=_env("LEVELS"),
-        help="explicit levels, e.g. 1,2,4 (default: 1, 2, 4, ... up to the profile's maximum)",
-    )
-    p.add_argument(
-        "--max-concurrency",
-        type=int,
-        default=_env("MAX_CONCURRENCY"),
-        help="ramp 1, 2, 4, ... up to this instead of the profile's maximum",
-    )
-    p.add_argument(
-        "--stream-bytes",
-        type=_size,
-        default=_env("STREAM_BYTES"),
-        help="body bytes per stream (default: the profile's; 8m, 1g or bytes)",
-    )
-    p.add_argument(
-        "--targets",
-        type=_choices(TARGETS),
-        default=_env("TARGETS"),
-        help=f"comma-separated, of {', '.join(TARGETS)} (default: all available)",
-    )
-    p.add_argument(
-        "--modes",
-        type=_choices(MODES),
-        default=_env("MODES"),
-        help="comma-separated, of download, upload, mixed (default all)",
-    )
-    p.add_argument(
-        "--memory-cap",
-        type=_size,
-        default=_env("MEMORY_CAP", "128m"),
-        help="peak RSS / container working set a level may reach (default 128m)",
-    )
-    p.add_argument(
-        "--ttfb-slo-ms",
-        type=float,
-        default=_env("TTFB_SLO_MS", str(DEFAULT_TTFB_SLO_S * 1000)),
-        help="p99 time to first byte of downloads a level may reach (default 2000)",
-    )
+    for flag, env, kind, default, text in RAMP_FLAGS:
+        p.add_argument(
+            flag, type=kind, default=_env(env, default), help=f"{text} [BENCH_CAPACITY_{env}]"
+        )
     p.add_argument(
         "--chunk-bytes",
         type=int,
@@ -157,13 +139,6 @@ def _listed(value: list[str] | str | None, allowed: tuple[str, ...]) -> list[str
     if value is None:
         return list(allowed)
     return _choices(allowed)(value) if isinstance(value, str) else value
-
-
-@contextlib.contextmanager
-def _spawned_target(name: str, chunk: int, log_dir: Path) -> Iterator[Services]:
-    references = {name} & {PYTHON_DIRECT, BUFFERED}
-    with spawned(chunk, log_dir, references) as services:
-        yield services
 
 
 def _revive(containers: dict[str, Any], host_url: str | None) -> None:
@@ -190,29 +165,93 @@ def _progress(level: LevelResult) -> None:
     )
 
 
+@dataclass(frozen=True)
+class RampSettings:
+    """What every ramp of one command shares."""
+
+    levels: list[int]
+    limits: Limits
+    stream_bytes: int
+    chunk: int
+
+
 def _ramp_one(
     sampler: Sampler,
     services: Services,
     target: Target,
     mode: str,
-    levels: list[int],
-    limits: Limits,
-    args: argparse.Namespace,
-    stream_bytes: int,
-    containers: dict[str, Any] | None,
+    settings: RampSettings,
+    containers: dict[str, Any] | None = None,
 ) -> Ramp:
+    """One ramp against one running target, sampled on the shared timeline."""
     for name, pid in target.processes.items():
         sampler.add_process(name, pid)
     sampler.set_stats_url(services.stats_url)
     try:
-        Engine(sampler).warm_up(target, args.chunk_bytes)
-        plan = StreamPlan(target, stream_bytes, args.chunk_bytes, STREAM_TIMEOUT_S)
+        Engine(sampler).warm_up(target, settings.chunk)
+        plan = StreamPlan(target, settings.stream_bytes, settings.chunk, STREAM_TIMEOUT_S)
         runner = LevelRunner(sampler, plan, mode, containers)
-        return run_ramp(target.name, mode, levels, runner, limits, on_level=_progress)
+        return run_ramp(
+            target.name, mode, settings.levels, runner, settings.limits, on_level=_progress
+        )
     finally:
         for name in target.processes:
             sampler.remove_process(name)
         sampler.set_stats_url(None)
+
+
+def _spawned_ramps(
+    sampler: Sampler, settings: RampSettings, targets: list[str], modes: list[str], logs: Path
+) -> list[Ramp]:
+    """A fresh host + plugin (+ reference) per ramp: each starts from idle processes."""
+    ramps = []
+    for name in targets:
+        for mode in modes:
+            references = {name} & {PYTHON_DIRECT, BUFFERED}
+            try:
+                with spawned(settings.chunk, logs / f"{name}-{mode}", references) as services:
+                    ramps.append(
+                        _ramp_one(sampler, services, services.targets[name], mode, settings)
+                    )
+            except StackError as exc:
+                ramps.append(failed_ramp(name, mode, settings.levels[0], f"did not start: {exc}"))
+    return ramps
+
+
+def _external_ramps(
+    sampler: Sampler,
+    settings: RampSettings,
+    targets: list[str],
+    modes: list[str],
+    args: argparse.Namespace,
+    notes: list[str],
+) -> list[Ramp]:
+    """The running host's targets, one ramp after the other (a killed container restarted)."""
+    from bench import cli
+
+    ramps = []
+    with external(args.target_url, args.stats_url) as services:
+        container_sampler = cli._container_sampler(services, external_mode=True)
+        containers = dict(container_sampler.containers) if container_sampler else None
+        if container_sampler is not None:
+            sampler.container_reader = container_figures_reader(container_sampler.figures)
+        else:
+            notes.append("no container figures (no Docker socket): memory from /debug/stats")
+        missing = [t for t in targets if t not in services.targets]
+        if missing:
+            notes.append(f"not served by a running host, skipped: {', '.join(missing)}")
+        try:
+            for name in (t for t in targets if t in services.targets):
+                for mode in modes:
+                    if containers:
+                        _revive(containers, services.host_url)
+                    target = services.targets[name]
+                    ramps.append(_ramp_one(sampler, services, target, mode, settings, containers))
+        finally:
+            if container_sampler is not None:
+                container_sampler.stop()
+                sampler.container_reader = None
+    return ramps
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
@@ -229,105 +268,38 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     if args.stats_url and not args.target_url:
         print("bench capacity: --stats-url needs --target-url", file=sys.stderr)
         return 2
-    stream_bytes = int(args.stream_bytes or RAMP_PROFILES[args.profile].stream_bytes)
-    limits = Limits(int(args.memory_cap or DEFAULT_MEMORY_CAP), float(args.ttfb_slo_ms) / 1000)
+    settings = RampSettings(
+        levels=levels,
+        limits=Limits(int(args.memory_cap or DEFAULT_MEMORY_CAP), float(args.ttfb_slo_ms) / 1000),
+        stream_bytes=int(args.stream_bytes or RAMP_PROFILES[args.profile].stream_bytes),
+        chunk=args.chunk_bytes,
+    )
     run_dir = cli._new_run_dir(Path(args.results_dir))
-    mode_name = "external" if args.target_url else "spawned"
     run = CapacityRun(
         run_id=run_dir.name,
         created_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         profile=args.profile,
         levels=levels,
-        limits=limits,
-        environment=run_report.environment([args.chunk_bytes], mode_name),
+        limits=settings.limits,
+        environment=run_report.environment(
+            [settings.chunk], "external" if args.target_url else "spawned"
+        ),
     )
-    run.environment["stream_bytes"] = stream_bytes
+    run.environment["stream_bytes"] = settings.stream_bytes
     print(
-        f"capacity ramp {levels} x {stream_bytes / 2**20:g} MiB per stream, targets {targets}, "
-        f"modes {modes}, cap {limits.memory_cap_bytes / 2**20:.0f} MiB, "
-        f"TTFB SLO {limits.ttfb_slo_s * 1000:.0f} ms -> {run_dir}",
+        f"capacity ramp {levels} x {settings.stream_bytes / 2**20:g} MiB per stream, "
+        f"targets {targets}, modes {modes}, cap {settings.limits.memory_cap_bytes / 2**20:.0f} "
+        f"MiB, TTFB SLO {settings.limits.ttfb_slo_s * 1000:.0f} ms -> {run_dir}",
         file=sys.stderr,
         flush=True,
     )
-    broken = False
     with Sampler(interval_s=args.sample_interval) as sampler:
         if args.target_url:
-            run.ramps = _external_ramps(
-                args, sampler, targets, modes, levels, limits, stream_bytes, run
-            )
+            run.ramps = _external_ramps(sampler, settings, targets, modes, args, run.notes)
         else:
-            for name in targets:
-                for mode in modes:
-                    log_dir = run_dir / "logs" / f"{name}-{mode}"
-                    try:
-                        with _spawned_target(name, args.chunk_bytes, log_dir) as services:
-                            run.ramps.append(
-                                _ramp_one(
-                                    sampler,
-                                    services,
-                                    services.targets[name],
-                                    mode,
-                                    levels,
-                                    limits,
-                                    args,
-                                    stream_bytes,
-                                    None,
-                                )
-                            )
-                    except StackError as exc:
-                        broken = True
-                        run.ramps.append(
-                            failed_ramp(name, mode, levels[0], f"did not start: {exc}")
-                        )
+            run.ramps = _spawned_ramps(sampler, settings, targets, modes, run_dir / "logs")
     report.write_capacity_run(run_dir, run)
     print((run_dir / "summary.md").read_text())
     print(f"results written to {run_dir}")
-    return 1 if broken else 0
-
-
-def _external_ramps(
-    args: argparse.Namespace,
-    sampler: Sampler,
-    targets: list[str],
-    modes: list[str],
-    levels: list[int],
-    limits: Limits,
-    stream_bytes: int,
-    run: CapacityRun,
-) -> list[Ramp]:
-    from bench import cli
-
-    ramps = []
-    with external(args.target_url, args.stats_url) as services:
-        container_sampler = cli._container_sampler(services, external_mode=True)
-        containers = dict(container_sampler.containers) if container_sampler else None
-        if container_sampler is not None:
-            sampler.container_reader = container_figures_reader(container_sampler.figures)
-        else:
-            run.notes.append("no container figures (no Docker socket): memory from /debug/stats")
-        missing = [t for t in targets if t not in services.targets]
-        if missing:
-            run.notes.append(f"not served by a running host, skipped: {', '.join(missing)}")
-        try:
-            for name in (t for t in targets if t in services.targets):
-                for mode in modes:
-                    if containers:
-                        _revive(containers, services.host_url)
-                    ramps.append(
-                        _ramp_one(
-                            sampler,
-                            services,
-                            services.targets[name],
-                            mode,
-                            levels,
-                            limits,
-                            args,
-                            stream_bytes,
-                            containers,
-                        )
-                    )
-        finally:
-            if container_sampler is not None:
-                container_sampler.stop()
-                sampler.container_reader = None
-    return ramps
+    # A target that never started is a broken run, not a capacity of 0.
+    return 1 if any(r.reason.startswith("did not start") for r in run.ramps) else 0

@@ -28,7 +28,14 @@ import psutil
 from bench.assess import STATS_PROCESSES
 from bench.capacity.model import DOWNLOAD, UPLOAD, LevelResult, ProcessPeak, StreamOutcome
 from bench.capacity.ramp import cpu_per_gib, directions, summarize_level
-from bench.client import Connection, PatternVerifier, TransferError, pattern_chunks, pattern_sha256
+from bench.client import (
+    Connection,
+    PatternVerifier,
+    Response,
+    TransferError,
+    pattern_chunks,
+    pattern_sha256,
+)
 from bench.engine import Target
 from bench.samplers import LOADGEN, Sampler, Window, window_delta, window_growth
 
@@ -46,14 +53,37 @@ class StreamPlan:
     timeout_s: float  # per socket operation: a stalled stream fails as "timeout"
 
 
-def _failure(direction: str, kind: str, exc: BaseException | str) -> StreamOutcome:
-    return StreamOutcome(direction, 0, 0.0, None, error=kind, detail=str(exc)[:200])
+def _failure(direction: str, kind: str, detail: str) -> StreamOutcome:
+    return StreamOutcome(direction, 0, 0.0, None, error=kind, detail=detail[:200])
 
 
-def _transport_failure(direction: str, exc: OSError | TransferError) -> StreamOutcome:
-    if isinstance(exc, TimeoutError):
-        return _failure(direction, "timeout", exc)
-    return _failure(direction, "connection", f"{type(exc).__name__}: {exc}")
+def _exchange(
+    plan: StreamPlan,
+    start: threading.Barrier,
+    direction: str,
+    method: str,
+    path: str,
+    corrupt: list[str],
+    **request: Any,
+) -> Response | StreamOutcome:
+    """Waits at the level's start barrier, then one request on a fresh connection:
+    the response when it is a 200, else the failure as a StreamOutcome of its kind.
+
+    corrupt: filled by a body check that rejected the bytes (the client then raises)."""
+    try:
+        start.wait(START_TIMEOUT_S)
+        with Connection(plan.target.base_url, timeout=plan.timeout_s) as conn:
+            resp = conn.request(method, path, **request)
+    except threading.BrokenBarrierError:
+        return _failure(direction, "client", "the level's start barrier broke")
+    except (OSError, TransferError) as exc:
+        if corrupt:
+            return _failure(direction, "corrupt", corrupt[0])
+        kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
+        return _failure(direction, kind, f"{type(exc).__name__}: {exc}")
+    if resp.status != 200:
+        return _failure(direction, str(resp.status), f"HTTP {resp.status} {resp.body[:100]!r}")
+    return resp
 
 
 def download_stream(plan: StreamPlan, start: threading.Barrier) -> StreamOutcome:
@@ -69,22 +99,10 @@ def download_stream(plan: StreamPlan, start: threading.Barrier) -> StreamOutcome
             raise
 
     size = plan.stream_bytes
-    try:
-        start.wait(START_TIMEOUT_S)
-        with Connection(plan.target.base_url, timeout=plan.timeout_s) as conn:
-            resp = conn.request(
-                "GET",
-                f"{plan.target.download_path}?size={size}&chunk={plan.chunk}",
-                on_body=on_body,
-            )
-    except (OSError, TransferError, threading.BrokenBarrierError) as exc:
-        if corrupt:
-            return _failure(DOWNLOAD, "corrupt", corrupt[0])
-        if isinstance(exc, threading.BrokenBarrierError):
-            return _failure(DOWNLOAD, "client", "the level's start barrier broke")
-        return _transport_failure(DOWNLOAD, exc)
-    if resp.status != 200:
-        return _failure(DOWNLOAD, str(resp.status), f"HTTP {resp.status}")
+    path = f"{plan.target.download_path}?size={size}&chunk={plan.chunk}"
+    resp = _exchange(plan, start, DOWNLOAD, "GET", path, corrupt, on_body=on_body)
+    if isinstance(resp, StreamOutcome):
+        return resp
     if not resp.complete or resp.body_bytes != size:
         return _failure(DOWNLOAD, "truncated", f"{resp.body_bytes} of {size} bytes")
     return StreamOutcome(DOWNLOAD, size, resp.seconds, resp.ttfb_s)
@@ -93,23 +111,20 @@ def download_stream(plan: StreamPlan, start: threading.Barrier) -> StreamOutcome
 def upload_stream(plan: StreamPlan, start: threading.Barrier) -> StreamOutcome:
     """POST /upload from a generator; the server's byte count and sha256 must match."""
     size = plan.stream_bytes
-    try:
-        start.wait(START_TIMEOUT_S)
-        with Connection(plan.target.base_url, timeout=plan.timeout_s) as conn:
-            resp = conn.request(
-                "POST",
-                plan.target.upload_path,
-                body=pattern_chunks(size, plan.chunk),
-                content_length=size,
-                keep_body=True,
-                headers={"Content-Type": "application/octet-stream"},
-            )
-    except threading.BrokenBarrierError:
-        return _failure(UPLOAD, "client", "the level's start barrier broke")
-    except (OSError, TransferError) as exc:
-        return _transport_failure(UPLOAD, exc)
-    if resp.status != 200:
-        return _failure(UPLOAD, str(resp.status), f"HTTP {resp.status}: {resp.body[:100]!r}")
+    resp = _exchange(
+        plan,
+        start,
+        UPLOAD,
+        "POST",
+        plan.target.upload_path,
+        [],
+        body=pattern_chunks(size, plan.chunk),
+        content_length=size,
+        keep_body=True,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    if isinstance(resp, StreamOutcome):
+        return resp
     try:
         answer = json.loads(resp.body)
     except ValueError:

@@ -10,13 +10,13 @@ with STREAMBENCH_REQUIRE_DOCKER=1."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from compose_support import REPO_ROOT, ComposeProject
+from compose_support import ComposeProject
+
+from bench import cli
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -65,16 +65,7 @@ def test_capacity_in_compose_reports_container_peaks_per_level(
             assert level["oom_killed"] == [] and level["errors"] == {}
     # A capacity run is a valid baseline of itself for the nightly gate.
     run_dir = next(p for p in Path(compose_project.env["RESULTS_DIR"]).iterdir())
-    compare = subprocess.run(
-        [sys.executable, "-m", "bench", "compare", str(run_dir), str(run_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=REPO_ROOT,
-    )
-    assert compare.returncode == 0, compare.stdout + compare.stderr
-    assert "capacity" in compare.stdout
+    assert cli.main(["compare", str(run_dir), str(run_dir)]) == 0
 
 
 def test_an_oom_kill_stops_the_ramp_with_its_reason_and_the_next_ramp_runs(
