@@ -86,6 +86,9 @@ RAMP_FLAGS: tuple[tuple[str, str, Callable[[str], Any], str | None, str], ...] =
      "ramp 1, 2, 4, ... up to this instead of the profile's maximum"),
     ("--stream-bytes", "STREAM_BYTES", _size, None,
      "body bytes per stream (default: the profile's; 8m, 1g or bytes)"),
+    ("--min-level-bytes", "MIN_LEVEL_BYTES", _size, None,
+     "levels repeat transfers on each stream until they move this much (default: the "
+     "profile's; 0: one transfer per stream)"),
     ("--targets", "TARGETS", _choices(TARGETS), None,
      f"comma-separated, of {', '.join(TARGETS)} (default: all available)"),
     ("--modes", "MODES", _choices(MODES), None,
@@ -172,6 +175,7 @@ class RampSettings:
     levels: list[int]
     limits: Limits
     stream_bytes: int
+    min_level_bytes: int
     chunk: int
 
 
@@ -190,7 +194,7 @@ def _ramp_one(
     try:
         Engine(sampler).warm_up(target, settings.chunk)
         plan = StreamPlan(target, settings.stream_bytes, settings.chunk, STREAM_TIMEOUT_S)
-        runner = LevelRunner(sampler, plan, mode, containers)
+        runner = LevelRunner(sampler, plan, mode, settings.min_level_bytes, containers)
         return run_ramp(
             target.name, mode, settings.levels, runner, settings.limits, on_level=_progress
         )
@@ -272,6 +276,11 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         levels=levels,
         limits=Limits(int(args.memory_cap or DEFAULT_MEMORY_CAP), float(args.ttfb_slo_ms) / 1000),
         stream_bytes=int(args.stream_bytes or RAMP_PROFILES[args.profile].stream_bytes),
+        min_level_bytes=int(
+            RAMP_PROFILES[args.profile].min_level_bytes
+            if args.min_level_bytes is None
+            else args.min_level_bytes
+        ),
         chunk=args.chunk_bytes,
     )
     run_dir = cli._new_run_dir(Path(args.results_dir))
@@ -286,6 +295,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         ),
     )
     run.environment["stream_bytes"] = settings.stream_bytes
+    run.environment["min_level_bytes"] = settings.min_level_bytes
     print(
         f"capacity ramp {levels} x {settings.stream_bytes / 2**20:g} MiB per stream, "
         f"targets {targets}, modes {modes}, cap {settings.limits.memory_cap_bytes / 2**20:.0f} "

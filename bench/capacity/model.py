@@ -21,13 +21,14 @@ MODES = (DOWNLOAD, UPLOAD, MIXED)
 
 @dataclass(frozen=True)
 class StreamOutcome:
-    """One transfer of a level: what moved, how fast, and how it failed if it did."""
+    """One stream of a level (one or more transfers back to back on one connection):
+    what moved, how fast, and how it failed if it did."""
 
     direction: str  # DOWNLOAD or UPLOAD
-    bytes: int  # body bytes that moved (verified)
-    seconds: float  # request start -> last byte (downloads) / the server's answer (uploads)
-    ttfb_s: float | None  # request start -> status line; downloads only (an upload's
-    # answer comes after its whole body, so its "first byte" is the whole transfer)
+    bytes: int  # body bytes of the transfers that completed (verified)
+    seconds: float  # summed over its transfers: request start -> last byte / the answer
+    ttfbs_s: tuple[float, ...] = ()  # request start -> status line, per download (an
+    # upload's answer comes after its whole body, so its "first byte" is the transfer)
     error: str | None = None  # kind: "503" (any status), "truncated", "corrupt", "timeout", ...
     detail: str = ""
 
@@ -62,7 +63,8 @@ class LevelResult:
     target: str
     mode: str
     concurrency: int
-    stream_bytes: int  # body bytes per stream
+    stream_bytes: int  # body bytes per transfer
+    transfers_per_stream: int  # back to back on each stream's connection
     seconds: float  # first request start -> last stream end
     streams_ok: int
     bytes_moved: int  # by the streams that succeeded

@@ -76,7 +76,8 @@ def levels_table(ramps: Iterable[Ramp]) -> str:
             rows.append(
                 [
                     ramp.key,
-                    str(lv.concurrency),
+                    f"{lv.concurrency}"
+                    + (f" (x{lv.transfers_per_stream})" if lv.transfers_per_stream > 1 else ""),
                     _fmt(lv.aggregate_mb_s),
                     f"{_fmt(lv.stream_mb_s_min, '.1f')} / {_fmt(lv.stream_mb_s_median, '.1f')}",
                     _fmt(lv.jain_index, ".2f"),
@@ -125,6 +126,8 @@ def summary_markdown(run: CapacityRun) -> str:
         "",
         "## Every level",
         "",
+        "streams (xN) = N transfers back to back on each stream, so that a level moves at "
+        f"least {env.get('min_level_bytes', 0) / MiB:g} MiB; "
         "MB/s = 10^6 B/s over the level's wall time; Jain = fairness of per-stream MB/s "
         "(1 = equal); TTFB of downloads; peak MiB per process (psutil RSS, `/debug/stats` or "
         "container working set); client cores = the load generator's CPU seconds per second.",

@@ -15,6 +15,7 @@ bench spawned them, else `/debug/stats`, plus container working sets (compose).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -27,7 +28,7 @@ import psutil
 
 from bench.assess import STATS_PROCESSES
 from bench.capacity.model import DOWNLOAD, UPLOAD, LevelResult, ProcessPeak, StreamOutcome
-from bench.capacity.ramp import cpu_per_gib, directions, summarize_level
+from bench.capacity.ramp import cpu_per_gib, directions, summarize_level, transfers_per_stream
 from bench.client import (
     Connection,
     PatternVerifier,
@@ -40,7 +41,7 @@ from bench.engine import Target
 from bench.samplers import LOADGEN, Sampler, Window, window_delta, window_growth
 
 START_TIMEOUT_S = 120.0  # every stream thread is at the barrier well before this
-MIN_CLIENT_CPU_WINDOW_S = 0.5  # shorter levels: CPU seconds are counted in 10 ms ticks
+MIN_CLIENT_CPU_WINDOW_S = 0.25  # shorter levels: CPU seconds are counted in 10 ms ticks
 
 
 @dataclass(frozen=True)
@@ -48,45 +49,21 @@ class StreamPlan:
     """What every stream of a level does (only the direction differs)."""
 
     target: Target
-    stream_bytes: int
+    stream_bytes: int  # body bytes per transfer
     chunk: int  # the demo's write size and the upload's piece size
     timeout_s: float  # per socket operation: a stalled stream fails as "timeout"
+    transfers: int = 1  # back to back on the stream's keep-alive connection
 
 
-def _failure(direction: str, kind: str, detail: str) -> StreamOutcome:
-    return StreamOutcome(direction, 0, 0.0, None, error=kind, detail=detail[:200])
+class TransferFailed(Exception):
+    """A transfer whose answer was wrong, with the error kind the report counts."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
 
 
-def _exchange(
-    plan: StreamPlan,
-    start: threading.Barrier,
-    direction: str,
-    method: str,
-    path: str,
-    corrupt: list[str],
-    **request: Any,
-) -> Response | StreamOutcome:
-    """Waits at the level's start barrier, then one request on a fresh connection:
-    the response when it is a 200, else the failure as a StreamOutcome of its kind.
-
-    corrupt: filled by a body check that rejected the bytes (the client then raises)."""
-    try:
-        start.wait(START_TIMEOUT_S)
-        with Connection(plan.target.base_url, timeout=plan.timeout_s) as conn:
-            resp = conn.request(method, path, **request)
-    except threading.BrokenBarrierError:
-        return _failure(direction, "client", "the level's start barrier broke")
-    except (OSError, TransferError) as exc:
-        if corrupt:
-            return _failure(direction, "corrupt", corrupt[0])
-        kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
-        return _failure(direction, kind, f"{type(exc).__name__}: {exc}")
-    if resp.status != 200:
-        return _failure(direction, str(resp.status), f"HTTP {resp.status} {resp.body[:100]!r}")
-    return resp
-
-
-def download_stream(plan: StreamPlan, start: threading.Barrier) -> StreamOutcome:
+def download_once(conn: Connection, plan: StreamPlan) -> Response:
     """GET /download; every byte checked against the pattern as it arrives."""
     verifier = PatternVerifier()
     corrupt: list[str] = []
@@ -100,53 +77,80 @@ def download_stream(plan: StreamPlan, start: threading.Barrier) -> StreamOutcome
 
     size = plan.stream_bytes
     path = f"{plan.target.download_path}?size={size}&chunk={plan.chunk}"
-    resp = _exchange(plan, start, DOWNLOAD, "GET", path, corrupt, on_body=on_body)
-    if isinstance(resp, StreamOutcome):
-        return resp
+    try:
+        resp = conn.request("GET", path, on_body=on_body)
+    except TransferError as exc:
+        if corrupt:
+            raise TransferFailed("corrupt", corrupt[0]) from exc
+        raise
+    if resp.status != 200:
+        raise TransferFailed(str(resp.status), f"HTTP {resp.status}")
     if not resp.complete or resp.body_bytes != size:
-        return _failure(DOWNLOAD, "truncated", f"{resp.body_bytes} of {size} bytes")
-    return StreamOutcome(DOWNLOAD, size, resp.seconds, resp.ttfb_s)
+        raise TransferFailed("truncated", f"{resp.body_bytes} of {size} bytes")
+    return resp
 
 
-def upload_stream(plan: StreamPlan, start: threading.Barrier) -> StreamOutcome:
+def upload_once(conn: Connection, plan: StreamPlan) -> Response:
     """POST /upload from a generator; the server's byte count and sha256 must match."""
     size = plan.stream_bytes
-    resp = _exchange(
-        plan,
-        start,
-        UPLOAD,
+    resp = conn.request(
         "POST",
         plan.target.upload_path,
-        [],
         body=pattern_chunks(size, plan.chunk),
         content_length=size,
         keep_body=True,
         headers={"Content-Type": "application/octet-stream"},
     )
-    if isinstance(resp, StreamOutcome):
-        return resp
+    if resp.status != 200:
+        raise TransferFailed(str(resp.status), f"HTTP {resp.status} {resp.body[:100]!r}")
     try:
         answer = json.loads(resp.body)
     except ValueError:
-        return _failure(UPLOAD, "corrupt", f"answer is not JSON: {resp.body[:100]!r}")
+        raise TransferFailed("corrupt", f"answer is not JSON: {resp.body[:100]!r}") from None
     if answer.get("bytes") != size:
-        return _failure(UPLOAD, "truncated", f"server counted {answer.get('bytes')} of {size}")
+        raise TransferFailed("truncated", f"server counted {answer.get('bytes')} of {size}")
     if answer.get("sha256") != pattern_sha256(size):
-        return _failure(UPLOAD, "corrupt", "sha256 differs from what was sent")
-    return StreamOutcome(UPLOAD, size, resp.seconds, None)
+        raise TransferFailed("corrupt", "sha256 differs from what was sent")
+    return resp
 
 
-STREAMS: dict[str, Callable[[StreamPlan, threading.Barrier], StreamOutcome]] = {
-    DOWNLOAD: download_stream,
-    UPLOAD: upload_stream,
+TRANSFERS: dict[str, Callable[[Connection, StreamPlan], Response]] = {
+    DOWNLOAD: download_once,
+    UPLOAD: upload_once,
 }
+
+
+def run_stream(plan: StreamPlan, direction: str, start: threading.Barrier) -> StreamOutcome:
+    """One stream: waits at the level's start barrier, then plan.transfers transfers
+    on one connection; the first failure ends it, classified by kind."""
+    once = TRANSFERS[direction]
+    moved, seconds, ttfbs = 0, 0.0, []
+    try:
+        start.wait(START_TIMEOUT_S)
+        with Connection(plan.target.base_url, timeout=plan.timeout_s) as conn:
+            for _ in range(plan.transfers):
+                resp = once(conn, plan)
+                moved += plan.stream_bytes
+                seconds += resp.seconds
+                if direction == DOWNLOAD:  # an upload is answered after its whole body
+                    ttfbs.append(resp.ttfb_s)
+    except threading.BrokenBarrierError:
+        kind, detail = "client", "the level's start barrier broke"
+    except TransferFailed as exc:
+        kind, detail = exc.kind, str(exc)
+    except (OSError, TransferError) as exc:
+        kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
+        detail = f"{type(exc).__name__}: {exc}"
+    else:
+        return StreamOutcome(direction, moved, seconds, tuple(ttfbs))
+    return StreamOutcome(direction, moved, seconds, tuple(ttfbs), kind, detail[:200])
 
 
 def run_streams(plan: StreamPlan, kinds: list[str]) -> tuple[float, list[StreamOutcome]]:
     """All streams at once (one thread each, released together); (wall seconds, outcomes)."""
     start = threading.Barrier(len(kinds) + 1)
     with ThreadPoolExecutor(len(kinds), thread_name_prefix="capacity-stream") as pool:
-        futures = [pool.submit(STREAMS[kind], plan, start) for kind in kinds]
+        futures = [pool.submit(run_stream, plan, kind, start) for kind in kinds]
         try:
             start.wait(START_TIMEOUT_S)
         except threading.BrokenBarrierError:
@@ -218,20 +222,25 @@ class LevelRunner:
     sampler: Sampler
     plan: StreamPlan
     mode: str
+    min_level_bytes: int = 0  # low levels repeat transfers until they move this much
     containers: Mapping[str, Any] | None = None  # compose: service -> docker Container
 
     def __call__(self, concurrency: int) -> LevelResult:
         kinds = directions(self.mode, concurrency)
         if UPLOAD in kinds:
             pattern_sha256(self.plan.stream_bytes)  # computed once, outside the window
-        target = self.plan.target
+        size = self.plan.stream_bytes
+        plan = dataclasses.replace(
+            self.plan, transfers=transfers_per_stream(concurrency, size, self.min_level_bytes)
+        )
+        target = plan.target
         window = self.sampler.mark(f"capacity/{target.name}/{self.mode}/x{concurrency}")
         try:
-            seconds, outcomes = run_streams(self.plan, kinds)
+            seconds, outcomes = run_streams(plan, kinds)
         finally:
             self.sampler.close(window)
         level = summarize_level(
-            target.name, self.mode, concurrency, self.plan.stream_bytes, seconds, outcomes
+            target.name, self.mode, concurrency, size, plan.transfers, seconds, outcomes
         )
         level.processes = cpu_per_gib(
             process_peaks(self.sampler, target, window), level.bytes_moved

@@ -25,6 +25,7 @@ from bench.capacity.ramp import (
     run_ramp,
     step_users,
     summarize_level,
+    transfers_per_stream,
 )
 
 MiB = 1024 * 1024
@@ -47,6 +48,7 @@ def level(
         mode=DOWNLOAD,
         concurrency=concurrency,
         stream_bytes=8 * MiB,
+        transfers_per_stream=1,
         seconds=1.0,
         streams_ok=concurrency if ok is None else ok,
         bytes_moved=concurrency * 8 * MiB,
@@ -118,22 +120,32 @@ def test_jain_index(rates: list[float], expected: float | None) -> None:
 
 def test_summarize_level_counts_only_intact_streams_and_downloads_ttfb() -> None:
     streams = [
-        StreamOutcome(DOWNLOAD, 8 * MiB, 0.5, 0.010),
-        StreamOutcome(DOWNLOAD, 8 * MiB, 1.0, 0.030),
-        StreamOutcome(UPLOAD, 8 * MiB, 2.0, None),
-        StreamOutcome(DOWNLOAD, 0, 0.0, None, error="503", detail="HTTP 503"),
-        StreamOutcome(UPLOAD, 0, 0.0, None, error="truncated", detail="4 of 8"),
+        StreamOutcome(DOWNLOAD, 16 * MiB, 0.5, (0.010, 0.012)),  # two transfers
+        StreamOutcome(DOWNLOAD, 16 * MiB, 1.0, (0.030, 0.020)),
+        StreamOutcome(UPLOAD, 16 * MiB, 2.0),
+        StreamOutcome(DOWNLOAD, 8 * MiB, 0.2, (0.5,), error="503", detail="HTTP 503"),
+        StreamOutcome(UPLOAD, 0, 0.0, error="truncated", detail="4 of 8"),
     ]
-    lv = summarize_level("bridge", MIXED, 5, 8 * MiB, 2.0, streams)
-    assert lv.streams_ok == 3
-    assert lv.bytes_moved == 24 * MiB
-    assert lv.aggregate_mb_s == pytest.approx(24 * MiB / 2.0 / 1e6)
-    assert lv.stream_mb_s_min == pytest.approx(8 * MiB / 2.0 / 1e6)
-    assert lv.stream_mb_s_median == pytest.approx(8 * MiB / 1.0 / 1e6)
-    assert lv.ttfb_p50_ms == pytest.approx(10.0)
-    assert lv.ttfb_p99_ms == pytest.approx(30.0)
+    lv = summarize_level("bridge", MIXED, 5, 8 * MiB, 2, 2.0, streams)
+    assert lv.streams_ok == 3 and lv.transfers_per_stream == 2
+    assert lv.bytes_moved == 48 * MiB, "a failed stream's bytes do not count"
+    assert lv.aggregate_mb_s == pytest.approx(48 * MiB / 2.0 / 1e6)
+    assert lv.stream_mb_s_min == pytest.approx(16 * MiB / 2.0 / 1e6)
+    assert lv.stream_mb_s_median == pytest.approx(16 * MiB / 1.0 / 1e6)
+    assert lv.ttfb_p50_ms == pytest.approx(12.0)
+    assert lv.ttfb_p99_ms == pytest.approx(30.0), "a failed stream's TTFB does not count"
     assert lv.errors == {"503": 1, "truncated": 1}
     assert len(lv.error_details) == 2 and "HTTP 503" in lv.error_details[0]
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "min_level_mib", "transfers"),
+    [(1, 128, 16), (2, 128, 8), (8, 128, 2), (16, 128, 1), (128, 128, 1), (3, 128, 6), (1, 0, 1)],
+)
+def test_low_levels_repeat_transfers_until_they_move_enough(
+    concurrency: int, min_level_mib: int, transfers: int
+) -> None:
+    assert transfers_per_stream(concurrency, 8 * MiB, min_level_mib * MiB) == transfers
 
 
 @pytest.mark.parametrize(
