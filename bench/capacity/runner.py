@@ -69,22 +69,21 @@ def download_once(conn: Connection, plan: StreamPlan) -> Response:
     corrupt: list[str] = []
 
     def on_body(data: memoryview) -> None:
-        try:
-            verifier.update(data)
-        except TransferError as exc:
-            corrupt.append(str(exc))
-            raise
+        # Noted, not raised: an error page (a 503 from admission control) is no
+        # pattern either, and its status is the better name for what went wrong.
+        if not corrupt:
+            try:
+                verifier.update(data)
+            except TransferError as exc:
+                corrupt.append(str(exc))
 
     size = plan.stream_bytes
     path = f"{plan.target.download_path}?size={size}&chunk={plan.chunk}"
-    try:
-        resp = conn.request("GET", path, on_body=on_body)
-    except TransferError as exc:
-        if corrupt:
-            raise TransferFailed("corrupt", corrupt[0]) from exc
-        raise
+    resp = conn.request("GET", path, on_body=on_body)
     if resp.status != 200:
         raise TransferFailed(str(resp.status), f"HTTP {resp.status}")
+    if corrupt:
+        raise TransferFailed("corrupt", corrupt[0])
     if not resp.complete or resp.body_bytes != size:
         raise TransferFailed("truncated", f"{resp.body_bytes} of {size} bytes")
     return resp
