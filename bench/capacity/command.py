@@ -32,6 +32,7 @@ from bench.capacity.ramp import (
     run_ramp,
 )
 from bench.capacity.runner import LevelRunner, StreamPlan
+from bench.docker_env import parse_mem_limit
 from bench.engine import Engine, Target
 from bench.samplers import Sampler, container_figures_reader
 from bench.scenarios import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, TARGETS
@@ -56,7 +57,7 @@ def _levels_arg(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _choices(allowed: tuple[str, ...]) -> Any:
+def _choices(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
     def parse(text: str) -> list[str]:
         names = [part.strip() for part in text.split(",") if part.strip()]
         unknown = [n for n in names if n not in allowed]
@@ -70,8 +71,6 @@ def _choices(allowed: tuple[str, ...]) -> Any:
 
 
 def _size(text: str) -> int:
-    from bench.docker_env import parse_mem_limit
-
     try:
         return parse_mem_limit(text)
     except ValueError as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +40,8 @@ from bench.client import (
 )
 from bench.engine import Target
 from bench.samplers import LOADGEN, Sampler, Window, window_delta, window_growth
+
+log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 120.0  # every stream thread is at the barrier well before this
 MIN_CLIENT_CPU_WINDOW_S = 0.25  # shorter levels: CPU seconds are counted in 10 ms ticks
@@ -195,22 +198,24 @@ def exited_processes(processes: Mapping[str, int]) -> list[str]:
 
 
 def containers_down(containers: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """(OOM-killed, otherwise stopped) containers among a compose run's plugin and host."""
+    """(OOM-killed, otherwise stopped) containers among a compose run's plugin and host.
+
+    Only a container that is not running counts: each ramp starts with every
+    container running (the command starts a killed one again), and one process per
+    container means a kill ends it, so a stale OOMKilled flag cannot count twice."""
     from bench.docker_env import ContainerMemory
 
     killed, stopped = [], []
     for service, container in containers.items():
         try:
             container.reload()
-        except Exception as exc:  # the engine hiccuped: not evidence of a kill
-            stopped.append(f"container:{service} (state unavailable: {exc})")
+        except Exception as exc:  # the engine hiccuped: no evidence either way
+            log.warning("state of container %s unavailable: %s", service, exc)
             continue
         state = ContainerMemory(service, str(container.name))
-        state.observe_state(container.attrs)
-        if state.oom_killed:
-            killed.append(f"container:{service}")
-        elif not state.running:
-            stopped.append(f"container:{service}")
+        state.observe_state(container.attrs)  # an exit status of 137 counts as OOM too
+        if not state.running:
+            (killed if state.oom_killed else stopped).append(f"container:{service}")
     return killed, stopped
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from bench.capacity.model import DOWNLOAD, UPLOAD, Limits
 from bench.capacity.ramp import breaches
-from bench.capacity.runner import LevelRunner, StreamPlan, run_streams
+from bench.capacity.runner import LevelRunner, StreamPlan, containers_down, run_streams
 from bench.engine import Target
 from bench.samplers import Sampler
 from bench.tests.conftest import FakeHost
@@ -86,3 +86,33 @@ def test_level_of_running_services_reads_memory_from_debug_stats(fake_host: Fake
     assert [b.split(":")[0] for b in breaches(level, limits)] == ["memory"]
     assert failing.errors == {"404": 2}
     assert any(b.startswith("errors: 2 of 2") for b in breaches(failing, limits))
+
+
+class FakeContainer:
+    """The two attributes of a docker SDK Container that containers_down reads."""
+
+    def __init__(self, name: str, running: bool, oom: bool = False, exit_code: int = 0) -> None:
+        self.name = name
+        self.attrs = {
+            "State": {"Running": running, "OOMKilled": oom, "ExitCode": exit_code},
+            "RestartCount": 0,
+        }
+
+    def reload(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("container", "killed", "stopped"),
+    [
+        (FakeContainer("p", running=True), [], []),
+        (FakeContainer("p", running=True, oom=True), [], []),  # a stale flag of a past kill
+        (FakeContainer("p", running=False, oom=True, exit_code=137), ["container:plugin"], []),
+        (FakeContainer("p", running=False, exit_code=137), ["container:plugin"], []),
+        (FakeContainer("p", running=False, exit_code=1), [], ["container:plugin"]),
+    ],
+)
+def test_containers_down_counts_only_containers_that_are_down(
+    container: FakeContainer, killed: list[str], stopped: list[str]
+) -> None:
+    assert containers_down({"plugin": container}) == (killed, stopped)
