@@ -72,10 +72,10 @@ def load_summary(path: str | Path) -> dict[str, Any]:
         raise CompareError(
             f"{p}: schema_version {data.get('schema_version')!r}, this bench reads {SCHEMA_VERSION}"
         )
-    data["_path"] = str(p)
     if data.get("kind") == "capacity":  # a `bench capacity` run: bench/capacity/gate.py
         if not isinstance(data.get("ramps"), list):
             raise CompareError(f"{p}: capacity run without a 'ramps' list")
+        data["_path"] = str(p)
         return data
     scenarios = data.get("scenarios")
     if not isinstance(scenarios, list):
