@@ -126,14 +126,26 @@ def summary_markdown(run: CapacityRun) -> str:
         "",
         "## Every level",
         "",
-        "streams (xN) = N transfers back to back on each stream, so that a level moves at "
-        f"least {env.get('min_level_bytes', 0) / MiB:g} MiB; "
-        "MB/s = 10^6 B/s over the level's wall time; Jain = fairness of per-stream MB/s "
+        (
+            "streams (xN) = N transfers back to back on each stream, so that a level moves at "
+            f"least {env['min_level_bytes'] / MiB:g} MiB; "
+            if env.get("min_level_bytes")
+            else ""
+        )
+        + "MB/s = 10^6 B/s over the level's wall time; Jain = fairness of per-stream MB/s "
         "(1 = equal); TTFB of downloads; peak MiB per process (psutil RSS, `/debug/stats` or "
         "container working set); client cores = the load generator's CPU seconds per second.",
         "",
         levels_table(run.ramps),
     ]
+    client = [lv.client_cpu_cores for r in run.ramps for lv in r.levels if lv.client_cpu_cores]
+    if client:
+        out += [
+            "",
+            f"The load generator used at most {max(client):.2f} CPU cores in any level "
+            f"(one Python interpreter tops out near 1.0; from {CLIENT_BOUND_CORES} a level "
+            "is marked client-bound?).",
+        ]
     if run.notes:
         out += ["", *[f"- {note}" for note in run.notes]]
     out += ["", f"Plots: [{THROUGHPUT_PNG}]({THROUGHPUT_PNG}), [{MEMORY_PNG}]({MEMORY_PNG})."]

@@ -81,6 +81,8 @@ def test_json_round_trip_keeps_every_level() -> None:
 
 def test_run_folder_has_the_capacity_table_and_both_plots(tmp_path: Path) -> None:
     run = capacity_run()
+    run.ramps[0].levels[0].client_cpu_cores = 0.95
+    run.ramps[0].levels[1].client_cpu_cores = 0.3
     report.write_capacity_run(tmp_path, run)
     for name in ("summary.json", "summary.md", report.THROUGHPUT_PNG, report.MEMORY_PNG):
         assert (tmp_path / name).is_file(), name
@@ -92,6 +94,8 @@ def test_run_folder_has_the_capacity_table_and_both_plots(tmp_path: Path) -> Non
     )
     assert "| bridge | download | **8** | - | held every level up to 8" in md
     assert "## Every level" in md and "client cores" in md
+    assert "| 0.95 (client-bound?) |" in md and "| 0.30 |" in md
+    assert "The load generator used at most 0.95 CPU cores" in md
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert {r["key"]: r["capacity"] for r in summary["ramps"]} == {
         "bridge/download": 8,
