@@ -171,7 +171,8 @@ def test_step_ramp_shape_is_off_unless_asked_for() -> None:
 def test_locust_step_ramp_drives_the_bridge_and_ends_by_itself(
     stack: Stack, tmp_path: Path
 ) -> None:
-    """The same ramp under the real CLI, master + 2 workers: no --run-time, the shape ends it."""
+    """The same ramp under the real CLI, master + 2 workers: no --run-time, the shape
+    steps through the levels and ends the run (exit 0 within the timeout)."""
     run = subprocess.run(
         [
             *(sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless"),
@@ -182,7 +183,7 @@ def test_locust_step_ramp_drives_the_bridge_and_ends_by_itself(
         env={
             **os.environ,
             "BENCH_RAMP_LEVELS": "1,2,4",
-            "BENCH_RAMP_STEP_S": "2",
+            "BENCH_RAMP_STEP_S": "3",
             # Small bodies: on a loaded machine requests must still finish within a step.
             "BENCH_DOWNLOAD_SIZE": "65536",
             "BENCH_UPLOAD_SIZE": "65536",
@@ -197,7 +198,6 @@ def test_locust_step_ramp_drives_the_bridge_and_ends_by_itself(
     # The master logs each step the shape asks for (events, not the 1 s CSV tick).
     steps = re.findall(r"Shape test updating to (\d+) users", output)
     assert [int(n) for n in steps] == [1, 2, 4], output[-6000:]
-    assert "Shape test stopping" in output
     with (tmp_path / "ramp_stats.csv").open(newline="") as fh:
         rows = {row["Name"]: row for row in csv.DictReader(fh)}
     assert int(rows["Aggregated"]["Request Count"]) > 0
