@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import assess, compare, history, report
+from bench.capacity import command as capacity_command
+from bench.capacity import report as capacity_report
 from bench.engine import Engine, ScenarioResult
 from bench.profiles import PROFILES, Profile, get_profile, human_size
 from bench.progress import ScenarioLog
@@ -255,6 +257,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_dir,
         tool_steps=True,
     )
+    capacity_report.link_latest(run_dir)  # the newest capacity figures, when there are any
     return _finish(summary, run_dir)
 
 
@@ -359,6 +362,8 @@ def parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--throughput-tolerance", type=float, default=0.25, help="fraction")
     cmp_.add_argument("--markdown", help="also append the markdown table to this file")
     cmp_.set_defaults(func=cmd_compare)
+
+    capacity_command.add_parser(sub)
 
     base = sub.add_parser(
         "baseline", help="copy RUN_DIR's summary into results/baseline/<mode>-<profile>/"

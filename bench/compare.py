@@ -73,6 +73,11 @@ def load_summary(path: str | Path) -> dict[str, Any]:
         raise CompareError(
             f"{p}: schema_version {data.get('schema_version')!r}, this bench reads {SCHEMA_VERSION}"
         )
+    if data.get("kind") == "capacity":  # a `bench capacity` run: bench/capacity/gate.py
+        if not isinstance(data.get("ramps"), list):
+            raise CompareError(f"{p}: capacity run without a 'ramps' list")
+        data["_path"] = str(p)
+        return data
     scenarios = data.get("scenarios")
     if not isinstance(scenarios, list):
         raise CompareError(f"{p}: 'scenarios' missing or not a list")
@@ -125,6 +130,12 @@ def compare(
     tol: CompareTolerances | None = None,
 ) -> Comparison:
     tol = tol or CompareTolerances()
+    from bench.capacity import gate
+
+    if gate.is_capacity(baseline) or gate.is_capacity(current):
+        if not (gate.is_capacity(baseline) and gate.is_capacity(current)):
+            raise CompareError("a capacity run compares only with a capacity run")
+        return gate.compare_capacity(baseline, current, tol)
     base_ids, cur_ids = _by_id(baseline), _by_id(current)
     missing = sorted(set(base_ids) - set(cur_ids))
     if missing:
@@ -220,7 +231,7 @@ def _leak_figures(summary: Mapping[str, Any]) -> dict[str, tuple[float, float, b
 def _fmt_value(metric: str, value: float | None) -> str:
     if value is None:
         return "-"
-    if metric.startswith(("rss_growth", "container_peak")):
+    if metric.startswith(("rss_growth", "container_peak", "peak_memory")):
         return f"{value / MiB:.1f} MiB"
     if metric.startswith("throughput/"):
         return f"{value:.3f}x"
@@ -228,6 +239,8 @@ def _fmt_value(metric: str, value: float | None) -> str:
         return f"{value:.0f} MB/s"
     if metric.startswith("leak_growth"):
         return f"{value:.3g}"
+    if metric == "capacity":
+        return f"{value:.0f} streams"
     return f"{value:.1f}"
 
 

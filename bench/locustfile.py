@@ -22,6 +22,15 @@ Environment (read by every worker, so set it on workers too):
   BENCH_VERIFY         1 (default) checks every downloaded byte and the upload's sha256
   BENCH_WAIT_S         pause between tasks of one user (default 0)
 
+The step ramp of `python -m bench capacity` (opt-in: read by the master only):
+  BENCH_RAMP_LEVELS    1,2,4,... users per step, or a capacity profile name (smoke,
+                       quick, full: 1, 2, 4, ... up to its maximum; bench/capacity/ramp.py).
+                       Unset: no shape, -u/-r/-t apply as usual.
+  BENCH_RAMP_STEP_S    seconds per step (default 30)
+  BENCH_RAMP_STOP_ON_FAILURE  1 (default): end the ramp as soon as a request failed
+    BENCH_RAMP_LEVELS=quick locust -f bench/locustfile.py --headless \
+        --host http://127.0.0.1:8065/plugins/bench DownloadUser UploadUser   (mixed)
+
 Why not HttpUser: Locust's HTTP clients report a streamed body as 0 bytes and time
 it to the headers. These users read bodies incrementally themselves (a requests
 Session, cooperative under gevent) and fire the request event with the real byte
@@ -38,8 +47,9 @@ import time
 from collections.abc import Iterator
 
 import requests
-from locust import User, constant, task
+from locust import LoadTestShape, User, constant, task
 
+from bench.capacity.ramp import parse_levels, step_users
 from bench.client import PatternVerifier, TransferError, pattern_chunks, pattern_sha256
 
 MiB = 1024 * 1024
@@ -163,3 +173,37 @@ class SmallRequestUser(StreamingUser):
             meta["response_length"] = len(resp.content)
             if resp.status_code != 200:
                 raise TransferError(f"status answered HTTP {resp.status_code}")
+
+
+RAMP_LEVELS = os.environ.get("BENCH_RAMP_LEVELS", "")
+
+
+class StepRampShape(LoadTestShape):
+    """The capacity ramp as a Locust load shape: hold each level for BENCH_RAMP_STEP_S.
+
+    Locust uses any concrete LoadTestShape of a locustfile automatically, so this one is
+    abstract (ignored) unless BENCH_RAMP_LEVELS is set. The shape runs on the master and
+    Locust spreads the users over its workers (compose: `--scale locust-worker=N`).
+    Memory is not judged here (`python -m bench capacity` does that); with
+    BENCH_RAMP_STOP_ON_FAILURE the ramp ends as soon as a request has failed, so the
+    last step in the CSV history is the first that did not hold.
+    """
+
+    abstract = not RAMP_LEVELS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.levels = parse_levels(RAMP_LEVELS or "smoke")
+        self.step_s = float(os.environ.get("BENCH_RAMP_STEP_S", "30"))
+        self.stop_on_failure = os.environ.get("BENCH_RAMP_STOP_ON_FAILURE", "1") not in (
+            "0",
+            "false",
+            "no",
+        )
+
+    def tick(self) -> tuple[int, float] | None:
+        users = step_users(self.levels, self.step_s, self.get_run_time())
+        failed = self.runner is not None and self.runner.stats.total.num_failures > 0
+        if users is None or (self.stop_on_failure and failed):
+            return None
+        return users, float(users)  # reach the step's users within about a second

@@ -223,6 +223,8 @@ def _go_text(env: Mapping[str, Any]) -> str:
     if env.get("host_go_version"):
         return f"host built with {env['host_go_version']}"
     return str(env.get("go") or "go ?")
+
+
 # Counters shown in the leak soak's rounds table, in this order (all that the stats have).
 LEAK_TABLE_COUNTERS = (
     "host.heap_live_bytes",
@@ -625,7 +627,8 @@ def baseline_name(summary: Mapping[str, Any]) -> str:
     each pair has its own folder under results/baseline/.
     """
     mode = summary.get("environment", {}).get("mode", "spawned")
-    return f"{mode}-{summary.get('profile', 'quick')}"
+    kind = "capacity-" if summary.get("kind") == "capacity" else ""  # `bench capacity` runs
+    return f"{kind}{mode}-{summary.get('profile', 'quick')}"
 
 
 def copy_baseline(run_dir: Path, baseline_root: Path, name: str | None = None) -> Path:

@@ -18,6 +18,11 @@
 # "external" mode), NIGHTLY_COMPARE_ARGS (extra `bench compare` flags, e.g.
 # a looser --throughput-tolerance on a noisy machine), STREAMBENCH_COMMIT
 # (default `git rev-parse HEAD`: baked into the images, recorded in the run).
+# NIGHTLY_CAPACITY=1 also runs the concurrency ramp (compose service `capacity`,
+# `python -m bench capacity`) and gates it against NIGHTLY_CAPACITY_BASELINE
+# (default results/baseline/capacity-external-$BENCH_PROFILE): the bridge's
+# capacity may not drop, its peak memory per level may not rise beyond the
+# compare tolerances. Unset (the default): the job is exactly as before.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +50,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The run folder that appeared since the listing $1 (empty when none did).
+new_run_folder() {
+  local path entry found=""
+  for path in "$results"/*/; do
+    [ -d "$path" ] || continue
+    entry=$(basename "$path")
+    if [ "$entry" != baseline ] && [ "$entry" != history ] && ! grep -qxF "$entry" <<<"$1"; then
+      found="$RESULTS_DIR/$entry"
+    fi
+  done
+  echo "$found"
+}
+
+# `bench compare` in the bench image, so this machine needs nothing but Docker.
+compare_in_image() { # baseline dir, run folder
+  "${compose[@]}" run --rm --no-deps -T -v "$(cd "$1" && pwd):/baseline:ro" bench \
+    python -m bench compare "${compare_args[@]}" /baseline "/app/results/$(basename "$2")" 2>&1
+}
+
 before=$(ls -1 "$results")
 
 t0=$(now)
@@ -62,14 +86,7 @@ if [ "$bench_rc" -ne 0 ]; then
 fi
 
 # The run folder is the one that appeared during this run.
-run_dir=""
-for path in "$results"/*/; do
-  [ -d "$path" ] || continue
-  entry=$(basename "$path")
-  if [ "$entry" != baseline ] && [ "$entry" != history ] && ! grep -qxF "$entry" <<<"$before"; then
-    run_dir="$RESULTS_DIR/$entry"
-  fi
-done
+run_dir=$(new_run_folder "$before")
 
 compare_rc=0
 compare_out=""
@@ -82,10 +99,7 @@ elif [ ! -f "$baseline/summary.json" ]; then
   log "$compare_out"
 else
   log "python -m bench compare $baseline $run_dir"
-  # In the bench image, so this machine needs nothing but Docker.
-  compare_out=$("${compose[@]}" run --rm --no-deps -T \
-    -v "$(cd "$baseline" && pwd):/baseline:ro" bench \
-    python -m bench compare "${compare_args[@]}" /baseline "/app/results/$(basename "$run_dir")" 2>&1) || compare_rc=$?
+  compare_out=$(compare_in_image "$baseline" "$run_dir") || compare_rc=$?
   echo "$compare_out"
 fi
 
@@ -102,9 +116,36 @@ if [ -n "$run_dir" ]; then
 fi
 t3=$(now)
 
+capacity_rc=0
+capacity_section=""
+if [ "${NIGHTLY_CAPACITY:-0}" = 1 ]; then
+  capacity_baseline="${NIGHTLY_CAPACITY_BASELINE:-results/baseline/capacity-external-$BENCH_PROFILE}"
+  before_capacity=$(ls -1 "$results")
+  log "docker compose run --rm capacity"
+  "${compose[@]}" run --rm -T capacity || capacity_rc=$?
+  capacity_dir=$(new_run_folder "$before_capacity")
+  if [ -z "$capacity_dir" ]; then
+    capacity_out="no capacity run folder was written"
+    [ "$capacity_rc" -ne 0 ] || capacity_rc=1
+  elif [ ! -f "$capacity_baseline/summary.json" ]; then
+    capacity_out="no baseline at $capacity_baseline/summary.json: comparison skipped"
+  else
+    log "python -m bench compare $capacity_baseline $capacity_dir"
+    capacity_out=$(compare_in_image "$capacity_baseline" "$capacity_dir") || capacity_rc=$?
+  fi
+  echo "$capacity_out"
+  capacity_section=$'\n\n'"### Capacity (\`${capacity_dir:-none}\`) against \`$capacity_baseline\`"
+  capacity_section+=$'\n\n```\n'"$capacity_out"$'\n```'
+  if [ -n "$capacity_dir" ] && [ -f "$capacity_dir/summary.md" ]; then
+    capacity_section+=$'\n\n'"$(cat "$capacity_dir/summary.md")"
+  fi
+fi
+t4=$(now)
+
 status=pass
 if [ "$bench_rc" -ne 0 ]; then status="FAIL (bench exit $bench_rc)"; fi
 if [ "$compare_rc" -ne 0 ]; then status="FAIL (regression: compare exit $compare_rc)"; fi
+if [ "$capacity_rc" -ne 0 ]; then status="FAIL (capacity: exit $capacity_rc)"; fi
 
 summary=$(
   cat <<EOF
@@ -117,7 +158,7 @@ summary=$(
 | run folder | \`${run_dir:-none}\` |
 | commit | \`${STREAMBENCH_COMMIT:-unknown}\` |
 | trend | $history_note |
-| build / bench / compare + trend | $((t1 - t0)) s / $((t2 - t1)) s / $((t3 - t2)) s |
+| build / bench / compare + trend / capacity | $((t1 - t0)) s / $((t2 - t1)) s / $((t3 - t2)) s / $((t4 - t3)) s |
 
 ### Comparison with \`$baseline\`
 
@@ -126,6 +167,7 @@ $compare_out
 \`\`\`
 EOF
 )
+summary+="$capacity_section"
 if [ -n "$run_dir" ] && [ -f "$run_dir/summary.md" ]; then
   summary+=$'\n\n### Run summary\n\n'"$(cat "$run_dir/summary.md")"
 fi
@@ -134,4 +176,5 @@ if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then echo "$summary" >>"$GITHUB_STEP_SUMMA
 log "$status (run folder: ${run_dir:-none})"
 
 if [ "$bench_rc" -ne 0 ]; then exit "$bench_rc"; fi
-exit "$compare_rc"
+if [ "$compare_rc" -ne 0 ]; then exit "$compare_rc"; fi
+exit "$capacity_rc"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 import time
@@ -136,3 +137,68 @@ def test_locust_master_and_workers(stack: Stack, tmp_path: Path) -> None:
 
 def test_locust_against_bare_uvicorn(uvicorn_url: str, tmp_path: Path) -> None:
     check_rows(run_locust(uvicorn_url, tmp_path, ["--stop-timeout=5"]))
+
+
+def test_step_ramp_shape_is_off_unless_asked_for() -> None:
+    """Locust runs any concrete shape of a locustfile by itself: without
+    BENCH_RAMP_LEVELS the usual -u/-r/-t runs (bench run's Locust step) are untouched.
+    In a child process: importing locust monkey-patches the interpreter (gevent)."""
+    env = {k: v for k, v in os.environ.items() if k != "BENCH_RAMP_LEVELS"}
+    probe = (
+        "from locust.util.load_locustfile import load_locustfile; "
+        f"users, shapes = load_locustfile({str(LOCUSTFILE)!r}); "
+        "print([(type(s).__name__, getattr(s, 'levels', None)) for s in shapes])"
+    )
+
+    def shapes(extra: dict[str, str]) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-c", probe],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO_ROOT,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout.strip()
+
+    assert shapes({}) == "[]"
+    assert shapes({"BENCH_RAMP_LEVELS": "quick"}) == (
+        "[('StepRampShape', [1, 2, 4, 8, 16, 32, 64, 128])]"
+    )
+
+
+def test_locust_step_ramp_drives_the_bridge_and_ends_by_itself(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The same ramp under the real CLI, master + 2 workers: no --run-time, the shape
+    steps through the levels and ends the run (exit 0 within the timeout)."""
+    run = subprocess.run(
+        [
+            *(sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless"),
+            *(f"--host={stack.plugin_url}", f"--csv={tmp_path / 'ramp'}", "--processes=2"),
+            *("--only-summary", "--loglevel=INFO", "--stop-timeout=5"),
+            *("DownloadUser", "UploadUser"),
+        ],
+        env={
+            **os.environ,
+            "BENCH_RAMP_LEVELS": "1,2,4",
+            "BENCH_RAMP_STEP_S": "3",
+            # Small bodies: on a loaded machine requests must still finish within a step.
+            "BENCH_DOWNLOAD_SIZE": "65536",
+            "BENCH_UPLOAD_SIZE": "65536",
+        },
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=REPO_ROOT,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-6000:]
+    # The master logs each step the shape asks for (events, not the 1 s CSV tick).
+    steps = re.findall(r"Shape test updating to (\d+) users", output)
+    assert [int(n) for n in steps] == [1, 2, 4], output[-6000:]
+    with (tmp_path / "ramp_stats.csv").open(newline="") as fh:
+        rows = {row["Name"]: row for row in csv.DictReader(fh)}
+    assert int(rows["Aggregated"]["Request Count"]) > 0
+    assert int(rows["Aggregated"]["Failure Count"]) == 0

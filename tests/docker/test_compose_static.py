@@ -224,7 +224,7 @@ def test_every_compose_command_is_a_real_cli_of_ours(compose_doc: dict[str, Any]
                 pytest.fail(f"{HOSTSTUB} missing: run scripts/setup.sh")
             cli = [str(HOSTSTUB), *argv[1:2]] if argv[1:2] == ["health"] else [str(HOSTSTUB)]
         elif argv[0] == "python" and argv[1] == "-m":
-            subcommand = argv[3:4] if argv[3:4] in (["run"], ["health"]) else []
+            subcommand = argv[3:4] if argv[3:4] in (["run"], ["health"], ["capacity"]) else []
             cli = [sys.executable, "-m", argv[2], *subcommand]
         elif argv[0] == "locust":
             cli = [sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "bench/locustfile.py")]
@@ -297,3 +297,27 @@ def test_shell_scripts_pass_shellcheck() -> None:
     scripts.append(".ci/run")
     proc = run_cli(["shellcheck", *scripts])
     assert proc.returncode == 0, proc.stdout
+
+
+def test_capacity_service_is_opt_in_and_runs_the_ramp_against_the_capped_host(
+    compose_doc: dict[str, Any],
+) -> None:
+    capacity = compose_doc["services"]["capacity"]
+    assert capacity["profiles"] == ["capacity"], "`docker compose up` must not start it"
+    command = " ".join(capacity["command"])
+    assert "python -m bench capacity" in command and "--target-url http://host:8065" in command
+    assert f"--results-dir {str(capacity['volumes'][0]).rsplit(':', 1)[1]}" in command
+    assert capacity["depends_on"]["host"]["condition"] == "service_healthy"
+    assert capacity["user"] == compose_doc["services"]["bench"]["user"]
+    assert default_of(capacity["environment"]["BENCH_CAPACITY_MEMORY_CAP"]) == "128m"
+    override = yaml.safe_load(SOCKET_OVERRIDE.read_text())
+    assert (
+        "/var/run/docker.sock:/var/run/docker.sock" in override["services"]["capacity"]["volumes"]
+    )
+
+
+def test_nightly_capacity_gate_is_opt_in() -> None:
+    script = (REPO_ROOT / "scripts" / "nightly.sh").read_text()
+    assert 'if [ "${NIGHTLY_CAPACITY:-0}" = 1 ]; then' in script
+    assert "run --rm -T capacity" in script
+    assert "results/baseline/capacity-external-$BENCH_PROFILE" in script

@@ -1,0 +1,75 @@
+"""`python -m bench capacity` for real: a tiny ramp (1, 2, 4 streams of 1 MiB) through
+spawned host + plugin processes, measured by psutil, written to a run folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.stack import HOSTSTUB_BIN, REPO_ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+MiB = 1024 * 1024
+
+
+def run_capacity(results: Path, *flags: str) -> tuple[subprocess.CompletedProcess[str], Any]:
+    if not HOSTSTUB_BIN.exists():
+        pytest.skip(f"{HOSTSTUB_BIN} not built (scripts/setup.sh)")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "bench", "capacity", "--profile", "smoke", "--targets", "bridge"),
+            *("--results-dir", str(results), *flags),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=False,
+    )
+    (run_dir,) = list(results.iterdir())
+    return proc, json.loads((run_dir / "summary.json").read_text())
+
+
+def test_tiny_ramp_through_the_real_bridge_holds_every_level(tmp_path: Path) -> None:
+    # At least 4 MiB per level: 4, 2 and 1 transfers per stream on keep-alive connections.
+    proc, summary = run_capacity(tmp_path, "--min-level-bytes", "4m")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert summary["kind"] == "capacity" and summary["levels"] == [1, 2, 4]
+    ramps = {r["key"]: r for r in summary["ramps"]}
+    assert set(ramps) == {"bridge/download", "bridge/upload", "bridge/mixed"}
+    for key, ramp in ramps.items():
+        assert ramp["capacity"] == 4 and ramp["stopped_at"] is None, (key, ramp["reason"])
+        assert [lv["concurrency"] for lv in ramp["levels"]] == [1, 2, 4]
+        for lv in ramp["levels"]:
+            n = lv["concurrency"]
+            assert lv["held"] and lv["errors"] == {}
+            assert lv["transfers_per_stream"] == 4 // n
+            assert lv["streams_ok"] == n and lv["bytes_moved"] == 4 * MiB
+            assert lv["aggregate_mb_s"] > 0 and 0 < lv["jain_index"] <= 1.0
+            peaks = {p["name"]: p for p in lv["processes"]}
+            assert set(peaks) == {"host", "plugin"}, peaks
+            for peak in peaks.values():
+                assert peak["source"] == "psutil" and 4 * MiB < peak["peak_bytes"] < 128 * MiB
+            has_downloads = ramp["mode"] != "upload"
+            assert (lv["ttfb_p99_ms"] is not None) == has_downloads
+    run_dir = next(tmp_path.iterdir())
+    md = (run_dir / "summary.md").read_text()
+    assert "| bridge | upload | **4** | - | held every level up to 4" in md
+    assert (run_dir / "capacity_memory.png").stat().st_size > 10_000
+    assert (run_dir / "capacity_throughput.png").is_file()
+
+
+def test_a_cap_below_the_processes_stops_every_ramp_at_once_and_says_why(tmp_path: Path) -> None:
+    proc, summary = run_capacity(tmp_path, "--memory-cap", "4m", "--modes", "upload")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (ramp,) = summary["ramps"]
+    assert (ramp["capacity"], ramp["stopped_at"]) == (0, 1)
+    assert "memory: host peaked at" in ramp["reason"] and "> cap 4 MiB" in ramp["reason"]
+    assert len(ramp["levels"]) == 1, "no level runs after the one that broke"
