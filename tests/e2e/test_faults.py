@@ -37,7 +37,8 @@ from bench.stack import Stack, run_stack, start_plugin
 MAX_BODY = 1 * MiB
 READ_HEADER_TIMEOUT_S = 1.0
 PLUGIN_TIMEOUT_S = 1.0
-# Long enough for a busy machine to finish the drained download; the test ends it sooner.
+# Long enough for a busy machine to finish the drained download (the host exits as
+# soon as it is read).
 SHUTDOWN_GRACE_S = 60.0
 
 
