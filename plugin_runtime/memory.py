@@ -19,7 +19,7 @@ import ctypes.util
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger("plugin_runtime")
 
@@ -51,21 +51,39 @@ def tune_malloc() -> None:
     libc.mallopt(m_trim_threshold, 2 * MALLOC_MMAP_THRESHOLD_BYTES)
 
 
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+# call_later(delay_s, callback) -> a cancellable timer, like asyncio's loop.call_later.
+CallLater = Callable[[float, Callable[[], None]], Timer]
+
+
+def _loop_call_later(delay_s: float, callback: Callable[[], None]) -> Timer:
+    return asyncio.get_running_loop().call_later(delay_s, callback)
+
+
 class IdleTrimmer:
     """Calls malloc_trim(0) when nothing has run for IDLE_TRIM_DELAY_S.
 
     `handler_ended()` is called as each handler finishes; when none is active it
     (re)arms one timer on the event loop, so a steady stream of short requests
     costs one timer reset each and a trim only happens after the burst.
+    `call_later` schedules that timer (the running loop's by default; tests pass
+    a manual clock so they need not race a real one).
     """
 
     def __init__(
-        self, active_handlers: Callable[[], int], delay_s: float = IDLE_TRIM_DELAY_S
+        self,
+        active_handlers: Callable[[], int],
+        delay_s: float = IDLE_TRIM_DELAY_S,
+        call_later: CallLater = _loop_call_later,
     ) -> None:
         self._active_handlers = active_handlers
         self._delay_s = delay_s
+        self._call_later = call_later
         self._libc = _glibc()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
         self.trims = 0
 
     def handler_ended(self) -> None:
@@ -73,7 +91,7 @@ class IdleTrimmer:
             return
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_later(self._delay_s, self._trim_if_idle)
+        self._timer = self._call_later(self._delay_s, self._trim_if_idle)
 
     def _trim_if_idle(self) -> None:
         self._timer = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -17,6 +18,14 @@ from bench.samplers import (
 )
 
 MiB = 1024 * 1024
+DEADLINE_S = 30.0  # bounds only a failure: generous for a busy machine
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {DEADLINE_S} s"
+        time.sleep(0.01)
 
 
 def test_flatten_stats_keeps_numbers_and_skips_unreachable_plugin() -> None:
@@ -63,7 +72,14 @@ def test_sampler_time_series_from_stats_and_psutil(fake_host) -> None:
         ballast = bytearray(32 * MiB)  # touch real memory so our RSS grows
         for i in range(0, len(ballast), 4096):
             ballast[i] = 1
-        time.sleep(0.2)
+        # The background thread samples on its own: wait until it has seen the
+        # grown figure several times.
+        wait_until(
+            lambda: (
+                sum(v == 50 * MiB for _, v in sampler.timeline.series("stats", "plugin.rss_bytes"))
+                >= 3
+            )
+        )
         fake_host.stats["plugin"]["rss_bytes"] -= 10 * MiB
         sampler.close(window)
         del ballast
@@ -78,10 +94,13 @@ def test_sampler_time_series_from_stats_and_psutil(fake_host) -> None:
 
 
 def test_sampler_records_errors_without_dying() -> None:
-    with Sampler(stats_url="http://127.0.0.1:9/debug/stats", interval_s=0.02) as sampler:
-        time.sleep(0.1)
-    assert sampler.timeline.errors
-    assert sampler.timeline.series(LOADGEN, "rss_bytes")  # psutil kept sampling
+    with Sampler(
+        stats_url="http://127.0.0.1:9/debug/stats", interval_s=0.02, stats_interval_s=0.02
+    ) as sampler:
+        # The thread goes on after a failed fetch: more errors, and psutil readings.
+        wait_until(lambda: len(sampler.timeline.errors) >= 3)
+        wait_until(lambda: len(sampler.timeline.series(LOADGEN, "rss_bytes")) >= 3)
+    assert all("127.0.0.1:9/debug/stats" in e for e in sampler.timeline.errors)
 
 
 def test_sampler_reads_container_figures() -> None:

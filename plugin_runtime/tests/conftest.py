@@ -15,6 +15,10 @@ from plugin_runtime.request import Request
 from plugin_runtime.response import ResponseWriter
 from plugin_runtime.server import Handler, PluginServer
 
+# How long a test waits for something that should happen: it bounds only a failure,
+# so it is generous enough that a busy machine never trips it.
+DEADLINE_S = 30.0
+
 
 class RecordingStream:
     """Stands in for grpc.aio's context.write: records every response message."""

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from plugin_runtime.asgi import asgi_app, asgi_handler
 from plugin_runtime.examples.bench import app as bench_app
 
+from .conftest import DEADLINE_S
 from .test_server import pattern, wait_for
 
 hung = asyncio.Event()
@@ -89,7 +90,7 @@ async def test_starlette_handler_is_cancelled_with_the_stream(plugin_factory) ->
     call = client.call("/forever")
     first = await call.read()
     assert first.body_chunk == b"first\n"
-    await asyncio.wait_for(hung.wait(), 5)
+    await asyncio.wait_for(hung.wait(), DEADLINE_S)
     call.cancel()
     counters = client.server.counters
     await wait_for(lambda: counters.cancelled == 1 and counters.active == 0)

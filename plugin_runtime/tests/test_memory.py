@@ -1,9 +1,15 @@
-"""IdleTrimmer: memory goes back to the OS only after the plugin has been idle."""
+"""IdleTrimmer: memory goes back to the OS only after the plugin has been idle.
+
+The debounce is checked on a manual clock (no race against a real timer on a busy
+machine); one test checks the default wiring to the running event loop.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -12,25 +18,80 @@ from plugin_runtime.memory import IdleTrimmer
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
 
 
-async def test_trims_once_after_a_burst_of_handlers_ends() -> None:
-    active = [0]
-    trimmer = IdleTrimmer(lambda: active[0], delay_s=0.05)
-    for _ in range(20):  # twenty requests finishing one after another
+@dataclass
+class ManualTimer:
+    due: float
+    callback: Callable[[], None]
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+@dataclass
+class ManualClock:
+    """call_later on a clock that moves only when the test says so."""
+
+    now: float = 0.0
+    timers: list[ManualTimer] = field(default_factory=list)
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> ManualTimer:
+        timer = ManualTimer(self.now + delay_s, callback)
+        self.timers.append(timer)
+        return timer
+
+    @property
+    def pending(self) -> int:
+        return sum(not t.cancelled for t in self.timers)
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on, firing every live timer that falls due, in order."""
+        self.now += seconds
+        for timer in sorted(self.timers, key=lambda t: t.due):
+            if timer.due <= self.now and not timer.cancelled:
+                self.timers.remove(timer)
+                timer.callback()
+
+
+def test_trims_once_after_a_burst_of_handlers_ends() -> None:
+    clock = ManualClock()
+    trimmer = IdleTrimmer(lambda: 0, delay_s=0.05, call_later=clock.call_later)
+    for _ in range(20):  # twenty requests finishing 1 ms apart
         trimmer.handler_ended()
-        await asyncio.sleep(0.001)
+        clock.advance(0.001)
+        assert clock.pending == 1  # each end re-arms the one timer
     assert trimmer.trims == 0  # debounced: not on the hot path
-    await asyncio.sleep(0.15)
+    clock.advance(0.05 - 0.001 - 0.0001)
+    assert trimmer.trims == 0  # not before the plugin has been idle for the delay
+    clock.advance(0.0002)
     assert trimmer.trims == 1
+    clock.advance(10)
+    assert trimmer.trims == 1 and clock.pending == 0  # one trim per idle moment
 
 
-async def test_does_not_trim_while_handlers_run() -> None:
+def test_does_not_trim_while_handlers_run() -> None:
+    clock = ManualClock()
     active = [2]
-    trimmer = IdleTrimmer(lambda: active[0], delay_s=0.02)
+    trimmer = IdleTrimmer(lambda: active[0], delay_s=0.02, call_later=clock.call_later)
     trimmer.handler_ended()  # one of three ended, two still run: no timer at all
-    await asyncio.sleep(0.06)
+    assert clock.pending == 0
+    clock.advance(1)
     assert trimmer.trims == 0
     active[0] = 0
     trimmer.handler_ended()
     active[0] = 1  # new work arrived before the timer fired
-    await asyncio.sleep(0.06)
+    clock.advance(1)
     assert trimmer.trims == 0
+    active[0] = 0
+    trimmer.handler_ended()  # the next idle moment does trim
+    clock.advance(1)
+    assert trimmer.trims == 1
+
+
+async def test_default_timer_runs_on_the_event_loop() -> None:
+    trimmer = IdleTrimmer(lambda: 0, delay_s=0.01)
+    trimmer.handler_ended()
+    async with asyncio.timeout(30):  # generous: only a broken timer takes this long
+        while trimmer.trims == 0:  # noqa: ASYNC110 (trims has no event to wait on)
+            await asyncio.sleep(0.01)
+    assert trimmer.trims == 1

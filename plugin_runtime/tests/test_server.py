@@ -16,7 +16,7 @@ from plugin_runtime._proto import bench_stats_pb2 as stats_pb
 from plugin_runtime._proto import bench_stats_pb2_grpc as stats_grpc
 from plugin_runtime._proto import hooks_http_pb2 as pb
 
-from .conftest import PluginClient
+from .conftest import DEADLINE_S, PluginClient
 
 
 def pattern(n: int) -> bytes:
@@ -24,10 +24,31 @@ def pattern(n: int) -> bytes:
 
 
 async def wait_for(predicate) -> None:  # type: ignore[no-untyped-def]
-    """Poll `predicate` for up to 5 s (fails the test if it never holds)."""
-    async with asyncio.timeout(5):
+    """Poll `predicate` for up to DEADLINE_S (fails the test if it never holds)."""
+    async with asyncio.timeout(DEADLINE_S):
         while not predicate():  # noqa: ASYNC110 (the counters have no event to wait on)
             await asyncio.sleep(0.01)
+
+
+async def wait_for_stall(progress: list[int], limit: int, quiet_s: float = 1.0) -> int:
+    """Bytes written once `progress` has stopped growing for `quiet_s`.
+
+    Fails as soon as more than `limit` bytes were written (nothing holds the writer
+    back), or if the writer never stops within DEADLINE_S.
+    """
+    loop = asyncio.get_running_loop()
+    started = last_change = loop.time()
+    last = -1
+    while True:
+        written = sum(progress)
+        assert written <= limit, f"the writer ran on to {written} bytes with nobody reading"
+        now = loop.time()
+        if written != last:
+            last, last_change = written, now
+        elif now - last_change >= quiet_s:
+            return written
+        assert now - started < DEADLINE_S, f"the writer never stalled (at {written} bytes)"
+        await asyncio.sleep(0.02)
 
 
 async def test_socket_is_private_and_health_is_serving(bench_plugin: PluginClient) -> None:
@@ -64,7 +85,7 @@ async def test_echo_is_full_duplex(bench_plugin: PluginClient) -> None:
     await call.write(pb.ServeHTTPRequest(init=pb.ServeHTTPRequestInit(method="POST", url="/echo")))
     for i in range(3):
         await call.write(pb.ServeHTTPRequest(body_chunk=f"ping {i}".encode()))
-        reply = await asyncio.wait_for(call.read(), 5)  # answered before the upload ends
+        reply = await asyncio.wait_for(call.read(), DEADLINE_S)  # before the upload ends
         assert reply.body_chunk == f"ping {i}".encode() and reply.flush
     await call.write(pb.ServeHTTPRequest(body_complete=True))
     await call.done_writing()
@@ -124,7 +145,7 @@ async def test_cancelled_stream_cancels_the_handler_promptly(plugin_factory) -> 
     counters = client.server.counters
     await wait_for(lambda: counters.active == 1)
     call.cancel()
-    await asyncio.wait_for(cancelled.wait(), 2)
+    await asyncio.wait_for(cancelled.wait(), DEADLINE_S)  # the handler would sleep 60 s
     await wait_for(lambda: counters.active == 0 and counters.cancelled == 1)
 
 
@@ -140,13 +161,13 @@ async def test_slow_reader_back_pressures_the_writer(plugin_factory) -> None:  #
     client = await plugin_factory(endless)
     call = client.call("/endless")
     await call.read()  # the stream is running; now stop reading
-    await asyncio.sleep(0.5)
-    stalled_at = sum(progress)
-    await asyncio.sleep(0.5)
-    # write() waits for flow control: no progress while nobody reads, and far below
-    # what an unbounded buffer would have taken in 1 s.
-    assert sum(progress) == stalled_at
-    assert stalled_at < 64 * 1024 * 1024
+    # write() waits for flow control: the writer stops while nobody reads, far below
+    # what an unbounded buffer would take.
+    stalled_at = await wait_for_stall(progress, limit=64 * 1024 * 1024)
+    # ... and it was waiting for the reader: reading again lets it go on.
+    async with asyncio.timeout(DEADLINE_S):
+        while sum(progress) == stalled_at:
+            assert await call.read() is not grpc.aio.EOF
     call.cancel()
     await wait_for(lambda: client.server.counters.cancelled == 1)
 

@@ -26,6 +26,10 @@ from bench.stack import Stack
 KiB = 1024
 MiB = 1024 * KiB
 T = TypeVar("T")
+# How long a test waits for something that should happen (a handler cancelled, the
+# plugin idle, a log line): it bounds only a failure, so it is generous enough
+# that a busy machine never trips it.
+DEADLINE_S = 30.0
 
 # What a client may see when a transfer is cut: the typed exceptions of http.client.
 ABORTED_TRANSFER = (http.client.IncompleteRead, http.client.HTTPException, ConnectionError)

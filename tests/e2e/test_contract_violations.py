@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from e2e_support import ABORTED_TRANSFER, connect, plugin_idle, wait_until
+from e2e_support import ABORTED_TRANSFER, DEADLINE_S, connect, plugin_idle, wait_until
 
 from bench.stack import Stack, run_stack
 from plugin_runtime.examples.misbehaving import CASES, COMMITS_FIRST
@@ -81,8 +81,8 @@ def test_misbehaving_plugin_gets_500_or_abort_and_a_log_line(rogue_stack: Stack,
             if "plugin_id=rogue" in line and REASONS[case] in line
         ]
 
-    wait_until(logged, 5.0, what=f"host log line naming plugin rogue and {REASONS[case]!r}")
-    wait_until(lambda: plugin_idle(rogue_stack), 5.0, what="no stream or handler left")
+    wait_until(logged, DEADLINE_S, what=f"host log line naming plugin rogue and {REASONS[case]!r}")
+    wait_until(lambda: plugin_idle(rogue_stack), DEADLINE_S, what="no stream or handler left")
     assert rogue_stack.host.poll() is None, "host died"
 
 

@@ -20,6 +20,7 @@ import grpc
 import pytest
 from e2e_support import (
     ABORTED_TRANSFER,
+    DEADLINE_S,
     MiB,
     connect,
     plugin_idle,
@@ -36,12 +37,16 @@ from bench.stack import Stack, run_stack, start_plugin
 MAX_BODY = 1 * MiB
 READ_HEADER_TIMEOUT_S = 1.0
 PLUGIN_TIMEOUT_S = 1.0
+# Long enough for a busy machine to finish the drained download (the host exits as
+# soon as it is read).
+SHUTDOWN_GRACE_S = 60.0
 
 
 @pytest.fixture
 def own_stack(tmp_path: Path) -> Iterator[Stack]:
     """A stack for one test that kills or stops one of its processes."""
-    with run_stack(host_args=["--shutdown-grace", "10s"], log_dir=tmp_path) as running:
+    host_args = ["--shutdown-grace", f"{SHUTDOWN_GRACE_S:g}s"]
+    with run_stack(host_args=host_args, log_dir=tmp_path) as running:
         yield running
 
 
@@ -57,7 +62,7 @@ def guarded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
 
 
-def get_status(stack: Stack, path: str, timeout: float = 10.0) -> int:
+def get_status(stack: Stack, path: str, timeout: float = DEADLINE_S) -> int:
     conn, prefix = connect(stack, timeout=timeout)
     try:
         conn.request("GET", f"{prefix}{path}")
@@ -70,7 +75,7 @@ def get_status(stack: Stack, path: str, timeout: float = 10.0) -> int:
 
 def kill_plugin(stack: Stack) -> None:
     stack.plugin.send_signal(signal.SIGKILL)
-    stack.plugin.wait(timeout=10)
+    stack.plugin.wait(timeout=DEADLINE_S)
 
 
 # --- the plugin dies ---------------------------------------------------------------
@@ -94,7 +99,7 @@ def test_plugin_killed_mid_download_fails_the_transfer(own_stack: Stack) -> None
 def test_plugin_killed_mid_upload_fails_the_request(own_stack: Stack) -> None:
     conn, prefix = connect(own_stack, timeout=10.0)
     pump = start_upload(conn, f"{prefix}/upload", 512 * MiB)
-    wait_until(lambda: pump.sent >= 8 * MiB, 10.0, what="8 MiB uploaded")
+    wait_until(lambda: pump.sent >= 8 * MiB, DEADLINE_S, what="8 MiB uploaded")
     kill_plugin(own_stack)
     try:
         resp = conn.getresponse()
@@ -113,24 +118,28 @@ def test_plugin_down_503_fast_then_recovers_without_host_restart(
 ) -> None:
     assert get_status(own_stack, "/status?code=200") == 200
     kill_plugin(own_stack)
-    wait_until(lambda: get_status(own_stack, "/status?code=200") == 503, 5.0, what="503 after kill")
+    wait_until(
+        lambda: get_status(own_stack, "/status?code=200") == 503, DEADLINE_S, what="503 after kill"
+    )
     timings = []
     for _ in range(5):
         started = time.monotonic()
         assert get_status(own_stack, "/status?code=200") == 503
         timings.append(time.monotonic() - started)
     record_figure("plugin_down.503_latency_max", max(timings) * 1000, "ms")
-    assert max(timings) < 2.0, f"503 not fast while the plugin is down: {timings}"
+    # Fast: the host does not wait for the plugin to come back (that would hang until
+    # the socket timeout). The bound is only a sanity check: ~0.5 ms measured.
+    assert max(timings) < 10.0, f"503 not fast while the plugin is down: {timings}"
     assert get_status_url(own_stack.host_url + "/healthz") == 503
 
     restarted_at = time.monotonic()
     own_stack.plugin = start_plugin(own_stack.plugin_addr, own_stack.log_dir)
     _, plugin_ready_s = wait_until(
-        lambda: plugin_serving(own_stack.plugin_addr), 30.0, what="restarted plugin SERVING"
+        lambda: plugin_serving(own_stack.plugin_addr), DEADLINE_S, what="restarted plugin SERVING"
     )
     _, host_ok_s = wait_until(
         lambda: get_status(own_stack, "/status?code=200") == 200,
-        30.0,
+        DEADLINE_S,
         interval=0.02,
         what="host serving again through the restarted plugin",
     )
@@ -142,7 +151,7 @@ def test_plugin_down_503_fast_then_recovers_without_host_restart(
 
 def get_status_url(url: str) -> int:
     try:
-        with urllib.request.urlopen(url, timeout=5.0) as resp:
+        with urllib.request.urlopen(url, timeout=DEADLINE_S) as resp:
             return int(resp.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
@@ -152,7 +161,7 @@ def plugin_serving(addr: str) -> bool:
     with grpc.insecure_channel(addr) as channel:
         try:
             answer = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=""), timeout=0.5
+                health_pb2.HealthCheckRequest(service=""), timeout=5.0
             )
         except grpc.RpcError:
             return False
@@ -167,27 +176,44 @@ def test_plugin_that_never_answers_gets_504(guarded_stack: Stack, record_figure)
     assert get_status(guarded_stack, "/hang") == 504
     elapsed = time.monotonic() - started
     record_figure("plugin_timeout_1s.time_to_504", elapsed, "s")
-    assert PLUGIN_TIMEOUT_S * 0.9 <= elapsed < PLUGIN_TIMEOUT_S + 5.0
-    wait_until(lambda: plugin_idle(guarded_stack), 5.0, what="/hang handler cancelled after 504")
+    # Not before the timeout; after it, only as late as a busy machine makes it (/hang
+    # never answers, so a 504 at all means the timeout fired).
+    assert PLUGIN_TIMEOUT_S * 0.9 <= elapsed < PLUGIN_TIMEOUT_S + 20.0
+    wait_until(
+        lambda: plugin_idle(guarded_stack), DEADLINE_S, what="/hang handler cancelled after 504"
+    )
 
 
 def test_host_sigterm_drains_inflight_download(own_stack: Stack, record_figure) -> None:
     size = 64 * MiB
-    conn, prefix = connect(own_stack, timeout=15.0)
+    conn, prefix = connect(own_stack)
     conn.request("GET", f"{prefix}/download?size={size}&chunk=65536")
     resp = conn.getresponse()
     assert resp.status == 200
     verifier = PatternVerifier()
     verifier.update(memoryview(resp.read(MiB)))
     own_stack.host.send_signal(signal.SIGTERM)
-    time.sleep(0.3)  # the host is shutting down while the body is mid-flight
+    # Shutting down starts by closing the listener: once new connections are refused,
+    # the host is draining while the body is mid-flight.
+    wait_until(
+        lambda: refuses_connections(own_stack), DEADLINE_S, what="host refusing after SIGTERM"
+    )
+    assert own_stack.host.poll() is None, "the host exited without draining"
     started = time.monotonic()
     received = MiB + read_download(resp, verifier)
     conn.close()
     assert received == size
-    exit_code = own_stack.host.wait(timeout=15.0)
+    exit_code = own_stack.host.wait(timeout=DEADLINE_S)
     record_figure("host_sigterm.exit_after_drain", time.monotonic() - started, "s")
     assert exit_code == 0, own_stack.log_tail("host")
+
+
+def refuses_connections(stack: Stack) -> bool:
+    try:
+        raw_socket(stack, timeout=DEADLINE_S).close()
+    except ConnectionRefusedError:
+        return True
+    return False
 
 
 # --- bad clients ------------------------------------------------------------------
@@ -211,7 +237,7 @@ def test_chunked_oversized_body_is_413(guarded_stack: Stack) -> None:
     pump.stop()
     conn.close()
     assert resp.status == 413
-    wait_until(lambda: plugin_idle(guarded_stack), 5.0, what="no stream left after 413")
+    wait_until(lambda: plugin_idle(guarded_stack), DEADLINE_S, what="no stream left after 413")
 
 
 def test_body_within_limit_passes(guarded_stack: Stack) -> None:
@@ -243,7 +269,7 @@ def test_slow_loris_is_cut_off(guarded_stack: Stack, record_figure) -> None:
     head = f"GET /plugins/{guarded_stack.plugin_id}/status HTTP/1.1\r\nHost: e2e\r\n"
     sock.sendall(head.encode())
     started = time.monotonic()
-    deadline = started + READ_HEADER_TIMEOUT_S + 4.0
+    deadline = started + READ_HEADER_TIMEOUT_S + DEADLINE_S
     cut_off = False
     answer = b""
     while time.monotonic() < deadline and not cut_off:
