@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -23,9 +24,14 @@ class HandlerCounters:
     cancelled: int = 0
     failed: int = 0
     _process: psutil.Process = field(default_factory=psutil.Process, repr=False)
+    # Set by the server: the response budget's figures (bytes, slots, sending, waiting).
+    budget_figures: Callable[[], tuple[int, int, int, int]] | None = field(default=None, repr=False)
 
     def snapshot(self) -> stats_pb.PluginStats:
         process = self._process
+        budget_bytes, slots, sending, waiting = (
+            self.budget_figures() if self.budget_figures else (0, 0, 0, 0)
+        )
         with process.oneshot():
             return stats_pb.PluginStats(
                 rss_bytes=process.memory_info().rss,
@@ -37,6 +43,10 @@ class HandlerCounters:
                 handlers_cancelled=self.cancelled,
                 pid=os.getpid(),
                 max_chunk_bytes=self.max_chunk_bytes,
+                response_budget_bytes=budget_bytes,
+                response_send_slots=slots,
+                response_sending=sending,
+                response_waiting=waiting,
             )
 
 

@@ -56,6 +56,7 @@ type config struct {
 	windowBytes       int
 	readBufferBytes   int
 	logLevel          string
+	limits            limits
 }
 
 const envPrefix = "HOSTSTUB_"
@@ -83,6 +84,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.windowBytes, "window-bytes", pluginconn.DefaultWindowBytes, "HTTP/2 flow-control window to the plugin, -1 = grpc-go dynamic default")
 	fs.IntVar(&c.readBufferBytes, "read-buffer-bytes", pluginconn.DefaultReadBufferBytes, "gRPC transport read buffer")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	c.limits.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -109,7 +111,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	case c.windowBytes > 1<<30:
 		return c, fmt.Errorf("--window-bytes must be <= 1 GiB (got %d)", c.windowBytes)
 	}
-	return c, nil
+	return c, c.limits.validate()
 }
 
 // applyEnv fills each flag not given on the command line from HOSTSTUB_<NAME>.
@@ -161,9 +163,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer conn.Close()
 
 	streams := &stats.Streams{}
+	gate := cfg.limits.newGate(cfg.windowBytes, log)
 	handler := router.New(router.Routes{
 		PluginID: cfg.pluginID,
-		Plugin: &bridge.Bridge{
+		Plugin: gate.wrap(&bridge.Bridge{
 			PluginID:          cfg.pluginID,
 			Plugin:            pluginapiv1.NewPluginHooksClient(conn.ClientConn()),
 			Ready:             conn.Ready,
@@ -175,12 +178,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			FlushEveryChunk:   cfg.flushEveryChunk,
 			Log:               log,
 			Streams:           streams,
-		},
+		}),
 		Healthy:      conn.Ready,
 		HealthDetail: conn.Status,
 		Stats: &stats.Handler{
 			Streams: streams,
 			Plugin:  benchstatsv1.NewPluginStatsServiceClient(conn.ClientConn()),
+			Limits:  gate,
 		},
 	})
 

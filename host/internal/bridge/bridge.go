@@ -102,6 +102,16 @@ type Bridge struct {
 	// Streams counts active and total streams for /debug/stats; nil means no
 	// counting.
 	Streams *stats.Streams
+
+	// Budget bounds the body bytes held for all streams together (see
+	// Budget); a stream waits for its share before it opens. nil means no
+	// bound beyond each stream's own.
+	Budget *Budget
+
+	// WindowBytes is the HTTP/2 window towards the plugin (pluginconn's
+	// WindowBytes), counted in each stream's share of Budget. Zero means
+	// pluginconn.DefaultWindowBytes.
+	WindowBytes int64
 }
 
 // ServeHTTP bridges one request. It panics with http.ErrAbortHandler when the
@@ -111,6 +121,15 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if b.Streams != nil {
 		b.Streams.Start()
 		defer b.Streams.End()
+	}
+	if b.Budget != nil {
+		release, err := b.Budget.reserve(r.Context(), b.streamReserveBytes(r))
+		if err != nil {
+			b.logger().Debug("client went away while waiting for the memory budget",
+				"plugin_id", b.PluginID, "path", r.URL.Path)
+			return
+		}
+		defer release()
 	}
 	ex := newExchange(b, w, r)
 	if f := ex.run(); f != nil {

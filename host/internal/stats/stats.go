@@ -45,6 +45,23 @@ type Host struct {
 	ActiveStreams  int64  `json:"active_streams"`
 	StreamsTotal   int64  `json:"streams_total"`
 	PID            int    `json:"pid"`
+	Limits
+}
+
+// Limits are the memory budget and admission figures (zero when not set up).
+type Limits struct {
+	BudgetBytes            int64 `json:"budget_bytes"`
+	BudgetInUseBytes       int64 `json:"budget_in_use_bytes"`
+	MaxStreams             int64 `json:"max_streams"`
+	AdmissionActive        int64 `json:"admission_active"`
+	AdmissionQueued        int64 `json:"admission_queued"`
+	AdmissionMaxQueue      int64 `json:"admission_max_queue"`
+	AdmissionRejectedTotal int64 `json:"admission_rejected_total"`
+}
+
+// LimitsSource reports the current Limits.
+type LimitsSource interface {
+	Limits() Limits
 }
 
 // Plugin is the `plugin` object of /debug/stats (snake_case like the proto
@@ -59,6 +76,11 @@ type Plugin struct {
 	HandlersCancelled int64 `json:"handlers_cancelled"`
 	PID               int32 `json:"pid"`
 	MaxChunkBytes     int64 `json:"max_chunk_bytes"`
+	// The response budget: bytes, send slots, slots in use, responses waiting.
+	ResponseBudgetBytes int64 `json:"response_budget_bytes"`
+	ResponseSendSlots   int32 `json:"response_send_slots"`
+	ResponseSending     int32 `json:"response_sending"`
+	ResponseWaiting     int32 `json:"response_waiting"`
 }
 
 // pluginError is the `plugin` object when the plugin cannot be asked.
@@ -112,6 +134,8 @@ type Handler struct {
 	Plugin benchstatsv1.PluginStatsServiceClient
 	// Timeout bounds the plugin call; zero means DefaultPluginTimeout.
 	Timeout time.Duration
+	// Limits, if set, adds the budget and admission figures to `host`.
+	Limits LimitsSource
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -123,6 +147,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Host   Host `json:"host"`
 		Plugin any  `json:"plugin"`
 	}{Host: ReadHost(streams), Plugin: h.readPlugin(r.Context())}
+	if h.Limits != nil {
+		body.Host.Limits = h.Limits.Limits()
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(body)
@@ -152,5 +179,10 @@ func (h *Handler) readPlugin(ctx context.Context) any {
 		HandlersCancelled: st.GetHandlersCancelled(),
 		PID:               st.GetPid(),
 		MaxChunkBytes:     st.GetMaxChunkBytes(),
+
+		ResponseBudgetBytes: st.GetResponseBudgetBytes(),
+		ResponseSendSlots:   st.GetResponseSendSlots(),
+		ResponseSending:     st.GetResponseSending(),
+		ResponseWaiting:     st.GetResponseWaiting(),
 	}
 }

@@ -72,8 +72,14 @@ type PluginStats struct {
 	HandlersCancelled int64                  `protobuf:"varint,7,opt,name=handlers_cancelled,json=handlersCancelled,proto3" json:"handlers_cancelled,omitempty"` // handlers ended by cancellation
 	Pid               int32                  `protobuf:"varint,8,opt,name=pid,proto3" json:"pid,omitempty"`
 	MaxChunkBytes     int64                  `protobuf:"varint,9,opt,name=max_chunk_bytes,json=maxChunkBytes,proto3" json:"max_chunk_bytes,omitempty"` // the runtime's configured max body chunk
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Response memory budget (--response-buffer-bytes) and its send slots:
+	// responses sending a full-size message now, and those waiting for a slot.
+	ResponseBudgetBytes int64 `protobuf:"varint,40,opt,name=response_budget_bytes,json=responseBudgetBytes,proto3" json:"response_budget_bytes,omitempty"`
+	ResponseSendSlots   int32 `protobuf:"varint,41,opt,name=response_send_slots,json=responseSendSlots,proto3" json:"response_send_slots,omitempty"`
+	ResponseSending     int32 `protobuf:"varint,42,opt,name=response_sending,json=responseSending,proto3" json:"response_sending,omitempty"`
+	ResponseWaiting     int32 `protobuf:"varint,43,opt,name=response_waiting,json=responseWaiting,proto3" json:"response_waiting,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *PluginStats) Reset() {
@@ -169,12 +175,40 @@ func (x *PluginStats) GetMaxChunkBytes() int64 {
 	return 0
 }
 
+func (x *PluginStats) GetResponseBudgetBytes() int64 {
+	if x != nil {
+		return x.ResponseBudgetBytes
+	}
+	return 0
+}
+
+func (x *PluginStats) GetResponseSendSlots() int32 {
+	if x != nil {
+		return x.ResponseSendSlots
+	}
+	return 0
+}
+
+func (x *PluginStats) GetResponseSending() int32 {
+	if x != nil {
+		return x.ResponseSending
+	}
+	return 0
+}
+
+func (x *PluginStats) GetResponseWaiting() int32 {
+	if x != nil {
+		return x.ResponseWaiting
+	}
+	return 0
+}
+
 var File_bench_stats_proto protoreflect.FileDescriptor
 
 const file_bench_stats_proto_rawDesc = "" +
 	"\n" +
 	"\x11bench_stats.proto\x12\x0estreambench.v1\"\x14\n" +
-	"\x12PluginStatsRequest\"\xbd\x02\n" +
+	"\x12PluginStatsRequest\"\xf7\x03\n" +
 	"\vPluginStats\x12\x1b\n" +
 	"\trss_bytes\x18\x01 \x01(\x03R\brssBytes\x12\x18\n" +
 	"\athreads\x18\x02 \x01(\x05R\athreads\x12\x19\n" +
@@ -184,7 +218,11 @@ const file_bench_stats_proto_rawDesc = "" +
 	"\x0ehandlers_total\x18\x06 \x01(\x03R\rhandlersTotal\x12-\n" +
 	"\x12handlers_cancelled\x18\a \x01(\x03R\x11handlersCancelled\x12\x10\n" +
 	"\x03pid\x18\b \x01(\x05R\x03pid\x12&\n" +
-	"\x0fmax_chunk_bytes\x18\t \x01(\x03R\rmaxChunkBytes2a\n" +
+	"\x0fmax_chunk_bytes\x18\t \x01(\x03R\rmaxChunkBytes\x122\n" +
+	"\x15response_budget_bytes\x18( \x01(\x03R\x13responseBudgetBytes\x12.\n" +
+	"\x13response_send_slots\x18) \x01(\x05R\x11responseSendSlots\x12)\n" +
+	"\x10response_sending\x18* \x01(\x05R\x0fresponseSending\x12)\n" +
+	"\x10response_waiting\x18+ \x01(\x05R\x0fresponseWaiting2a\n" +
 	"\x12PluginStatsService\x12K\n" +
 	"\bGetStats\x12\".streambench.v1.PluginStatsRequest\x1a\x1b.streambench.v1.PluginStatsB7Z5github.com/streambench/host/internal/gen/benchstatsv1b\x06proto3"
 
