@@ -19,11 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from bench.client import PatternVerifier
-from bench.stack import Stack, run_stack
-
-from .e2e_support import (
+from e2e_support import (
     MiB,
     connect,
     fetch_stats,
@@ -33,6 +29,9 @@ from .e2e_support import (
     upload_zeros,
     wait_until,
 )
+
+from bench.client import PatternVerifier
+from bench.stack import Stack, run_stack
 
 
 @pytest.fixture
