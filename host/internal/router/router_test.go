@@ -139,7 +139,8 @@ func TestDebugStatsShape(t *testing.T) {
 		keys   []string
 	}{
 		{"plugin up", fakeStats{}, []string{"rss_bytes", "threads", "open_fds", "active_handlers", "asyncio_tasks",
-			"handlers_total", "handlers_cancelled", "pid", "max_chunk_bytes"}},
+			"handlers_total", "handlers_cancelled", "pid", "max_chunk_bytes",
+			"response_budget_bytes", "response_send_slots", "response_sending", "response_waiting"}},
 		{"plugin down", fakeStats{err: errors.New("connection refused")}, []string{"error"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,7 +150,9 @@ func TestDebugStatsShape(t *testing.T) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 				t.Fatal(err, rec.Body.String())
 			}
-			hostKeys := []string{"rss_bytes", "goroutines", "heap_inuse_bytes", "active_streams", "streams_total", "pid"}
+			hostKeys := []string{"rss_bytes", "goroutines", "heap_inuse_bytes", "active_streams", "streams_total", "pid",
+				"budget_bytes", "budget_in_use_bytes", "max_streams", "admission_active", "admission_queued",
+				"admission_max_queue", "admission_rejected_total"}
 			if len(got["host"]) != len(hostKeys) || len(got["plugin"]) != len(tc.keys) {
 				t.Fatalf("keys: %v", got)
 			}
