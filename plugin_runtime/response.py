@@ -7,11 +7,13 @@ Messages go out through `send`, which only returns when the stream can take
 more (grpc.aio's `context.write` awaits HTTP/2 flow control), so a slow client
 slows the handler's `await write()` down instead of growing a buffer here.
 
-Batching: the writer keeps at most one built message (`_held`) plus a partial
-chunk (`_partial`, < max_chunk_bytes) before sending, so small writes leave as
-full-size messages and a following flush()/close() rides on the last data
-message instead of costing a message of its own. Memory per response is thus
-bounded by 2 x max_chunk_bytes plus the message in flight. Like Go's buffered
+Batching: the writer keeps at most one held body (`_held`, the next message's
+bytes; the caller's own `bytes` object when a write is exactly one chunk) plus a
+partial chunk (`_partial`, < max_chunk_bytes) before sending, so small writes
+leave as full-size messages and a following flush()/close() rides on the last
+data message instead of costing a message of its own. The protobuf message is
+only built inside a send slot of the plugin-wide `ResponseBufferBudget`, so
+responses waiting for their turn hold no message copies. Like Go's buffered
 http.ResponseWriter, bytes reach the client on the next full chunk, flush() or
 close(): call flush() when the client must see them now (SSE, echo).
 """
