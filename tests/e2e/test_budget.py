@@ -98,7 +98,7 @@ def run_all(jobs: list[Callable[[], None]]) -> None:
 def test_host_budget_admits_few_streams_and_all_complete(
     stack_with: Callable[..., Any], record_figure: Callable[[str, float, str], None]
 ) -> None:
-    """8 MiB budget: 2 downloads (3 MiB share each) or 1 upload (5 MiB) at a time;
+    """8 MiB budget: 2 downloads (3 MiB share each) or 1 upload (6 MiB) at a time;
     32 downloads and 8 uploads of 16 MiB at once all complete byte-exact, the budget
     is never exceeded, the rest wait in the queue, and memory stays bounded."""
     size = 16 * MiB

@@ -15,15 +15,17 @@ import (
 )
 
 // DefaultBudgetBytes is the host's memory budget for body bytes in flight:
-// with the 2 MiB window and 1 MiB messages, 16 downloads or 9 uploads at full
-// speed (enough for both cores), which also keeps the plugin's per-upload
-// memory inside a 128 MiB container (docs/performance.md).
-const DefaultBudgetBytes = 48 << 20
+// with the 2 MiB window and 1 MiB messages, 12 downloads or 6 uploads at full
+// speed (enough for both cores). Through the stream limit it also bounds the
+// plugin, which holds ~8-10 MiB per upload at 1 MiB messages: host and plugin
+// both stay inside 128 MiB containers at any number of clients
+// (docs/performance.md).
+const DefaultBudgetBytes = 36 << 20
 
 // gcHeadroomBytes is added to the budget for Go's soft memory limit when
-// GOMEMLIMIT is not set: the GC collects before the heap doubles past the
-// budget instead of letting it grow to twice the live data.
-const gcHeadroomBytes = 64 << 20
+// GOMEMLIMIT is not set: the GC collects before the heap grows far past the
+// budget instead of letting it reach twice the live data.
+const gcHeadroomBytes = 32 << 20
 
 // DefaultMaxQueue is how many requests may wait for a stream slot. A queued
 // request costs a goroutine and its connection's buffers (~10 KiB), not a

@@ -46,10 +46,10 @@ func TestDefaultStreamLimitFollowsBudget(t *testing.T) {
 		windowBytes int
 		want        int64
 	}{
-		{"defaults: 48 MiB / (2 MiB window + 1 MiB message)", limits{budgetBytes: DefaultBudgetBytes}, 2 << 20, 16},
+		{"defaults: 36 MiB / (2 MiB window + 1 MiB message)", limits{budgetBytes: DefaultBudgetBytes}, 2 << 20, 12},
 		{"tiny budget still admits one", limits{budgetBytes: 1 << 20}, 2 << 20, 1},
 		{"explicit limit wins", limits{budgetBytes: DefaultBudgetBytes, maxStreams: 100}, 2 << 20, 100},
-		{"smaller window, more streams", limits{budgetBytes: DefaultBudgetBytes}, 1 << 20, 24},
+		{"smaller window, more streams", limits{budgetBytes: DefaultBudgetBytes}, 1 << 20, 18},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

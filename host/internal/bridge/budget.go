@@ -19,7 +19,8 @@ import (
 //     it arrives and credits the connection window then, so only the stream
 //     window bounds a download whose client is slower than the plugin) plus
 //     one response message being decoded;
-//   - a request with a body: the request pump's two chunk buffers.
+//   - a request with a body: the request pump's two chunk buffers and the
+//     encoded message grpc-go holds until HTTP/2 flow control lets it go.
 //
 // When the budget is used up, new streams wait (FIFO) until earlier ones end,
 // so backpressure reaches their clients through TCP; nothing is buffered
@@ -69,7 +70,7 @@ func (b *Bridge) streamReserveBytes(r *http.Request) int64 {
 		if r.ContentLength > 0 && r.ContentLength < chunk {
 			chunk = r.ContentLength // the pump sizes its buffer to a small body
 		}
-		n += 2 * chunk
+		n += 3 * chunk
 	}
 	return n
 }

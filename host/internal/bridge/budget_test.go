@@ -32,8 +32,8 @@ func TestStreamReserveBytes(t *testing.T) {
 		want int64
 	}{
 		{"no body: window + one response message", &http.Request{Body: http.NoBody}, 3 << 20},
-		{"body of unknown length: + two request chunks", &http.Request{Body: io.NopCloser(bytes.NewReader(nil)), ContentLength: -1}, 5 << 20},
-		{"small body: + two buffers of its length", &http.Request{Body: io.NopCloser(bytes.NewReader(nil)), ContentLength: 100}, 3<<20 + 200},
+		{"body of unknown length: + two pump buffers and one encoded message", &http.Request{Body: io.NopCloser(bytes.NewReader(nil)), ContentLength: -1}, 6 << 20},
+		{"small body: + three times its length", &http.Request{Body: io.NopCloser(bytes.NewReader(nil)), ContentLength: 100}, 3<<20 + 300},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
