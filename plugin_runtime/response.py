@@ -34,7 +34,7 @@ SendMessage = Callable[[pb.ServeHTTPResponse], Awaitable[None]]
 # (docs/performance.md). The CLI's --max-chunk-bytes overrides it.
 DEFAULT_MAX_CHUNK_BYTES = 1024 * 1024
 # Plugin-wide memory for response messages in flight, shared by the active handlers.
-DEFAULT_RESPONSE_BUFFER_BYTES = 32 * 1024 * 1024
+DEFAULT_RESPONSE_BUFFER_BYTES = 16 * 1024 * 1024
 # A message being sent exists about this many times over: the protobuf message,
 # its serialized bytes and C-core's copy until HTTP/2 flow control lets it go
 # (docs/performance.md).
