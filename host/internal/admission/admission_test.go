@@ -60,8 +60,10 @@ func TestAcquire(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if tc.cancel {
-				go func() {
-					waitFor(t, "the request to queue", func() bool { return l.Queued() == 1 })
+				go func() { // cancels once the request below is queued
+					for l.Queued() != 1 {
+						time.Sleep(time.Millisecond)
+					}
 					cancel()
 				}()
 			}
