@@ -87,9 +87,9 @@ def _serve_parser() -> argparse.ArgumentParser:
         "--response-buffer-bytes",
         type=_positive_int,
         default=env.get("PLUGIN_RESPONSE_BUFFER_BYTES", str(DEFAULT_RESPONSE_BUFFER_BYTES)),
-        help="memory for response buffers shared by all active responses: messages shrink "
-        "(to >= 64 KiB) as more run at once (env PLUGIN_RESPONSE_BUFFER_BYTES; "
-        "default %(default)s)",
+        help="memory budget for response messages in flight, all responses together: "
+        "budget / (3 x max chunk) responses send full-size messages at once, the rest wait "
+        "their turn (env PLUGIN_RESPONSE_BUFFER_BYTES; default %(default)s)",
     )
     parser.add_argument(
         "--log-level",

@@ -8,7 +8,9 @@ Two measured effects (docs/performance.md):
   concurrent transfers RSS stayed at its peak (8 uploads + 8 downloads: 136 MiB
   with the plugin idle again), which under a container cap ratchets towards the
   OOM killer. `IdleTrimmer` hands it back with malloc_trim(0) once the plugin
-  has been idle for a moment, so the cost is never paid on the hot path.
+  has been idle for a moment, so the cost is never paid on the hot path, and,
+  under steady load (never idle), at most once a second as a handler ends:
+  128 uploads + 128 downloads at once peaked 14 MiB lower with it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import ctypes
 import ctypes.util
 import logging
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -26,6 +29,8 @@ log = logging.getLogger("plugin_runtime")
 MALLOC_MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
 # Idle this long (no handler running) before memory is handed back.
 IDLE_TRIM_DELAY_S = 0.5
+# While handlers keep running, trim at most this often (as one of them ends).
+BUSY_TRIM_INTERVAL_S = 1.0
 
 
 def _glibc() -> Any | None:
@@ -78,6 +83,7 @@ class IdleTrimmer:
         active_handlers: Callable[[], int],
         delay_s: float = IDLE_TRIM_DELAY_S,
         call_later: CallLater = _loop_call_later,
+        busy_interval_s: float = BUSY_TRIM_INTERVAL_S,
     ) -> None:
         self._active_handlers = active_handlers
         self._delay_s = delay_s
@@ -85,9 +91,28 @@ class IdleTrimmer:
         self._libc = _glibc()
         self._timer: Timer | None = None
         self.trims = 0
+        self.busy_trims = 0
+        self._busy_interval_s = busy_interval_s
+        self._last_trim = time.monotonic()
+
+    def _trim_if_due(self) -> None:
+        """Under steady load the plugin is never idle: trim at most every busy_interval_s,
+        as handlers end, so freed message buffers go back instead of piling up."""
+        if self._busy_interval_s <= 0:
+            return
+        now = time.monotonic()
+        if now - self._last_trim < self._busy_interval_s:
+            return
+        self._last_trim = now
+        assert self._libc is not None
+        self._libc.malloc_trim(0)
+        self.busy_trims += 1
 
     def handler_ended(self) -> None:
-        if self._libc is None or self._active_handlers() > 0:
+        if self._libc is None:
+            return
+        if self._active_handlers() > 0:
+            self._trim_if_due()
             return
         if self._timer is not None:
             self._timer.cancel()

@@ -7,18 +7,22 @@ Messages go out through `send`, which only returns when the stream can take
 more (grpc.aio's `context.write` awaits HTTP/2 flow control), so a slow client
 slows the handler's `await write()` down instead of growing a buffer here.
 
-Batching: the writer keeps at most one built message (`_held`) plus a partial
-chunk (`_partial`, < max_chunk_bytes) before sending, so small writes leave as
-full-size messages and a following flush()/close() rides on the last data
-message instead of costing a message of its own. Memory per response is thus
-bounded by 2 x max_chunk_bytes plus the message in flight. Like Go's buffered
+Batching: the writer keeps at most one held body (`_held`, the next message's
+bytes; the caller's own `bytes` object when a write is exactly one chunk) plus a
+partial chunk (`_partial`, < max_chunk_bytes) before sending, so small writes
+leave as full-size messages and a following flush()/close() rides on the last
+data message instead of costing a message of its own. The protobuf message is
+only built inside a send slot of the plugin-wide `ResponseBufferBudget`, so
+responses waiting for their turn hold no message copies. Like Go's buffered
 http.ResponseWriter, bytes reach the client on the next full chunk, flush() or
 close(): call flush() when the client must see them now (SSE, echo).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 
 from plugin_runtime._proto import hooks_http_pb2 as pb
 from plugin_runtime.headers import Headers
@@ -29,42 +33,53 @@ SendMessage = Callable[[pb.ServeHTTPResponse], Awaitable[None]]
 # so 1 MiB messages are what reach >= 800 MB/s at < 1 CPU s/GiB
 # (docs/performance.md). The CLI's --max-chunk-bytes overrides it.
 DEFAULT_MAX_CHUNK_BYTES = 1024 * 1024
-# The smallest message size the budget below shrinks to: upstream's chunk size.
-MIN_SHARED_CHUNK_BYTES = 64 * 1024
-# Plugin-wide memory for response buffers, shared by the active handlers.
-DEFAULT_RESPONSE_BUFFER_BYTES = 32 * 1024 * 1024
-# Each response holds about this many copies of its message size: the partial
-# chunk, the held message, its serialized form and C-core's in-flight copy
-# (measured: 16 concurrent downloads cost 5.0 x the message size per stream at
-# 1 MiB, 256 KiB and 64 KiB alike; docs/performance.md).
-COPIES_PER_MESSAGE = 5
+# Plugin-wide memory for response messages in flight, shared by the active handlers.
+DEFAULT_RESPONSE_BUFFER_BYTES = 16 * 1024 * 1024
+# A message being sent exists about this many times over: the protobuf message,
+# its serialized bytes and C-core's copy until HTTP/2 flow control lets it go
+# (docs/performance.md).
+COPIES_IN_FLIGHT = 3
 _INT32_MAX = 2**31 - 1
 
 
 class ResponseBufferBudget:
-    """Shares a byte budget among the active responses by sizing their messages.
+    """Caps how many responses send at once, so message memory does not grow with them.
 
-    A lone response uses max_chunk_bytes (fast: grpc.aio's cost is per message);
-    with many at once each gets budget / (active x COPIES_PER_MESSAGE), never
-    below 64 KiB, so response memory stays near the budget however many clients
-    download at the same time, instead of growing by ~5 MiB per stream.
+    Every message is full size (max_chunk_bytes: grpc.aio's cost is per message),
+    and a response holds one of budget / (COPIES_IN_FLIGHT x max_chunk_bytes)
+    send slots (at least one) from building its message until grpc.aio accepted
+    it. Responses beyond that wait for a slot in FIFO order, holding only the
+    bytes the handler already wrote (a reference, no copy), so their handlers
+    wait in `await write()` and the stream's backpressure does the rest.
     """
 
     def __init__(
         self,
-        active_responses: Callable[[], int],
         max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
         budget_bytes: int = DEFAULT_RESPONSE_BUFFER_BYTES,
     ) -> None:
-        self.active_responses = active_responses  # e.g. the running ServeHTTP handlers
         self.max_chunk_bytes = max_chunk_bytes
         self.budget_bytes = budget_bytes
+        self.slots = max(1, budget_bytes // (COPIES_IN_FLIGHT * max_chunk_bytes))
+        self._semaphore = asyncio.Semaphore(self.slots)
+        self.waiting = 0  # responses waiting for a slot now
 
-    def chunk_bytes(self) -> int:
-        """The message size for a response right now."""
-        share = self.budget_bytes // (max(1, self.active_responses()) * COPIES_PER_MESSAGE)
-        floor = min(MIN_SHARED_CHUNK_BYTES, self.max_chunk_bytes)
-        return max(floor, min(self.max_chunk_bytes, share))
+    @property
+    def sending(self) -> int:
+        """Slots in use now."""
+        return self.slots - self._semaphore._value  # asyncio has no public reading
+
+    @contextlib.asynccontextmanager
+    async def send_slot(self) -> AsyncIterator[None]:
+        self.waiting += 1
+        try:
+            await self._semaphore.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self._semaphore.release()
 
 
 class ResponseClosedError(RuntimeError):
@@ -92,7 +107,7 @@ class ResponseWriter:
         self._committed = False  # status and headers are final
         self._init_sent = False
         self._closed = False
-        self._held: pb.ServeHTTPResponse | None = None
+        self._held: bytes | None = None  # the next message's body, not yet a message
         self._partial = bytearray()
         self._raw = False  # send_raw() took the stream over
 
@@ -140,22 +155,31 @@ class ResponseWriter:
         if self._closed:
             raise ResponseClosedError(f"{operation}() after close(): the response is complete")
 
-    async def _send(self, message: pb.ServeHTTPResponse) -> None:
+    async def _send(
+        self, body: bytes | None, *, flush: bool = False, complete: bool = False
+    ) -> None:
+        """Build one message and send it, inside a send slot when there is a budget."""
+        if self._budget is None:
+            await self._send_message(self._message(body, flush, complete))
+            return
+        async with self._budget.send_slot():
+            await self._send_message(self._message(body, flush, complete))
+
+    def _message(self, body: bytes | None, flush: bool, complete: bool) -> pb.ServeHTTPResponse:
+        message = pb.ServeHTTPResponse(body_chunk=body or b"", flush=flush, body_complete=complete)
         # Invariant 1: exactly one response-init, on the first message of the stream.
         if not self._init_sent:
             self._init_sent = True
             message.init.status_code = self._status
             message.init.headers.extend(self.headers._to_proto())
-        await self._send_message(message)
+        return message
 
     async def _hold(self, payload: bytes | memoryview) -> None:
-        """Make `payload` the held message, sending the previously held one first."""
+        """Make `payload` the held body, sending the previously held one first."""
         if self._held is not None:
             held, self._held = self._held, None
             await self._send(held)
-        self._held = pb.ServeHTTPResponse(
-            body_chunk=payload if type(payload) is bytes else bytes(payload)
-        )
+        self._held = payload if type(payload) is bytes else bytes(payload)
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append `data` to the body; waits while the stream is back-pressured."""
@@ -190,37 +214,33 @@ class ResponseWriter:
             self._partial += view
 
     def _chunk_limit(self) -> int:
-        if self._budget is None:
-            return self.max_chunk_bytes
-        return min(self.max_chunk_bytes, self._budget.chunk_bytes())
+        return self.max_chunk_bytes
 
-    async def _release(self) -> pb.ServeHTTPResponse:
-        """The message that carries flush/body_complete: the held one, or a new empty one."""
+    async def _release(self) -> bytes | None:
+        """The body that carries flush/body_complete: the held one, or None (empty)."""
         self._commit()
         if self._partial:
             payload = bytes(self._partial)
             self._partial.clear()
             await self._hold(payload)
-        message, self._held = self._held, None
-        return message if message is not None else pb.ServeHTTPResponse()
+        body, self._held = self._held, None
+        return body
 
     async def flush(self) -> None:
         """Send everything written so far and ask the host to flush it to the client."""
         self._check_open("flush")
-        message = await self._release()
+        body = await self._release()
         # Invariant 4: flush is a best-effort flag on the message carrying the last bytes.
-        message.flush = True
-        await self._send(message)
+        await self._send(body, flush=True)
 
     async def close(self) -> None:
         """Send the rest of the body and body_complete. A second close() does nothing."""
         if self._closed:
             return
-        message = await self._release()
+        body = await self._release()
         # Invariant 5: body_complete ends the response; _check_open refuses anything after.
         self._closed = True
-        message.body_complete = True
-        await self._send(message)
+        await self._send(body, complete=True)
 
     async def send_raw(self, message: pb.ServeHTTPResponse) -> None:
         """Send `message` to the host exactly as given, past every check of this writer.

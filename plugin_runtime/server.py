@@ -117,8 +117,13 @@ class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
         self._handler = handler
         self._counters = counters
         self._max_chunk_bytes = max_chunk_bytes
-        self._budget = ResponseBufferBudget(
-            lambda: counters.active, max_chunk_bytes, response_buffer_bytes
+        self.budget = ResponseBufferBudget(max_chunk_bytes, response_buffer_bytes)
+        budget = self.budget
+        counters.budget_figures = lambda: (
+            budget.budget_bytes,
+            budget.slots,
+            budget.sending,
+            budget.waiting,
         )
         self.idle_trimmer = IdleTrimmer(lambda: counters.active)
 
@@ -148,7 +153,7 @@ class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
                 # stream is dead (grpc.aio raises ExecuteBatchError for a cancelled RPC).
                 raise StreamCancelledError(f"response stream closed: {exc!r}") from exc
 
-        response = ResponseWriter(send, self._max_chunk_bytes, self._budget)
+        response = ResponseWriter(send, self._max_chunk_bytes, self.budget)
         counters = self._counters
         counters.active += 1
         counters.total += 1
@@ -249,10 +254,12 @@ class PluginServer:
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
         log.info(
-            "plugin runtime listening on %s (max_chunk_bytes=%d, receive_window_bytes=%d, pid=%d)",
+            "plugin runtime listening on %s (max_chunk_bytes=%d, receive_window_bytes=%d, "
+            "response_buffer_bytes=%d, pid=%d)",
             self.address.grpc_target,
             self.max_chunk_bytes,
             self.receive_window_bytes,
+            self.response_buffer_bytes,
             os.getpid(),
         )
 

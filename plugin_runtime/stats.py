@@ -6,6 +6,7 @@ import asyncio
 import gc
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -25,6 +26,8 @@ class HandlerCounters:
     cancelled: int = 0
     failed: int = 0
     _process: psutil.Process = field(default_factory=psutil.Process, repr=False)
+    # Set by the server: the response budget's figures (bytes, slots, sending, waiting).
+    budget_figures: Callable[[], tuple[int, int, int, int]] | None = field(default=None, repr=False)
 
     def snapshot(self, collect_garbage: bool = False) -> stats_pb.PluginStats:
         """Process figures now; with collect_garbage, after a full collection.
@@ -39,6 +42,9 @@ class HandlerCounters:
             gc_objects = len(gc.get_objects())
         allocated_blocks = sys.getallocatedblocks()
         process = self._process
+        budget_bytes, slots, sending, waiting = (
+            self.budget_figures() if self.budget_figures else (0, 0, 0, 0)
+        )
         with process.oneshot():
             return stats_pb.PluginStats(
                 rss_bytes=process.memory_info().rss,
@@ -53,6 +59,10 @@ class HandlerCounters:
                 max_chunk_bytes=self.max_chunk_bytes,
                 allocated_blocks=allocated_blocks,
                 gc_objects=gc_objects,
+                response_budget_bytes=budget_bytes,
+                response_send_slots=slots,
+                response_sending=sending,
+                response_waiting=waiting,
             )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,8 +12,7 @@ from hypothesis import strategies as st
 from plugin_runtime._proto import hooks_http_pb2 as pb
 from plugin_runtime.headers import HeadersLockedError
 from plugin_runtime.response import (
-    COPIES_PER_MESSAGE,
-    MIN_SHARED_CHUNK_BYTES,
+    COPIES_IN_FLIGHT,
     ResponseBufferBudget,
     ResponseClosedError,
     ResponseWriter,
@@ -210,33 +212,49 @@ async def test_any_operation_sequence_keeps_the_stream_invariants(ops, max_chunk
 
 
 @pytest.mark.parametrize(
-    ("active", "expected"),
+    ("max_chunk", "budget_bytes", "slots"),
     [
-        (1, 1024 * 1024),  # alone: the full max chunk (32 MiB / 5 is more)
-        (6, 1024 * 1024),  # 32 MiB / 30 still >= 1 MiB
-        (16, 32 * 1024 * 1024 // (16 * COPIES_PER_MESSAGE)),  # shared: ~410 KiB
-        (1000, MIN_SHARED_CHUNK_BYTES),  # never below upstream's 64 KiB
+        (1024 * 1024, 32 * 1024 * 1024, 32 // COPIES_IN_FLIGHT),
+        (64 * 1024, 32 * 1024 * 1024, 32 * 16 // COPIES_IN_FLIGHT),
+        (1024 * 1024, 1, 1),  # never zero: one response can always send
     ],
 )
-def test_budget_shrinks_messages_as_responses_multiply(active: int, expected: int) -> None:
-    budget = ResponseBufferBudget(lambda: active, 1024 * 1024, 32 * 1024 * 1024)
-    assert budget.chunk_bytes() == expected
+def test_budget_sizes_send_slots_to_full_messages(
+    max_chunk: int, budget_bytes: int, slots: int
+) -> None:
+    assert ResponseBufferBudget(max_chunk, budget_bytes).slots == slots
 
 
-async def test_writer_follows_a_budget_that_shrinks_mid_response() -> None:
-    """Others start while a response is half buffered: its next messages shrink to
-    the new share; what was buffered leaves as it is; the bytes stay in order."""
+async def test_responses_beyond_the_send_slots_wait_with_full_size_messages() -> None:
+    """Many responses, one slot: at most one message is in flight at any moment, every
+    message is full size (no shrinking), and every body arrives whole and in order."""
     KiB = 1024
-    active = [1]
-    budget = ResponseBufferBudget(lambda: active[0], 1024 * KiB, 32 * 1024 * KiB)
-    stream = RecordingStream()
-    writer = ResponseWriter(stream.send, 1024 * KiB, budget)
-    first, second = bytes(range(256)) * 400, bytes(reversed(range(256))) * 800
-    await writer.write(first)  # 100 KiB buffered: the limit is 1 MiB
-    active[0] = 1000  # the share drops to the 64 KiB floor
-    await writer.write(second)  # 200 KiB
-    await writer.close()
-    chunks = [m.body_chunk for m in stream.messages]
-    assert b"".join(chunks) == first + second
-    assert chunks[0] == first  # cut under the old limit, sent without splitting
-    assert all(len(c) <= 64 * KiB for c in chunks[1:]), [len(c) for c in chunks]
+    budget = ResponseBufferBudget(64 * KiB, 64 * KiB)
+    assert budget.slots == 1
+    in_flight, peak = 0, 0
+    streams = [RecordingStream() for _ in range(8)]
+
+    def counted(stream: RecordingStream) -> Callable[[pb.ServeHTTPResponse], Awaitable[None]]:
+        async def send(message: pb.ServeHTTPResponse) -> None:
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0)  # let the others try to send meanwhile
+            await stream.send(message)
+            in_flight -= 1
+
+        return send
+
+    bodies = [bytes([i]) * (256 * KiB + i) for i in range(8)]
+
+    async def respond(i: int) -> None:
+        writer = ResponseWriter(counted(streams[i]), 64 * KiB, budget)
+        await writer.write(bodies[i])
+        await writer.close()
+
+    await asyncio.gather(*(respond(i) for i in range(8)))
+    assert peak == 1
+    assert budget.sending == 0 and budget.waiting == 0
+    for stream, body in zip(streams, bodies, strict=True):
+        assert stream.body == body
+        assert [len(m.body_chunk) for m in stream.messages[:4]] == [64 * KiB] * 4

@@ -57,6 +57,7 @@ type config struct {
 	windowBytes       int
 	readBufferBytes   int
 	logLevel          string
+	limits            limits
 }
 
 const envPrefix = "HOSTSTUB_"
@@ -84,6 +85,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.windowBytes, "window-bytes", pluginconn.DefaultWindowBytes, "HTTP/2 flow-control window to the plugin, -1 = grpc-go dynamic default")
 	fs.IntVar(&c.readBufferBytes, "read-buffer-bytes", pluginconn.DefaultReadBufferBytes, "gRPC transport read buffer")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	c.limits.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -110,7 +112,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	case c.windowBytes > 1<<30:
 		return c, fmt.Errorf("--window-bytes must be <= 1 GiB (got %d)", c.windowBytes)
 	}
-	return c, nil
+	return c, c.limits.validate()
 }
 
 // applyEnv fills each flag not given on the command line from HOSTSTUB_<NAME>.
@@ -164,9 +166,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	streams := &stats.Streams{}
 	statsClient := benchstatsv1.NewPluginStatsServiceClient(conn.ClientConn())
 	hostMetrics := metrics.New(metrics.Options{Plugin: statsClient, Log: log})
+	gate := cfg.limits.newGate(cfg.windowBytes, log)
 	handler := router.New(router.Routes{
 		PluginID: cfg.pluginID,
-		Plugin: &bridge.Bridge{
+		Plugin: gate.wrap(&bridge.Bridge{
 			PluginID:          cfg.pluginID,
 			Plugin:            pluginapiv1.NewPluginHooksClient(conn.ClientConn()),
 			Ready:             conn.Ready,
@@ -179,16 +182,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			Log:               log,
 			Streams:           streams,
 			Observer:          hostMetrics,
-		},
+		}),
 		Healthy:      conn.Ready,
 		HealthDetail: conn.Status,
 		Stats: &stats.Handler{
 			Streams: streams,
 			Plugin:  statsClient,
 			Log:     log,
+			Limits:  gate,
 		},
 		Metrics: hostMetrics.Handler(),
 	})
+	if err := gate.registerMetrics(hostMetrics); err != nil {
+		log.Error("cannot register budget metrics", "err", err)
+		return 1
+	}
 
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)

@@ -159,7 +159,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	waitStatus := func(path string, want int) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(30 * time.Second) // a busy machine
 		for {
 			if code, _ := get(path); code == want {
 				return
@@ -182,8 +182,9 @@ func TestEndToEnd(t *testing.T) {
 	if code, _ := get("/plugins/bench/x"); code != 503 {
 		t.Fatalf("plugin down: %d, want 503", code)
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("503 took %v, want fast", d)
+	// A down plugin is answered at once, not after the 3 s default --plugin-timeout.
+	if d := time.Since(start); d >= 3*time.Second {
+		t.Fatalf("503 took %v: it waited for the plugin timeout", d)
 	}
 	// /metrics counted both streams; this fake plugin has no stats service,
 	// which reads as plugin_up 0 in a scrape that still succeeds.
@@ -193,6 +194,8 @@ func TestEndToEnd(t *testing.T) {
 		`streambench_host_streams_total{outcome="error"} 1`,
 		`streambench_host_body_bytes_total{direction="to_client"} 11`,
 		"streambench_plugin_up 0",
+		"streambench_host_admission_rejected_total 0",
+		"streambench_host_budget_in_use_bytes 0",
 	} {
 		if code != 200 || !strings.Contains(metricsText, want+"\n") {
 			t.Errorf("/metrics (%d) lacks %q:\n%s", code, want, metricsText)

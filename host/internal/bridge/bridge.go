@@ -107,6 +107,15 @@ type Bridge struct {
 	// Observer sees each stream's start, first response byte, body bytes
 	// each way and outcome (metrics); nil means none.
 	Observer Observer
+	// Budget bounds the body bytes held for all streams together (see
+	// Budget); a stream waits for its share before it opens. nil means no
+	// bound beyond each stream's own.
+	Budget *Budget
+
+	// WindowBytes is the HTTP/2 window towards the plugin (pluginconn's
+	// WindowBytes), counted in each stream's share of Budget. Zero means
+	// pluginconn.DefaultWindowBytes.
+	WindowBytes int64
 }
 
 // ServeHTTP bridges one request. It panics with http.ErrAbortHandler when the
@@ -120,6 +129,16 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w, r, ended := b.observe(w, r)
 	outcome := OutcomeOK
 	defer func() { ended(outcome) }() // also when fail aborts with a panic
+	if b.Budget != nil {
+		release, err := b.Budget.reserve(r.Context(), b.streamReserveBytes(r))
+		if err != nil {
+			outcome = OutcomeClientGone
+			b.logger().Debug("client went away while waiting for the memory budget",
+				"plugin_id", b.PluginID, "path", r.URL.Path)
+			return
+		}
+		defer release()
+	}
 	ex := newExchange(b, w, r)
 	if f := ex.run(); f != nil {
 		outcome = outcomeOf(ex, f)

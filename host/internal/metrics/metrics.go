@@ -148,5 +148,15 @@ func (m *Metrics) AddGaugeFunc(name, help string, value func() float64) error {
 	return nil
 }
 
+// AddCounterFunc registers streambench_host_<name> (which must end in
+// _total), a counter read from value at every scrape.
+func (m *Metrics) AddCounterFunc(name, help string, value func() float64) error {
+	counter := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: HostPrefix + name, Help: help}, value)
+	if err := m.registry.Register(counter); err != nil {
+		return fmt.Errorf("metrics: adding %s%s: %w", HostPrefix, name, err)
+	}
+	return nil
+}
+
 // Registry is the underlying registry (tests gather from it).
 func (m *Metrics) Registry() *prometheus.Registry { return m.registry }

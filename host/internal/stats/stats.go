@@ -67,6 +67,23 @@ type Host struct {
 	OpenFDs int `json:"open_fds"`
 	// GCForced is true when this reading followed a forced collection (?gc=1).
 	GCForced bool `json:"gc_forced"`
+	Limits
+}
+
+// Limits are the memory budget and admission figures (zero when not set up).
+type Limits struct {
+	BudgetBytes            int64 `json:"budget_bytes"`
+	BudgetInUseBytes       int64 `json:"budget_in_use_bytes"`
+	MaxStreams             int64 `json:"max_streams"`
+	AdmissionActive        int64 `json:"admission_active"`
+	AdmissionQueued        int64 `json:"admission_queued"`
+	AdmissionMaxQueue      int64 `json:"admission_max_queue"`
+	AdmissionRejectedTotal int64 `json:"admission_rejected_total"`
+}
+
+// LimitsSource reports the current Limits.
+type LimitsSource interface {
+	Limits() Limits
 }
 
 // Plugin is the `plugin` object of /debug/stats (snake_case like the proto
@@ -85,6 +102,11 @@ type Plugin struct {
 	AllocatedBlocks   int64 `json:"allocated_blocks"`
 	// GCObjects is only present after a forced collection (?gc=1).
 	GCObjects *int64 `json:"gc_objects,omitempty"`
+	// The response budget: bytes, send slots, slots in use, responses waiting.
+	ResponseBudgetBytes int64 `json:"response_budget_bytes"`
+	ResponseSendSlots   int32 `json:"response_send_slots"`
+	ResponseSending     int32 `json:"response_sending"`
+	ResponseWaiting     int32 `json:"response_waiting"`
 }
 
 // pluginError is the `plugin` object when the plugin cannot be asked.
@@ -175,6 +197,8 @@ type Handler struct {
 	Timeout time.Duration
 	// Log receives bad-request lines; nil means slog.Default().
 	Log *slog.Logger
+	// Limits, if set, adds the budget and admission figures to `host`.
+	Limits LimitsSource
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -210,6 +234,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Host   Host `json:"host"`
 		Plugin any  `json:"plugin"`
 	}{Host: host, Plugin: plugin}
+	if h.Limits != nil {
+		body.Host.Limits = h.Limits.Limits()
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(body)
@@ -250,5 +277,10 @@ func (h *Handler) readPlugin(ctx context.Context, collect bool) any {
 		MaxChunkBytes:     st.GetMaxChunkBytes(),
 		AllocatedBlocks:   st.GetAllocatedBlocks(),
 		GCObjects:         gcObjects,
+
+		ResponseBudgetBytes: st.GetResponseBudgetBytes(),
+		ResponseSendSlots:   st.GetResponseSendSlots(),
+		ResponseSending:     st.GetResponseSending(),
+		ResponseWaiting:     st.GetResponseWaiting(),
 	}
 }

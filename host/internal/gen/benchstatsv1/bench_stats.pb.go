@@ -91,9 +91,15 @@ type PluginStats struct {
 	AllocatedBlocks int64 `protobuf:"varint,11,opt,name=allocated_blocks,json=allocatedBlocks,proto3" json:"allocated_blocks,omitempty"`
 	// len(gc.get_objects()) after the collection: container objects alive.
 	// Present only when collect_garbage was asked (counting walks every object).
-	GcObjects     *int64 `protobuf:"varint,12,opt,name=gc_objects,json=gcObjects,proto3,oneof" json:"gc_objects,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	GcObjects *int64 `protobuf:"varint,12,opt,name=gc_objects,json=gcObjects,proto3,oneof" json:"gc_objects,omitempty"`
+	// Response memory budget (--response-buffer-bytes) and its send slots:
+	// responses sending a full-size message now, and those waiting for a slot.
+	ResponseBudgetBytes int64 `protobuf:"varint,40,opt,name=response_budget_bytes,json=responseBudgetBytes,proto3" json:"response_budget_bytes,omitempty"`
+	ResponseSendSlots   int32 `protobuf:"varint,41,opt,name=response_send_slots,json=responseSendSlots,proto3" json:"response_send_slots,omitempty"`
+	ResponseSending     int32 `protobuf:"varint,42,opt,name=response_sending,json=responseSending,proto3" json:"response_sending,omitempty"`
+	ResponseWaiting     int32 `protobuf:"varint,43,opt,name=response_waiting,json=responseWaiting,proto3" json:"response_waiting,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *PluginStats) Reset() {
@@ -210,13 +216,41 @@ func (x *PluginStats) GetGcObjects() int64 {
 	return 0
 }
 
+func (x *PluginStats) GetResponseBudgetBytes() int64 {
+	if x != nil {
+		return x.ResponseBudgetBytes
+	}
+	return 0
+}
+
+func (x *PluginStats) GetResponseSendSlots() int32 {
+	if x != nil {
+		return x.ResponseSendSlots
+	}
+	return 0
+}
+
+func (x *PluginStats) GetResponseSending() int32 {
+	if x != nil {
+		return x.ResponseSending
+	}
+	return 0
+}
+
+func (x *PluginStats) GetResponseWaiting() int32 {
+	if x != nil {
+		return x.ResponseWaiting
+	}
+	return 0
+}
+
 var File_bench_stats_proto protoreflect.FileDescriptor
 
 const file_bench_stats_proto_rawDesc = "" +
 	"\n" +
 	"\x11bench_stats.proto\x12\x0estreambench.v1\"=\n" +
 	"\x12PluginStatsRequest\x12'\n" +
-	"\x0fcollect_garbage\x18\x01 \x01(\bR\x0ecollectGarbage\"\xc4\x03\n" +
+	"\x0fcollect_garbage\x18\x01 \x01(\bR\x0ecollectGarbage\"\xfe\x04\n" +
 	"\vPluginStats\x12\x1b\n" +
 	"\trss_bytes\x18\x01 \x01(\x03R\brssBytes\x12\x18\n" +
 	"\athreads\x18\x02 \x01(\x05R\athreads\x12\x19\n" +
@@ -231,7 +265,11 @@ const file_bench_stats_proto_rawDesc = "" +
 	" \x01(\x03R\x0ehandlersFailed\x12)\n" +
 	"\x10allocated_blocks\x18\v \x01(\x03R\x0fallocatedBlocks\x12\"\n" +
 	"\n" +
-	"gc_objects\x18\f \x01(\x03H\x00R\tgcObjects\x88\x01\x01B\r\n" +
+	"gc_objects\x18\f \x01(\x03H\x00R\tgcObjects\x88\x01\x01\x122\n" +
+	"\x15response_budget_bytes\x18( \x01(\x03R\x13responseBudgetBytes\x12.\n" +
+	"\x13response_send_slots\x18) \x01(\x05R\x11responseSendSlots\x12)\n" +
+	"\x10response_sending\x18* \x01(\x05R\x0fresponseSending\x12)\n" +
+	"\x10response_waiting\x18+ \x01(\x05R\x0fresponseWaitingB\r\n" +
 	"\v_gc_objects2a\n" +
 	"\x12PluginStatsService\x12K\n" +
 	"\bGetStats\x12\".streambench.v1.PluginStatsRequest\x1a\x1b.streambench.v1.PluginStatsB7Z5github.com/streambench/host/internal/gen/benchstatsv1b\x06proto3"

@@ -1,0 +1,236 @@
+"""Memory and throughput against concurrency: N x 64 MiB transfers at once through the bridge
+and through uvicorn serving the same demo app, in the same run.
+
+    .venv/bin/python scripts/measure_concurrency.py --streams 32,128,256 --kinds down,up,mixed
+    .venv/bin/python scripts/measure_concurrency.py --streams 128 --kinds down \
+        --host-args="--max-streams 16"
+
+Each transfer is one `curl` process (C, cheap per byte, so the client is not the
+bottleneck); downloads are checked for their exact length, uploads for the
+SHA-256 the hashing `/upload` returns. Peak RSS of the host, the plugin and
+uvicorn is sampled with psutil every 20 ms. Prints one JSON line per
+(kind, streams, target) and a table; figures go to docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import stack as stack_mod
+
+MiB = 1024 * 1024
+
+
+class PeakRSS:
+    """Samples the RSS of some PIDs in a thread and keeps each one's peak."""
+
+    def __init__(self, pids: dict[str, int], interval: float = 0.02) -> None:
+        self._procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.base = {name: p.memory_info().rss for name, p in self._procs.items()}
+        self.peak = dict(self.base)
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, proc in self._procs.items():
+                with contextlib.suppress(psutil.Error):
+                    self.peak[name] = max(self.peak[name], proc.memory_info().rss)
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@dataclass
+class Transfer:
+    kind: str  # down | up
+    ok: bool
+    status: str
+    seconds: float
+    detail: str = ""
+
+
+def _curl(kind: str, base: str, size: int, upload_file: Path, expected_sha: str) -> Transfer:
+    fmt = "%{http_code} %{size_download} %{time_total}"
+    if kind == "down":
+        args = ["curl", "-s", "-o", "/dev/null", "-w", fmt, f"{base}/download?size={size}"]
+    else:
+        args = ["curl", "-s", "-w", "\n" + fmt, "-T", str(upload_file), f"{base}/upload"]
+    out = subprocess.run(args, capture_output=True, text=True, check=False).stdout
+    lines = out.strip().splitlines()
+    if not lines:
+        return Transfer(kind, False, "curl-failed", 0.0)
+    code, got, seconds = lines[-1].split()
+    if kind == "down":
+        ok = code == "200" and int(got) == size
+        return Transfer(kind, ok, code, float(seconds), f"{got} bytes")
+    body = "\n".join(lines[:-1])
+    ok = code == "200" and f'"sha256": "{expected_sha}"' in body and f'"bytes": {size}' in body
+    return Transfer(kind, ok, code, float(seconds), body[:120])
+
+
+def run_batch(
+    kinds: list[str], base: str, size: int, upload_file: Path, sha: str
+) -> tuple[list[Transfer], float]:
+    results: list[Transfer] = []
+    lock = threading.Lock()
+
+    def one(kind: str) -> None:
+        result = _curl(kind, base, size, upload_file, sha)
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in kinds]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, time.monotonic() - started
+
+
+def jain(values: list[float]) -> float:
+    return sum(values) ** 2 / (len(values) * sum(v * v for v in values)) if values else 0.0
+
+
+@contextlib.contextmanager
+def uvicorn_ref(log_dir: Path) -> Iterator[tuple[str, int]]:
+    port = stack_mod.free_tcp_port()
+    with (log_dir / "uvicorn.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                *("-m", "uvicorn", "plugin_runtime.examples.bench:asgi"),
+                *("--host", "127.0.0.1", "--port", str(port)),
+                *("--log-level", "warning", "--no-access-log"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=stack_mod.REPO_ROOT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        stack_mod.wait_ready(f"{url}/download?size=1", [proc])
+        yield url, proc.pid
+    finally:
+        stack_mod.stop_process(proc)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", default="32,128,256")
+    parser.add_argument("--kinds", default="down,up,mixed")
+    parser.add_argument("--size", type=int, default=64 * MiB)
+    parser.add_argument("--host-args", default="")
+    parser.add_argument("--plugin-args", default="")
+    parser.add_argument("--no-uvicorn", action="store_true")
+    args = parser.parse_args()
+    size = args.size
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="concurrency-") as tmp:
+        tmp_path = Path(tmp)
+        upload_file = Path("/dev/shm") / f"concurrency-{size}.bin"
+        if not upload_file.exists() or upload_file.stat().st_size != size:
+            upload_file.write_bytes(bytes(range(256)) * (size // 256))
+        sha = hashlib.sha256(upload_file.read_bytes()).hexdigest()
+        with contextlib.ExitStack() as exits:
+            stack = exits.enter_context(
+                stack_mod.run_stack(
+                    host_args=shlex.split(args.host_args),
+                    plugin_args=shlex.split(args.plugin_args),
+                    log_dir=tmp_path,
+                )
+            )
+            targets = {
+                "bridge": (stack.plugin_url, {"host": stack.host.pid, "plugin": stack.plugin.pid})
+            }
+            if not args.no_uvicorn:
+                url, pid = exits.enter_context(uvicorn_ref(tmp_path))
+                targets["uvicorn"] = (url, {"uvicorn": pid})
+            for kind in args.kinds.split(","):
+                for n in (int(s) for s in args.streams.split(",")):
+                    if kind == "mixed":
+                        plan = ["up"] * (n // 2) + ["down"] * (n - n // 2)
+                    else:
+                        plan = [kind] * n
+                    for name, (base, pids) in targets.items():
+                        time.sleep(1.0)  # let the idle trim and GC settle between batches
+                        with PeakRSS(pids) as rss:
+                            results, wall = run_batch(plan, base, size, upload_file, sha)
+                        rates = [size / r.seconds / 1e6 for r in results if r.ok and r.seconds]
+                        failed = [r for r in results if not r.ok]
+                        row = {
+                            "kind": kind,
+                            "streams": n,
+                            "target": name,
+                            "ok": len(results) - len(failed),
+                            "failed": len(failed),
+                            "failures": sorted({f"{r.kind}:{r.status}" for r in failed}),
+                            "aggregate_mb_s": round(len(plan) * size / wall / 1e6, 1),
+                            "per_stream_median_mb_s": round(statistics.median(rates), 2)
+                            if rates
+                            else 0,
+                            "per_stream_min_mb_s": round(min(rates), 2) if rates else 0,
+                            "slowest_over_median": round(min(rates) / statistics.median(rates), 3)
+                            if rates
+                            else 0,
+                            "jain": round(jain(rates), 3),
+                            "peak_rss_mib": {k: round(v / MiB, 1) for k, v in rss.peak.items()},
+                            "base_rss_mib": {k: round(v / MiB, 1) for k, v in rss.base.items()},
+                            "wall_s": round(wall, 2),
+                        }
+                        rows.append(row)
+                        print(json.dumps(row), flush=True)
+            if "uvicorn" in targets:
+                for row in rows:
+                    if row["target"] == "bridge":
+                        ref = next(
+                            r
+                            for r in rows
+                            if r["target"] == "uvicorn"
+                            and r["kind"] == row["kind"]
+                            and r["streams"] == row["streams"]
+                        )
+                        row["x_uvicorn"] = round(row["aggregate_mb_s"] / ref["aggregate_mb_s"], 2)
+    print()
+    print(
+        "| kind | streams | target | ok/failed | aggregate MB/s | x uvicorn "
+        "| slowest/median | Jain | peak RSS MiB |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        peaks = ", ".join(f"{k} {v}" for k, v in r["peak_rss_mib"].items())
+        print(
+            f"| {r['kind']} | {r['streams']} | {r['target']} | {r['ok']}/{r['failed']} "
+            f"| {r['aggregate_mb_s']} | {r.get('x_uvicorn', '')} | {r['slowest_over_median']} "
+            f"| {r['jain']} | {peaks} |"
+        )
+    return 0 if all(r["failed"] == 0 for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
