@@ -34,9 +34,11 @@ from e2e_support import (
 from bench.client import PatternVerifier, pattern_chunks
 from bench.stack import Stack, run_stack
 
-TIMEOUT_S = 1.0  # --read-progress-timeout, --write-progress-timeout, --idle-timeout
+# --read-progress-timeout, --write-progress-timeout, --idle-timeout: short, yet 20-30
+# times the slow clients' steps below, so a loaded machine cannot cut them.
+TIMEOUT_S = 2.0
 CLIENTS = 20
-# Generous for a loaded 2-core machine: the timeouts are 1 s.
+# Generous for a loaded 2-core machine: the timeouts are 2 s.
 SETTLE_S = 30.0
 
 
@@ -169,8 +171,8 @@ def test_idle_keepalive_connections_are_closed(short_stack: Stack, record_figure
 
 
 def test_slow_but_steady_download_completes(short_stack: Stack, record_figure) -> None:
-    """4 MiB read at about 1 MiB/s: four times the timeout in all, 1/16 of it per step."""
-    size, step, pause = 4 * MiB, 64 * KiB, TIMEOUT_S / 16
+    """4 MiB read at about 1 MiB/s: twice the timeout in all, 1/32 of it per step."""
+    size, step, pause = 4 * MiB, 64 * KiB, TIMEOUT_S / 32
     conn = small_buffer_connection(short_stack)
     prefix = urlsplit(short_stack.plugin_url).path
     verifier = PatternVerifier()
@@ -192,12 +194,12 @@ def test_slow_but_steady_download_completes(short_stack: Stack, record_figure) -
     elapsed = time.monotonic() - started
     record_figure("slow_download.seconds", elapsed, "s")
     assert received == size
-    assert elapsed > 2 * TIMEOUT_S, f"{elapsed:.1f}s: too fast to prove anything"
+    assert elapsed > TIMEOUT_S, f"{elapsed:.1f}s: too fast to prove anything"
 
 
 def test_slow_but_steady_upload_completes(short_stack: Stack, record_figure) -> None:
-    """512 KiB sent 16 KiB at a time, one piece every 1/10 of the timeout."""
-    size, piece, pause = 512 * KiB, 16 * KiB, TIMEOUT_S / 10
+    """512 KiB sent 16 KiB at a time, one piece every 1/20 of the timeout."""
+    size, piece, pause = 512 * KiB, 16 * KiB, TIMEOUT_S / 20
     conn, prefix = connect(short_stack, timeout=SETTLE_S)
     digest = hashlib.sha256()
     started = time.monotonic()
@@ -221,4 +223,4 @@ def test_slow_but_steady_upload_completes(short_stack: Stack, record_figure) -> 
     assert resp.status == 200, answer
     assert b'"bytes": %d' % size in answer or b'"bytes":%d' % size in answer, answer
     assert digest.hexdigest().encode() in answer, answer
-    assert elapsed > 2 * TIMEOUT_S, f"{elapsed:.1f}s: too fast to prove anything"
+    assert elapsed > TIMEOUT_S, f"{elapsed:.1f}s: too fast to prove anything"
