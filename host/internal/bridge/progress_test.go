@@ -197,19 +197,21 @@ func TestStalledReaderIsCut(t *testing.T) {
 
 // TestSlowButSteadyTransfersPass: an upload and a download that each take
 // longer than the progress timeout, but move bytes every step, complete
-// byte for byte. The download goes out as one 4 MiB message at 2 MiB/s, so
+// byte for byte. The download goes out as one 4 MiB message at 1 MiB/s, so
 // it passes only because the host writes it in pieces with the deadline
 // moved on for each.
 func TestSlowButSteadyTransfersPass(t *testing.T) {
-	const timeout = time.Second
-	const step = 62500 * time.Microsecond // 16 steps a second
+	// Steps of 1/32 of the timeout: a loaded machine may delay the client,
+	// not by that much.
+	const timeout = 2 * time.Second
+	const step = 62500 * time.Microsecond
 
 	t.Run("upload", func(t *testing.T) {
 		b, logs := newBridge(t, drainRequest(false))
 		b.ReadProgressTimeout = timeout
 		srv := progressServer(t, b)
 		pr, pw := io.Pipe()
-		const steps, piece = 24, 16 << 10 // 1.5 s
+		const steps, piece = 40, 16 << 10 // 2.5 s
 		go func() {
 			tick := time.NewTicker(step)
 			defer tick.Stop()
@@ -255,7 +257,7 @@ func TestSlowButSteadyTransfersPass(t *testing.T) {
 		defer tick.Stop()
 		for {
 			<-tick.C
-			n, err := got.ReadFrom(io.LimitReader(resp.Body, 128<<10)) // 2 MiB/s
+			n, err := got.ReadFrom(io.LimitReader(resp.Body, 64<<10)) // 1 MiB/s
 			if err != nil {
 				t.Fatalf("after %d bytes: %v\n%s", got.Len(), err, logs)
 			}
@@ -278,10 +280,12 @@ func TestSlowButSteadyTransfersPass(t *testing.T) {
 // gets its response through whole (no stale deadline left armed, including
 // for what net/http writes after the handler returns).
 func TestPluginPausesDoNotCountAgainstTheClient(t *testing.T) {
-	const timeout = 100 * time.Millisecond
-	pause := func(s pb.PluginHooks_ServeHTTPServer) error {
+	// The read timeout leaves room for a loaded machine between the client's
+	// request head and its body; the write timeout needs none.
+	const readTimeout, writeTimeout = 500 * time.Millisecond, 100 * time.Millisecond
+	pause := func(s pb.PluginHooks_ServeHTTPServer, d time.Duration) error {
 		select {
-		case <-time.After(5 * timeout): // the plugin being slow is the behaviour under test
+		case <-time.After(d): // the plugin being slow is the behaviour under test
 			return nil
 		case <-s.Context().Done():
 			return s.Context().Err()
@@ -297,8 +301,12 @@ func TestPluginPausesDoNotCountAgainstTheClient(t *testing.T) {
 				break
 			}
 		}
-		for _, step := range []*pb.ServeHTTPResponse{initMsg(200), chunk("one "), chunk("two"), done()} {
-			if err := pause(s); err != nil {
+		for i, step := range []*pb.ServeHTTPResponse{initMsg(200), chunk("one "), chunk("two"), done()} {
+			d := 5 * writeTimeout
+			if i == 0 {
+				d = 2 * readTimeout // after the whole body was read
+			}
+			if err := pause(s, d); err != nil {
 				return err
 			}
 			if err := s.Send(&pb.ServeHTTPResponse{Init: step.Init, BodyChunk: step.BodyChunk, BodyComplete: step.BodyComplete, Flush: true}); err != nil {
@@ -307,7 +315,7 @@ func TestPluginPausesDoNotCountAgainstTheClient(t *testing.T) {
 		}
 		return nil
 	})
-	b.ReadProgressTimeout, b.WriteProgressTimeout = timeout, timeout
+	b.ReadProgressTimeout, b.WriteProgressTimeout = readTimeout, writeTimeout
 	srv := progressServer(t, b)
 	for _, proto := range protocols {
 		t.Run(proto.name, func(t *testing.T) {
