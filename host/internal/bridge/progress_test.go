@@ -112,7 +112,9 @@ func TestStalledUploadIsCut(t *testing.T) {
 					return drainRequest(false)(s)
 				})
 				b, logs := newBridge(t, plugin)
-				b.ReadProgressTimeout = 200 * time.Millisecond
+				// Long enough that the plugin's init is applied before the
+				// stall even on a loaded machine (else 408 where an abort is due).
+				b.ReadProgressTimeout = time.Second
 				srv := progressServer(t, b)
 				pr, pw := io.Pipe()
 				go func() { _, _ = pw.Write([]byte("ten bytes!")) }()
