@@ -133,6 +133,9 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// time too.
 	defer ex.deadlines.armWrite()
 	if f := ex.run(); f != nil {
+		if ex.headEnded(f) {
+			return
+		}
 		b.fail(ex, ex.explain(f))
 		return
 	}

@@ -49,3 +49,11 @@ func (ex *exchange) reportDroppedBody() {
 		"plugin_id", ex.b.PluginID, "path", ex.r.URL.Path, "method", ex.r.Method,
 		"status", ex.status, "dropped_bytes", ex.droppedBodyBytes)
 }
+
+// headEnded reports whether a failure only says that a HEAD response ended:
+// its headers are the whole response, and HTTP/2 closes the stream (and
+// cancels the request's context) once they are out, while the plugin may
+// still be sending the body nobody will see. Not a failure, nothing to abort.
+func (ex *exchange) headEnded(f *failure) bool {
+	return ex.r.Method == http.MethodHead && ex.committed() && errors.Is(f.err, errClientGone)
+}
