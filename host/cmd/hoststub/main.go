@@ -51,6 +51,9 @@ type config struct {
 	maxHeaderBytes    int
 	pluginTimeout     time.Duration
 	readHeaderTimeout time.Duration
+	readProgress      time.Duration
+	writeProgress     time.Duration
+	idleTimeout       time.Duration
 	shutdownGrace     time.Duration
 	buffered          bool
 	flushEveryChunk   bool
@@ -79,6 +82,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 1<<20, "largest request header block")
 	fs.DurationVar(&c.pluginTimeout, "plugin-timeout", 0, "time allowed until the plugin's response-init, 0 = none (exceeded: 504)")
 	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 10*time.Second, "time allowed to read request headers (slow-loris guard)")
+	fs.DurationVar(&c.readProgress, "read-progress-timeout", 30*time.Second, "longest wait for the next request body bytes, 0 = none (exceeded: 408, or abort after response-init)")
+	fs.DurationVar(&c.writeProgress, "write-progress-timeout", 30*time.Second, "longest wait for the client to take response bytes, 0 = none (exceeded: abort)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 60*time.Second, "how long a keep-alive connection may wait for its next request, 0 = none")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGTERM, how long in-flight requests may drain")
 	fs.BoolVar(&c.buffered, "buffered", false, "reference mode: buffer the whole plugin response before writing it")
 	fs.BoolVar(&c.flushEveryChunk, "flush-every-chunk", false, "flush after every response chunk (text/event-stream always does)")
@@ -109,6 +115,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, fmt.Errorf("--max-message-bytes must be >= %d, upstream's chunk size (got %d)", minMaxMessageBytes, c.maxMessageBytes)
 	case c.maxMessageBytes < c.requestChunkBytes:
 		return c, fmt.Errorf("--max-message-bytes (%d) must be >= --request-chunk-bytes (%d)", c.maxMessageBytes, c.requestChunkBytes)
+	case c.readProgress < 0 || c.writeProgress < 0 || c.idleTimeout < 0:
+		return c, errors.New("--read-progress-timeout, --write-progress-timeout and --idle-timeout must be >= 0 (0 = none)")
 	case c.windowBytes > 1<<30:
 		return c, fmt.Errorf("--window-bytes must be <= 1 GiB (got %d)", c.windowBytes)
 	}
@@ -170,18 +178,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	handler := router.New(router.Routes{
 		PluginID: cfg.pluginID,
 		Plugin: gate.wrap(&bridge.Bridge{
-			PluginID:          cfg.pluginID,
-			Plugin:            pluginapiv1.NewPluginHooksClient(conn.ClientConn()),
-			Ready:             conn.Ready,
-			RequestChunkBytes: cfg.requestChunkBytes,
-			MaxMessageBytes:   cfg.maxMessageBytes,
-			MaxBodyBytes:      cfg.maxBodyBytes,
-			InitTimeout:       cfg.pluginTimeout,
-			Buffered:          cfg.buffered,
-			FlushEveryChunk:   cfg.flushEveryChunk,
-			Log:               log,
-			Streams:           streams,
-			Observer:          hostMetrics,
+			PluginID:             cfg.pluginID,
+			Plugin:               pluginapiv1.NewPluginHooksClient(conn.ClientConn()),
+			Ready:                conn.Ready,
+			RequestChunkBytes:    cfg.requestChunkBytes,
+			MaxMessageBytes:      cfg.maxMessageBytes,
+			MaxBodyBytes:         cfg.maxBodyBytes,
+			InitTimeout:          cfg.pluginTimeout,
+			ReadProgressTimeout:  cfg.readProgress,
+			WriteProgressTimeout: cfg.writeProgress,
+			Buffered:             cfg.buffered,
+			FlushEveryChunk:      cfg.flushEveryChunk,
+			Log:                  log,
+			Streams:              streams,
+			Observer:             hostMetrics,
 		}),
 		Healthy:      conn.Ready,
 		HealthDetail: conn.Status,
@@ -204,9 +214,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: cfg.readHeaderTimeout,
-		MaxHeaderBytes:    cfg.maxHeaderBytes,
-		Protocols:         &protocols,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// No ReadTimeout/WriteTimeout: they bound a whole request, which would
+		// cut long healthy transfers; the bridge bounds progress instead.
+		IdleTimeout:    cfg.idleTimeout,
+		MaxHeaderBytes: cfg.maxHeaderBytes,
+		Protocols:      &protocols,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -214,7 +227,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return 1
 	}
 	log.Info("hoststub listening", "listen", ln.Addr().String(), "plugin_addr", cfg.pluginAddr,
-		"plugin_id", cfg.pluginID, "buffered", cfg.buffered, "window_bytes", cfg.windowBytes)
+		"plugin_id", cfg.pluginID, "buffered", cfg.buffered, "window_bytes", cfg.windowBytes,
+		"read_progress_timeout", cfg.readProgress, "write_progress_timeout", cfg.writeProgress, "idle_timeout", cfg.idleTimeout)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,10 +65,26 @@ func TestConfigFromFlagsAndEnv(t *testing.T) {
 		{[]string{"--plugin-addr", "unix:/x"}, map[string]string{"HOSTSTUB_MAX_BODY_BYTES": "lots"}, "HOSTSTUB_MAX_BODY_BYTES"},
 		{[]string{"--plugin-addr", "unix:/x", "--max-message-bytes", "10"}, nil, "max-message-bytes"},
 		{[]string{"--plugin-addr", "unix:/x", "--max-message-bytes", "65536", "--request-chunk-bytes", "65537"}, nil, "max-message-bytes"},
+		{[]string{"--plugin-addr", "unix:/x", "--idle-timeout", "-1s"}, nil, "idle-timeout"},
+		{[]string{"--plugin-addr", "unix:/x"}, map[string]string{"HOSTSTUB_READ_PROGRESS_TIMEOUT": "-1s"}, "read-progress-timeout"},
 	} {
 		if _, err := parseConfig(tc.args, env(tc.env), io.Discard); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v %v: err %v, want mention of %q", tc.args, tc.env, err, tc.want)
 		}
+	}
+}
+
+func TestProgressAndIdleTimeouts(t *testing.T) {
+	cfg, err := parseConfig([]string{"--plugin-addr", "unix:/x"}, env(nil), io.Discard)
+	if err != nil || cfg.readProgress != 30*time.Second || cfg.writeProgress != 30*time.Second ||
+		cfg.idleTimeout != 60*time.Second || cfg.readHeaderTimeout != 10*time.Second {
+		t.Fatalf("defaults: %+v, err %v", cfg, err)
+	}
+	cfg, err = parseConfig([]string{"--plugin-addr", "unix:/x", "--write-progress-timeout", "0"}, env(map[string]string{
+		"HOSTSTUB_READ_PROGRESS_TIMEOUT": "1s", "HOSTSTUB_WRITE_PROGRESS_TIMEOUT": "2s", "HOSTSTUB_IDLE_TIMEOUT": "3s",
+	}), io.Discard)
+	if err != nil || cfg.readProgress != time.Second || cfg.writeProgress != 0 || cfg.idleTimeout != 3*time.Second {
+		t.Fatalf("flags and env: %+v, err %v", cfg, err)
 	}
 }
 
@@ -88,35 +107,39 @@ func TestHealthSubcommand(t *testing.T) {
 	}
 }
 
-// slowPlugin answers "hello", then " world" after delay.
-type slowPlugin struct {
+// heldPlugin answers "hello", then " world": at once, or for the path
+// /hold once release is closed.
+type heldPlugin struct {
 	pb.UnimplementedPluginHooksServer
-	delay time.Duration
+	release <-chan struct{}
 }
 
-func (p slowPlugin) ServeHTTP(s pb.PluginHooks_ServeHTTPServer) error {
-	if _, err := s.Recv(); err != nil {
+func (p heldPlugin) ServeHTTP(s pb.PluginHooks_ServeHTTPServer) error {
+	m, err := s.Recv()
+	if err != nil {
 		return err
 	}
 	if err := s.Send(&pb.ServeHTTPResponse{Init: &pb.ServeHTTPResponseInit{StatusCode: 200}, BodyChunk: []byte("hello"), Flush: true}); err != nil {
 		return err
 	}
-	select {
-	case <-time.After(p.delay):
-	case <-s.Context().Done():
-		return s.Context().Err()
+	if m.GetInit().GetUrl() == "/hold" {
+		select {
+		case <-p.release:
+		case <-s.Context().Done():
+			return s.Context().Err()
+		}
 	}
 	return s.Send(&pb.ServeHTTPResponse{BodyChunk: []byte(" world"), BodyComplete: true})
 }
 
-func startFakePlugin(t *testing.T, sock string, delay time.Duration) *grpc.Server {
+func startFakePlugin(t *testing.T, sock string, release <-chan struct{}) *grpc.Server {
 	t.Helper()
 	lis, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	pb.RegisterPluginHooksServer(srv, slowPlugin{delay: delay})
+	pb.RegisterPluginHooksServer(srv, heldPlugin{release: release})
 	hs := health.NewServer()
 	hs.SetServingStatus("plugin", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(srv, hs)
@@ -124,9 +147,41 @@ func startFakePlugin(t *testing.T, sock string, delay time.Duration) *grpc.Serve
 	return srv
 }
 
-// TestEndToEnd: 200 through the plugin, 503 fast when it is down, recovery
-// when it is back (no host restart), and SIGTERM-style shutdown draining an
-// in-flight stream.
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// within polls cond until it holds or a deadline generous enough for a
+// loaded machine passes.
+func within(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestEndToEnd: 200 through the plugin, 503 without a stream when it is
+// down, recovery when it is back (no host restart), idle keep-alive
+// connections closed after --idle-timeout, and SIGTERM-style shutdown
+// draining an in-flight stream.
 func TestEndToEnd(t *testing.T) {
 	dir, err := os.MkdirTemp("", "sbhost")
 	if err != nil {
@@ -134,17 +189,20 @@ func TestEndToEnd(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	sock := filepath.Join(dir, "p.sock")
-	plugin := startFakePlugin(t, sock, 300*time.Millisecond)
+	release := make(chan struct{})
+	plugin := startFakePlugin(t, sock, release)
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	ready := make(chan string, 1)
 	exit := make(chan int, 1)
+	logs := &syncBuffer{}
 	go func() {
-		exit <- run(ctx, []string{"--listen", "127.0.0.1:0", "--plugin-addr", "unix:" + sock, "--shutdown-grace", "5s"},
-			env(nil), io.Discard, ready)
+		exit <- run(ctx, []string{"--listen", "127.0.0.1:0", "--plugin-addr", "unix:" + sock, "--shutdown-grace", "20s",
+			"--idle-timeout", "300ms"}, env(nil), logs, ready)
 	}()
-	base := "http://" + <-ready
+	addr := <-ready
+	base := "http://" + addr
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
 
@@ -159,16 +217,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	waitStatus := func(path string, want int) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second) // a busy machine
-		for {
-			if code, _ := get(path); code == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never answered %d", path, want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		within(t, path+" to answer "+http.StatusText(want), func() bool { code, _ := get(path); return code == want })
 	}
 
 	waitStatus("/healthz", 200)
@@ -176,15 +225,34 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("%d %q", code, body)
 	}
 
+	// A keep-alive connection that sends nothing after its request is closed
+	// by the server once --idle-timeout passes.
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if _, err := io.WriteString(idle, "GET /healthz HTTP/1.1\r\nHost: e2e\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	idleResp, err := http.ReadResponse(bufio.NewReader(idle), nil)
+	if err != nil || idleResp.StatusCode != 200 || idleResp.Close {
+		t.Fatalf("keep-alive request: %v %v", idleResp, err)
+	}
+	_, _ = io.Copy(io.Discard, idleResp.Body)
+	_ = idle.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if n, err := idle.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("idle connection: read %d bytes, err %v; want the server to close it (EOF)", n, err)
+	}
+
 	plugin.Stop()
 	waitStatus("/healthz", 503)
-	start := time.Now()
 	if code, _ := get("/plugins/bench/x"); code != 503 {
 		t.Fatalf("plugin down: %d, want 503", code)
 	}
-	// A down plugin is answered at once, not after the 3 s default --plugin-timeout.
-	if d := time.Since(start); d >= 3*time.Second {
-		t.Fatalf("503 took %v: it waited for the plugin timeout", d)
+	// Answered from the health state, without opening a stream.
+	if !strings.Contains(logs.String(), "plugin unavailable (health not SERVING)") {
+		t.Fatalf("503 not from the health state:\n%s", logs)
 	}
 	// /metrics counted both streams; this fake plugin has no stats service,
 	// which reads as plugin_up 0 in a scrape that still succeeds.
@@ -203,12 +271,12 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	_ = os.Remove(sock)
-	plugin = startFakePlugin(t, sock, 300*time.Millisecond)
+	plugin = startFakePlugin(t, sock, release)
 	defer plugin.Stop()
 	waitStatus("/healthz", 200)
 
 	// Shutdown while a stream is in flight: it must complete whole.
-	resp, err := client.Get(base + "/plugins/bench/x")
+	resp, err := client.Get(base + "/plugins/bench/hold")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +285,16 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
+	// Shutdown has begun once the listener refuses new connections; only
+	// then may the plugin finish the held response.
+	within(t, "the listener to close", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	close(release)
 	rest, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil || string(first)+string(rest) != "hello world" {
@@ -227,7 +305,7 @@ func TestEndToEnd(t *testing.T) {
 		if rc != 0 {
 			t.Fatalf("exit %d", rc)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("run did not return after shutdown")
 	}
 }

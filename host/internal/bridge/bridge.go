@@ -82,6 +82,20 @@ type Bridge struct {
 	// means no bound (a plugin may take as long as it likes to start).
 	InitTimeout time.Duration
 
+	// ReadProgressTimeout bounds each read of the request body: a client
+	// that sends no byte for this long gets 408 (before response-init) or
+	// an aborted response (after), and the plugin's stream is cancelled.
+	// Every read that returns bytes moves the deadline on, so long uploads
+	// pass as long as they keep moving. Zero means no bound.
+	ReadProgressTimeout time.Duration
+
+	// WriteProgressTimeout bounds each write of the response to the client:
+	// a client that takes no bytes for this long gets its response aborted
+	// and the plugin's stream cancelled. Writes go out in pieces of
+	// progressPieceBytes, each with the deadline moved on, so a slow reader
+	// is cut only when it stops. Zero means no bound.
+	WriteProgressTimeout time.Duration
+
 	// Buffered reads the plugin's whole response into memory before writing
 	// any of it: the naive bridge this package replaces, kept as the
 	// reference the bench compares against. Memory grows with body size.
@@ -140,13 +154,22 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer release()
 	}
 	ex := newExchange(b, w, r)
+	defer ex.reportDroppedBody()
+	// net/http flushes what is left (and the chunked terminator) after the
+	// handler returns, then clears the deadline: give that one write its
+	// time too.
+	defer ex.deadlines.armWrite()
 	if f := ex.run(); f != nil {
+		if ex.headEnded(f) {
+			return
+		}
+		f = ex.explain(f)
 		outcome = outcomeOf(ex, f)
 		b.fail(ex, f)
 		return
 	}
 	if ex.buffer != nil {
-		if err := ex.buffer.writeTo(w); err != nil {
+		if err := ex.buffer.writeTo(progressWriter{w, ex.deadlines}); err != nil {
 			outcome = OutcomeClientGone
 			b.logger().Warn("writing buffered response failed", "plugin_id", b.PluginID,
 				"path", r.URL.Path, "reason", errClientWrite.Error(), "err", err.Error())
@@ -173,7 +196,8 @@ func (f *failure) Error() string {
 func (b *Bridge) fail(ex *exchange, f *failure) {
 	committed := ex.committed()
 	level := slog.LevelError
-	if errors.Is(f.err, errClientGone) || errors.Is(f.err, errClientWrite) {
+	if errors.Is(f.err, errClientGone) || errors.Is(f.err, errClientWrite) ||
+		errors.Is(f.err, errReadStalled) || errors.Is(f.err, errWriteStalled) {
 		level = slog.LevelWarn // the client's doing, not the plugin's
 	}
 	attrs := []any{
@@ -194,6 +218,11 @@ func (b *Bridge) fail(ex *exchange, f *failure) {
 	b.logger().Log(ex.r.Context(), level, "plugin request failed", attrs...)
 	if committed {
 		panic(http.ErrAbortHandler)
+	}
+	if errors.Is(f.err, errReadStalled) && ex.r.ProtoMajor == 1 {
+		// The rest of the body never came: the connection cannot carry
+		// another request. (HTTP/2 streams end on their own.)
+		ex.w.Header().Set("Connection", "close")
 	}
 	// The host's own error text is not plugin body: observers do not count it.
 	http.Error(unobserved(ex.w), http.StatusText(f.status)+": "+f.reason, f.status)

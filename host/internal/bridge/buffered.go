@@ -31,6 +31,9 @@ func (b *bufferedResponse) Write(p []byte) (int, error) {
 	if b.status == 0 {
 		b.status = http.StatusOK
 	}
+	if b.status == http.StatusNoContent || b.status == http.StatusNotModified {
+		return 0, http.ErrBodyNotAllowed // as net/http's own writer says
+	}
 	return b.body.Write(p)
 }
 

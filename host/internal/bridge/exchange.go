@@ -51,7 +51,11 @@ type exchange struct {
 	buffer *bufferedResponse
 
 	state          responseState
+	status         int // the status response-init applied
 	flushEachChunk bool
+
+	deadlines        *clientDeadlines
+	droppedBodyBytes int64 // body bytes a status without a body had no room for
 
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
@@ -60,7 +64,9 @@ type exchange struct {
 }
 
 func newExchange(b *Bridge, w http.ResponseWriter, r *http.Request) *exchange {
-	ex := &exchange{b: b, w: w, r: r, rc: http.NewResponseController(w), out: w}
+	rc := http.NewResponseController(w)
+	deadlines := &clientDeadlines{rc: rc, readTimeout: b.ReadProgressTimeout, writeTimeout: b.WriteProgressTimeout}
+	ex := &exchange{b: b, w: w, r: r, rc: rc, out: progressWriter{w, deadlines}, deadlines: deadlines}
 	if b.Buffered {
 		ex.buffer = newBufferedResponse()
 		ex.out = ex.buffer
@@ -92,6 +98,9 @@ func (ex *exchange) run() *failure {
 			// after the 413 instead of draining the rest of the body.
 			body = http.MaxBytesReader(unobserved(ex.w), body, b.MaxBodyBytes)
 		}
+	}
+	if hasBody(body) {
+		body = progressReader{body, ex.deadlines}
 	}
 	// HTTP/1 servers otherwise drain the request body before the first
 	// response write, which would serialise upload and download.
@@ -133,6 +142,7 @@ func (ex *exchange) receive() *failure {
 
 // apply handles one plugin message in order: init, body, flush, complete.
 func (ex *exchange) apply(msg *pb.ServeHTTPResponse) *failure {
+	defer ex.deadlines.writesDone()
 	switch ex.state {
 	case awaitingInit:
 		if ex.initTimer != nil && !ex.initTimer.Stop() {
@@ -150,9 +160,8 @@ func (ex *exchange) apply(msg *pb.ServeHTTPResponse) *failure {
 	}
 	chunk := msg.GetBodyChunk()
 	if len(chunk) > 0 {
-		if _, err := ex.out.Write(chunk); err != nil {
-			ex.cancel(errClientWrite)
-			return &failure{status: http.StatusInternalServerError, reason: errClientWrite.Error(), err: errors.Join(errClientWrite, err)}
+		if f := ex.writeBody(chunk); f != nil {
+			return f
 		}
 	}
 	if msg.GetFlush() || (ex.flushEachChunk && len(chunk) > 0) {
@@ -189,6 +198,7 @@ func (ex *exchange) applyInit(init *pb.ServeHTTPResponseInit) *failure {
 		}
 	}
 	ex.flushEachChunk = ex.b.FlushEveryChunk || isEventStream(h.Get("Content-Type"))
+	ex.status = code
 	ex.out.WriteHeader(code)
 	return nil
 }
@@ -199,12 +209,17 @@ func (ex *exchange) flush() *failure {
 	if ex.buffer != nil {
 		return nil
 	}
+	ex.deadlines.armWrite()
 	err := ex.rc.Flush()
 	if err == nil || errors.Is(err, http.ErrNotSupported) {
 		return nil
 	}
-	ex.cancel(errClientWrite)
-	return &failure{status: http.StatusInternalServerError, reason: errClientWrite.Error(), err: errors.Join(errClientWrite, err)}
+	if ex.r.Method == http.MethodHead {
+		// The headers were the whole response; HTTP/2 ended the stream with
+		// them, so a later flush reports the stream closed. Nothing is lost.
+		return nil
+	}
+	return ex.clientWriteFailed(err)
 }
 
 // awaitEnd reads once more after body_complete: the plugin must end its
@@ -279,7 +294,7 @@ func (ex *exchange) stopPump(pump *requestPump, body io.Closer) {
 		// The pump is (or may be about to be) inside body.Read, which no
 		// context reaches: a read deadline wakes a net/http body, Close
 		// wakes pipes and the rest.
-		_ = ex.rc.SetReadDeadline(time.Now())
+		ex.deadlines.haltReads()
 		_ = body.Close()
 	}
 	select {

@@ -123,9 +123,12 @@ type recorder struct {
 	headerAtWrite http.Header
 	body          bytes.Buffer
 	events        []string
+	statusSet     chan struct{} // closed by the first WriteHeader
 }
 
-func newRecorder() *recorder { return &recorder{header: make(http.Header)} }
+func newRecorder() *recorder {
+	return &recorder{header: make(http.Header), statusSet: make(chan struct{})}
+}
 
 func (r *recorder) Header() http.Header { return r.header }
 
@@ -140,6 +143,7 @@ func (r *recorder) writeHeaderLocked(code int) {
 	if r.status == 0 {
 		r.status = code
 		r.headerAtWrite = r.header.Clone()
+		close(r.statusSet)
 	}
 	r.events = append(r.events, fmt.Sprintf("status %d", code))
 }

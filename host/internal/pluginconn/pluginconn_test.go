@@ -1,6 +1,7 @@
 package pluginconn
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -82,20 +84,28 @@ func TestHealthFollowsPluginRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	time.Sleep(50 * time.Millisecond)
+	// Once a dial to the absent plugin has failed, the connection has tried
+	// and must not claim readiness.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for state := c.ClientConn().GetState(); state != connectivity.TransientFailure; state = c.ClientConn().GetState() {
+		if !c.ClientConn().WaitForStateChange(ctx, state) {
+			t.Fatalf("no failed dial to the absent plugin (state %s)", state)
+		}
+	}
 	if c.Ready() {
 		t.Fatal("ready with no plugin")
 	}
 
 	srv := servePlugin(t, sock)
-	waitReady(t, c, true, 3*time.Second)
+	waitReady(t, c, true, 20*time.Second)
 	srv.Stop()
-	waitReady(t, c, false, 3*time.Second)
+	waitReady(t, c, false, 20*time.Second)
 	_ = os.Remove(sock)
 
 	srv = servePlugin(t, sock)
 	defer srv.Stop()
-	waitReady(t, c, true, 3*time.Second)
+	waitReady(t, c, true, 20*time.Second)
 	if !strings.Contains(c.Status(), "SERVING") {
 		t.Fatalf("status %q", c.Status())
 	}

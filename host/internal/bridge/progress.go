@@ -1,0 +1,188 @@
+package bridge
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+)
+
+// Causes for ending an exchange because the client stopped moving bytes.
+var (
+	errReadStalled  = errors.New("client sent no request body bytes within read-progress-timeout")
+	errWriteStalled = errors.New("client read no response bytes within write-progress-timeout")
+)
+
+// progressPieceBytes is the most written to the client under one write
+// deadline. A response chunk (up to --max-message-bytes, 1 MiB by default)
+// is written in pieces of this size, so a client that reads at least this
+// much per write-progress-timeout is never cut, however long the whole
+// response takes, while one that stops reading is.
+const progressPieceBytes = 64 << 10
+
+// rearmFraction: while one write is in progress (a chunk in pieces), a
+// deadline armed less than timeout/rearmFraction ago is not moved again:
+// each piece still gets at least 15/16 of the timeout, and the deadline (a
+// message to the connection's goroutine on HTTP/2) is touched a few times
+// per chunk instead of per piece.
+const rearmFraction = 16
+
+// clientDeadlines bounds how long one read of the request body or one write
+// of the response may wait for the client, through the connection deadlines
+// of http.ResponseController. A deadline is armed only while a read or a
+// write is in progress (on HTTP/2 it fires on its own and ends the stream),
+// and each one arms it anew, so the deadline moves forward as long as bytes
+// move: slow but steady transfers of any length pass, a client that stops
+// for the whole timeout gets its stream ended (408 before response-init, an
+// abort after). Time spent waiting for the plugin never counts.
+type clientDeadlines struct {
+	rc           *http.ResponseController
+	readTimeout  time.Duration // zero: no read deadline
+	writeTimeout time.Duration // zero: no write deadline
+
+	mu          sync.Mutex // the read state: the pump reads, the response side halts
+	readsHalted bool       // haltReads was called: no read may move the deadline
+	readStalled bool       // a body read ran into its deadline
+
+	// The response goroutine alone writes.
+	writeArmed    time.Time // zero: no write deadline armed
+	writeDeadline time.Time
+}
+
+// beginRead gives the body read about to start readTimeout to return at
+// least one byte. It reports false once haltReads was called: the read must
+// not start.
+func (d *clientDeadlines) beginRead() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.readsHalted {
+		return false
+	}
+	if d.readTimeout > 0 {
+		_ = d.rc.SetReadDeadline(time.Now().Add(d.readTimeout))
+	}
+	return true
+}
+
+// endRead disarms the deadline after a read (the pump may now wait for the
+// plugin as long as it likes) and records a stall: a deadline error that
+// haltReads did not cause.
+func (d *clientDeadlines) endRead(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.readsHalted || d.readTimeout <= 0 {
+		return
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		d.readStalled = true
+		return
+	}
+	_ = d.rc.SetReadDeadline(time.Time{})
+}
+
+// haltReads wakes a body read in progress (no context reaches one) with a
+// deadline in the past, and keeps any later read from moving it again.
+func (d *clientDeadlines) haltReads() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.readsHalted = true
+	_ = d.rc.SetReadDeadline(time.Now())
+}
+
+// stalledReading reports whether a body read ran into its deadline.
+func (d *clientDeadlines) stalledReading() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.readStalled
+}
+
+// armWrite gives the next write or flush to the client writeTimeout to
+// complete; writesDone disarms it.
+func (d *clientDeadlines) armWrite() {
+	if d.writeTimeout <= 0 {
+		return
+	}
+	now := time.Now()
+	if !d.writeArmed.IsZero() && now.Sub(d.writeArmed) < d.writeTimeout/rearmFraction {
+		return
+	}
+	d.writeArmed = now
+	d.writeDeadline = now.Add(d.writeTimeout)
+	_ = d.rc.SetWriteDeadline(d.writeDeadline)
+}
+
+// writesDone disarms the write deadline while the exchange waits for the
+// plugin's next message.
+func (d *clientDeadlines) writesDone() {
+	if d.writeArmed.IsZero() {
+		return
+	}
+	d.writeArmed = time.Time{}
+	_ = d.rc.SetWriteDeadline(time.Time{})
+}
+
+// writeStalled reports whether a failed write or flush ran into its
+// deadline. HTTP/1 says so in the error; HTTP/2 resets the stream and
+// reports that instead, so the clock decides too.
+func (d *clientDeadlines) writeStalled(err error) bool {
+	if d.writeTimeout <= 0 || d.writeArmed.IsZero() {
+		return false
+	}
+	return errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(d.writeDeadline)
+}
+
+// progressReader is the request body with a read deadline armed during
+// every Read.
+type progressReader struct {
+	io.ReadCloser
+	deadlines *clientDeadlines
+}
+
+func (r progressReader) Read(p []byte) (int, error) {
+	if !r.deadlines.beginRead() {
+		return 0, errResponseEnded
+	}
+	n, err := r.ReadCloser.Read(p)
+	r.deadlines.endRead(err)
+	return n, err
+}
+
+// progressWriter is the client's ResponseWriter writing in pieces of at
+// most progressPieceBytes, with the write deadline armed before each.
+type progressWriter struct {
+	http.ResponseWriter
+	deadlines *clientDeadlines
+}
+
+func (w progressWriter) Write(p []byte) (int, error) {
+	if w.deadlines.writeTimeout <= 0 {
+		return w.ResponseWriter.Write(p)
+	}
+	written := 0
+	for len(p) > 0 {
+		w.deadlines.armWrite()
+		n, err := w.ResponseWriter.Write(p[:min(len(p), progressPieceBytes)])
+		written += n
+		if err != nil {
+			return written, err
+		}
+		if n == 0 {
+			return written, io.ErrShortWrite
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+// explain puts the client's stall first: when a body read ran into its
+// deadline, whatever else failed (the stream cancelled under the response
+// loop, the request context that net/http cancels on a read error) followed
+// from it. Called after the request pump has stopped.
+func (ex *exchange) explain(f *failure) *failure {
+	if !ex.deadlines.stalledReading() {
+		return f
+	}
+	return &failure{status: http.StatusRequestTimeout, reason: errReadStalled.Error(), err: errReadStalled}
+}
