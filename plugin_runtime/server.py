@@ -27,7 +27,7 @@ from plugin_runtime._proto import bench_stats_pb2_grpc as stats_grpc
 from plugin_runtime._proto import hooks_http_pb2 as pb
 from plugin_runtime._proto import hooks_http_pb2_grpc as hooks_grpc
 from plugin_runtime.memory import IdleTrimmer, tune_malloc
-from plugin_runtime.request import ProtocolError, Request
+from plugin_runtime.request import BodyTruncatedError, ProtocolError, Request
 from plugin_runtime.response import (
     DEFAULT_MAX_CHUNK_BYTES,
     DEFAULT_RESPONSE_BUFFER_BYTES,
@@ -52,6 +52,31 @@ MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024
 # for ~10-20 % less upload throughput (docs/performance.md). 0 = BDP probing.
 DEFAULT_RECEIVE_WINDOW_BYTES = 1024 * 1024
 DEFAULT_SHUTDOWN_GRACE_S = 5.0
+
+
+# How long a handler whose request body was cut short waits to learn whether the
+# host cancelled the stream: the host cancels right after it stops sending, and
+# the read that found the body truncated can see the end before the cancellation.
+TRUNCATION_CANCEL_WAIT_S = 2.0
+
+
+async def _ends_cancelled(context: grpc.aio.ServicerContext) -> bool:
+    """True when the stream ends cancelled (the host cut the body short on purpose:
+    client gone or stalled) within TRUNCATION_CANCEL_WAIT_S; a host that merely
+    half-closed without body_complete is a failure instead."""
+    if context.cancelled():
+        return True
+    ended = asyncio.Event()
+    context.add_done_callback(lambda _: ended.set())
+    try:
+        await asyncio.wait_for(ended.wait(), TRUNCATION_CANCEL_WAIT_S)
+    except TimeoutError:
+        return False
+    except asyncio.CancelledError:
+        # grpc.aio cancels the handler's task when the RPC is cancelled: the
+        # answer, and the handler is ending anyway.
+        return True
+    return context.cancelled()
 
 
 class StreamCancelledError(asyncio.CancelledError):
@@ -172,7 +197,11 @@ class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
             # cancelling(): the stream's cancellation reached the task even if the
             # handler swallowed the CancelledError and then failed while unwinding.
             task = asyncio.current_task()
-            if context.cancelled() or (task is not None and task.cancelling()):
+            if (
+                context.cancelled()
+                or (task is not None and task.cancelling())
+                or (isinstance(exc, BodyTruncatedError) and await _ends_cancelled(context))
+            ):
                 counters.cancelled += 1
                 log.info(
                     "handler ended by cancelled stream: %s %s: %r",
