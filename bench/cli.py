@@ -287,6 +287,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         memory_fraction=args.memory_tolerance,
         throughput_fraction=args.throughput_tolerance,
         leak_slope_slack_bytes_per_request=args.leak_slope_tolerance,
+        latency_fraction=args.latency_tolerance,
     )
     try:
         baseline = compare.load_summary(args.baseline)
@@ -353,6 +354,9 @@ def parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--memory-tolerance", type=float, default=0.5, help="fraction (+8 MiB)")
     cmp_.add_argument("--throughput-tolerance", type=float, default=0.25, help="fraction")
     cmp_.add_argument("--leak-slope-tolerance", type=float, default=512.0, help="B/request")
+    cmp_.add_argument(
+        "--latency-tolerance", type=float, default=0.5, help="fraction (+2 ms), small-request p99"
+    )
     cmp_.add_argument("--markdown", help="also append the markdown table to this file")
     cmp_.set_defaults(func=cmd_compare)
 

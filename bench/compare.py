@@ -3,7 +3,9 @@
 Per scenario of the baseline: peak RSS growth per process, container peak
 memory, throughput; per process: the soak's leak slope. Throughput is compared
 as the ratio to the Go-direct reference of the same run when both runs have it
-(so a slower machine does not look like a regression), else as raw MB/s.
+(so a slower machine does not look like a regression), else as raw MB/s; the
+small-request throughput scenario (`rps`) likewise by req/s, and its p99 latency
+may grow by a fraction plus a slack.
 Exit status: 0 no regression, 1 regression, 2 unusable input.
 """
 
@@ -33,6 +35,8 @@ class CompareTolerances:
     leak_slope_slack_bytes_per_request: float = 512.0
     container_fraction: float = 0.25
     container_slack_bytes: int = 8 * MiB
+    latency_fraction: float = 0.5  # small-request p99 may grow by 50 % ...
+    latency_slack_ms: float = 2.0  # ... plus this (scheduler noise on a busy machine)
 
 
 @dataclass
@@ -186,6 +190,8 @@ def compare(
                     sid, "throughput_mb_s", base_tp, cur_tp, tol.throughput_fraction
                 )
             result.checks.append(check)
+        if base.get("kind") == "rps":
+            result.checks.extend(_rps_checks(sid, base, cur, base_ids, cur_ids, tol))
     for check in result.checks:
         target = base_ids.get(check.scenario, {}).get("target")
         if target not in (None, BRIDGE) and check.status == "REGRESSION":
@@ -206,6 +212,56 @@ def compare(
     return result
 
 
+def _requests_per_s(scenario: Mapping[str, Any] | None) -> float | None:
+    if not scenario or not scenario.get("ok"):
+        return None
+    value = (scenario.get("extra") or {}).get("requests_per_s")
+    return float(value) if value else None
+
+
+def _rps_checks(
+    sid: str,
+    base: Mapping[str, Any],
+    cur: Mapping[str, Any],
+    base_ids: Mapping[str, Any],
+    cur_ids: Mapping[str, Any],
+    tol: CompareTolerances,
+) -> list[Check]:
+    """Small-request throughput: req/s like throughput (as a ratio to go-direct's req/s
+    of the same run when both runs have it), p99 latency like a cost (higher is worse)."""
+    checks = []
+    base_rps, cur_rps = _requests_per_s(base), _requests_per_s(cur)
+    if base_rps and cur_rps:
+        twin = (
+            sid.replace(f"/{BRIDGE}/", f"/{GO_DIRECT}/", 1)
+            if base.get("target") == BRIDGE
+            else None
+        )
+        base_ref = _requests_per_s(base_ids.get(twin)) if twin else None
+        cur_ref = _requests_per_s(cur_ids.get(twin)) if twin else None
+        if base_ref and cur_ref:
+            check = _lower_is_worse(
+                sid,
+                "req_s/go-direct",
+                base_rps / base_ref,
+                cur_rps / cur_ref,
+                tol.throughput_fraction,
+            )
+            check.note = f"{base_rps:.0f} -> {cur_rps:.0f} req/s raw"
+        else:
+            check = _lower_is_worse(sid, "req_s", base_rps, cur_rps, tol.throughput_fraction)
+        checks.append(check)
+    base_p99 = (base.get("latency_ms") or {}).get("p99")
+    cur_p99 = (cur.get("latency_ms") or {}).get("p99")
+    if base_p99 is not None and cur_p99 is not None:
+        checks.append(
+            _higher_is_worse(
+                sid, "p99_ms", base_p99, cur_p99, tol.latency_fraction, tol.latency_slack_ms
+            )
+        )
+    return checks
+
+
 def _leak_slopes(summary: Mapping[str, Any]) -> dict[str, float]:
     out = {}
     for v in summary.get("verdicts") or []:
@@ -221,8 +277,12 @@ def _fmt_value(metric: str, value: float | None) -> str:
         return "-"
     if metric.startswith(("rss_growth", "container_peak")):
         return f"{value / MiB:.1f} MiB"
-    if metric.startswith("throughput/"):
+    if metric.startswith(("throughput/", "req_s/")):
         return f"{value:.3f}x"
+    if metric == "req_s":
+        return f"{value:.0f} req/s"
+    if metric == "p99_ms":
+        return f"{value:.2f} ms"
     if metric.startswith("throughput"):
         return f"{value:.0f} MB/s"
     return f"{value:.1f}"

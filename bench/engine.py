@@ -235,6 +235,27 @@ class Engine:
         result.bytes = scenario.size * scenario.requests
         result.extra["requests_per_s"] = scenario.requests / result.seconds
 
+    def _run_rps(self, scenario: Scenario, target: Target, result: ScenarioResult) -> None:
+        """Small GETs from many keep-alive connections at once: requests/s (bench/rps.py)."""
+        from bench import rps
+
+        load, figures = rps.measure(
+            target.base_url,
+            f"{target.download_path}?size={scenario.size}&chunk={scenario.chunk}",
+            connections=scenario.concurrency,
+            seconds=float(scenario.options.get("seconds", 1.0)),
+            warmup_s=float(scenario.options.get("warmup_s", 0.3)),
+            expect_bytes=scenario.size,
+            processes=list(target.processes),
+            read_processes=lambda: self.sampler.sample_now(stats=False),
+        )
+        result.extra.update(figures)
+        _check(load.errors == 0, f"{load.errors} requests failed, first: {load.first_error}")
+        _check(load.requests > 0, "no request completed")
+        result.seconds = load.seconds
+        result.bytes = scenario.size * load.requests
+        result.latencies_s = load.latencies_s
+
     def _run_sse(self, scenario: Scenario, target: Target, result: ScenarioResult) -> None:
         events = int(scenario.options.get("events", 3))
         interval = int(scenario.options.get("interval_ms", 20))
