@@ -54,6 +54,7 @@ def test_smoke_run_writes_results_from_real_samples(tmp_path: Path) -> None:
         "echo",
         "concurrent",
         "small",
+        "rps",
         "sse",
         "slow-reader",
         "abort",
@@ -78,6 +79,12 @@ def test_smoke_run_writes_results_from_real_samples(tmp_path: Path) -> None:
     }
     assert expected <= names
     assert f"backpressure/slow-reader/c{chunk}" in names
+    # Small-request throughput from real connections, for the bridge and each reference.
+    rps = scenarios[f"rps/bridge/1KiB/x{PROFILES['smoke'].rps_connections}/c{human_size(chunk)}"]
+    assert rps["extra"]["requests_per_s"] > 0 and rps["extra"]["errors"] == 0
+    assert rps["latency_ms"]["p99"] >= rps["latency_ms"]["p50"] > 0
+    assert set(rps["extra"]["cpu_us_per_request"]) == {"host", "plugin"}
+    assert any(r["kind"] == "rps" for r in summary["references"])
     leak = next(v for v in summary["verdicts"] if v["name"] == f"leak-slope/plugin/c{chunk}")
     assert leak["figures"]["samples"] > 0
     assert summary["sampler"]["samples"] > 0

@@ -34,13 +34,14 @@ type Config struct {
 // Result is what a run measured. Latencies are in microseconds, one per
 // completed request, in no particular order.
 type Result struct {
-	Connections   int     `json:"connections"`
-	Requests      int     `json:"requests"`
-	Errors        int     `json:"errors"`
-	FirstError    string  `json:"first_error,omitempty"`
-	Seconds       float64 `json:"seconds"`
-	ClientCPUSecs float64 `json:"client_cpu_seconds"`
-	LatenciesUS   []int64 `json:"latencies_us"`
+	Connections    int     `json:"connections"`
+	WarmupRequests int     `json:"warmup_requests"` // completed while warming up, not measured
+	Requests       int     `json:"requests"`
+	Errors         int     `json:"errors"`
+	FirstError     string  `json:"first_error,omitempty"`
+	Seconds        float64 `json:"seconds"`
+	ClientCPUSecs  float64 `json:"client_cpu_seconds"`
+	LatenciesUS    []int64 `json:"latencies_us"`
 }
 
 func (c Config) validate() error {
@@ -123,8 +124,9 @@ func Run(ctx context.Context, c Config) (Result, error) {
 	client, transport := newClient(c)
 	defer transport.CloseIdleConnections()
 
+	var warm Result
 	if c.Warmup > 0 {
-		drive(ctx, client, c, time.Now().Add(c.Warmup), 0, nil)
+		drive(ctx, client, c, time.Now().Add(c.Warmup), 0, &warm)
 	}
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
@@ -134,7 +136,7 @@ func Run(ctx context.Context, c Config) (Result, error) {
 	if c.Duration > 0 {
 		deadline = time.Now().Add(c.Duration)
 	}
-	res := Result{Connections: c.Connections}
+	res := Result{Connections: c.Connections, WarmupRequests: warm.Requests}
 	cpuBefore := cpuSeconds()
 	started := time.Now()
 	drive(ctx, client, c, deadline, c.Requests, &res)
@@ -144,8 +146,8 @@ func Run(ctx context.Context, c Config) (Result, error) {
 }
 
 // drive runs the workers until ctx is done, the deadline (zero: none) passed or
-// `limit` requests (0 = no limit) were started; into res (nil while warming up)
-// it records latencies and errors. A request in flight at the deadline is let
+// `limit` requests (0 = no limit) were started; into res it records latencies
+// and errors. A request in flight at the deadline is let
 // finish, so its connection stays open for the next phase.
 func drive(ctx context.Context, client *http.Client, c Config, deadline time.Time, limit int, res *Result) {
 	var (
@@ -185,9 +187,6 @@ func drive(ctx context.Context, client *http.Client, c Config, deadline time.Tim
 					continue
 				}
 				latencies = append(latencies, elapsed.Microseconds())
-			}
-			if res == nil {
-				return
 			}
 			mu.Lock()
 			defer mu.Unlock()

@@ -53,6 +53,9 @@ func TestRunCountsEveryRequestOnItsOwnConnections(t *testing.T) {
 		t.Fatalf("requests %d, latencies %d, errors %d (%s); want 200, 200, 0",
 			res.Requests, len(res.LatenciesUS), res.Errors, res.FirstError)
 	}
+	if res.WarmupRequests == 0 {
+		t.Fatal("no request completed during the warm-up")
+	}
 	if got := conns(); got > 4 {
 		t.Fatalf("%d connections opened, want at most 4 (keep-alive)", got)
 	}
