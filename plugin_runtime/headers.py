@@ -34,10 +34,15 @@ class Headers:
     @classmethod
     def _from_proto(cls, headers: Iterable[pb.HTTPHeader]) -> Headers:
         result = cls()
+        entries = result._entries
         for header in headers:
-            values = list(header.values)
-            entry = result._entries.setdefault(header.key.lower(), (header.key, []))
-            entry[1].extend(values)
+            key = header.key
+            lower = key.lower()
+            entry = entries.get(lower)
+            if entry is None:
+                entries[lower] = (key, list(header.values))
+            else:
+                entry[1].extend(header.values)
         return result
 
     def _to_proto(self) -> list[pb.HTTPHeader]:
@@ -55,12 +60,13 @@ class Headers:
             raise HeadersLockedError(f"cannot change header {key!r}: {self._locked_reason}")
         if not isinstance(key, str) or not key:
             raise ValueError(f"header name must be a non-empty str, got {key!r}")
+        # Runs for every header a handler sets: plain `in` tests, no generator.
         for text, what in ((key, "name"), (value, "value")):
             if text is None:
                 continue
             if not isinstance(text, str):
                 raise TypeError(f"header {what} must be str, got {type(text).__name__}")
-            if any(ch in text for ch in _FORBIDDEN):
+            if "\r" in text or "\n" in text or "\0" in text:
                 raise ValueError(f"header {what} {text!r} contains CR, LF or NUL")
 
     def add(self, key: str, value: str) -> None:
