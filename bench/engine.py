@@ -224,7 +224,8 @@ class Engine:
     # -- latency scenarios ----------------------------------------------------
 
     def _run_small(self, scenario: Scenario, target: Target, result: ScenarioResult) -> None:
-        path = f"{target.download_path}?size={scenario.size}&chunk={scenario.chunk}"
+        # The body in one write (see _run_rps).
+        path = f"{target.download_path}?size={scenario.size}&chunk={scenario.size}"
         with Connection(target.base_url, timeout=10.0) as conn:
             for _ in range(scenario.requests):
                 verifier = PatternVerifier()
