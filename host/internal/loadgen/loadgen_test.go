@@ -44,7 +44,7 @@ func server(t *testing.T, size int, status int) (*httptest.Server, func() int) {
 func TestRunCountsEveryRequestOnItsOwnConnections(t *testing.T) {
 	srv, conns := server(t, 1024, http.StatusOK)
 	res, err := Run(context.Background(), Config{
-		URL: srv.URL, Connections: 4, Requests: 200, Warmup: 20 * time.Millisecond, ExpectBytes: 1024,
+		URL: srv.URL, Connections: 4, Requests: 200, Warmup: 500 * time.Millisecond, ExpectBytes: 1024,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -56,8 +56,10 @@ func TestRunCountsEveryRequestOnItsOwnConnections(t *testing.T) {
 	if res.WarmupRequests == 0 {
 		t.Fatal("no request completed during the warm-up")
 	}
-	if got := conns(); got > 4 {
-		t.Fatalf("%d connections opened, want at most 4 (keep-alive)", got)
+	// Keep-alive: about one connection per worker for 200+ requests (the
+	// transport may replace one now and then; without reuse it would be 200+).
+	if got := conns(); got > 8 {
+		t.Fatalf("%d connections opened for 4 workers, want connections kept alive", got)
 	}
 	if res.Seconds <= 0 || res.ClientCPUSecs < 0 {
 		t.Fatalf("seconds %v, cpu %v", res.Seconds, res.ClientCPUSecs)
@@ -66,12 +68,20 @@ func TestRunCountsEveryRequestOnItsOwnConnections(t *testing.T) {
 
 func TestRunStopsAfterDuration(t *testing.T) {
 	srv, _ := server(t, 16, http.StatusOK)
-	res, err := Run(context.Background(), Config{URL: srv.URL, Connections: 2, Duration: 100 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	duration := 200 * time.Millisecond
+	res, err := Run(ctx, Config{URL: srv.URL, Connections: 2, Duration: duration})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the run did not stop by itself: %v", err)
 	}
-	if res.Requests == 0 || res.Errors != 0 {
-		t.Fatalf("requests %d errors %d (%s)", res.Requests, res.Errors, res.FirstError)
+	// No worker can stop before the deadline, so the run lasts at least that long
+	// (requests may be few or none on a loaded machine: not asserted).
+	if res.Seconds < duration.Seconds() || res.Errors != 0 {
+		t.Fatalf("seconds %v (want >= %v), errors %d (%s)", res.Seconds, duration.Seconds(), res.Errors, res.FirstError)
+	}
+	if len(res.LatenciesUS) != res.Requests {
+		t.Fatalf("%d latencies for %d requests", len(res.LatenciesUS), res.Requests)
 	}
 }
 
