@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from plugin_runtime._proto import hooks_http_pb2 as pb
 
@@ -45,8 +46,11 @@ class Headers:
                 entry[1].extend(header.values)
         return result
 
-    def _to_proto(self) -> list[pb.HTTPHeader]:
-        return [pb.HTTPHeader(key=key, values=values) for key, values in self._entries.values()]
+    def _add_to(self, repeated: Any) -> None:
+        """Append every header to a repeated HTTPHeader field of a message (built in
+        place: half the cost of building separate messages and copying them in)."""
+        for key, values in self._entries.values():
+            repeated.add(key=key, values=values)
 
     def _lock(self, reason: str) -> None:
         self._locked_reason = reason

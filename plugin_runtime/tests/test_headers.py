@@ -33,3 +33,14 @@ def test_control_characters_are_refused(bad: str, where: str) -> None:
     with pytest.raises(ValueError, match=f"header {where} .* contains CR, LF or NUL"):
         headers.add(key, value)
     assert len(headers) == 0
+
+
+def test_headers_go_onto_the_wire_in_order_with_every_value() -> None:
+    headers = Headers([("Set-Cookie", "a=1"), ("Content-Type", "text/plain")])
+    headers.add("set-cookie", "b=2")
+    message = pb.ServeHTTPResponse()
+    headers._add_to(message.init.headers)
+    assert [(h.key, list(h.values)) for h in message.init.headers] == [
+        ("Set-Cookie", ["a=1", "b=2"]),
+        ("Content-Type", ["text/plain"]),
+    ]
