@@ -113,6 +113,7 @@ def all_verdicts(
 # Per-target figures besides throughput compared in the references table:
 # summary.json scenario row -> value, lower is better for all of them.
 REFERENCE_METRICS = ("p50_ms", "p99_ms", "rss_growth_bytes")
+REFERENCE_UNITS = {"small": "req/s (1/p50)", "rps": "req/s"}
 # RSS growth under this on both sides is sampling noise (page-sized steps): no ratio.
 RSS_RATIO_FLOOR_BYTES = 1024 * 1024
 
@@ -145,12 +146,14 @@ def reference_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple[str, int, int], dict[str, float]] = {}
     metrics: dict[tuple[str, int, int], dict[str, dict[str, float]]] = {}
     for row in rows:
-        if row["kind"] not in ("download", "upload", "small") or not row["ok"]:
+        if row["kind"] not in ("download", "upload", "small", "rps") or not row["ok"]:
             continue
         key = (row["kind"], row["size_bytes"], row["chunk_bytes"])
         if row["kind"] == "small":
             p50 = (row.get("latency_ms") or {}).get("p50")
             value = 1000.0 / p50 if p50 else None  # requests/s of one client
+        elif row["kind"] == "rps":
+            value = (row.get("extra") or {}).get("requests_per_s")  # all connections together
         else:
             value = row.get("throughput_mb_s")
         if value:
@@ -166,7 +169,7 @@ def reference_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "kind": kind,
             "size_bytes": size,
             "chunk_bytes": chunk,
-            "unit": "req/s (1/p50)" if kind == "small" else "MB/s",
+            "unit": REFERENCE_UNITS.get(kind, "MB/s"),
             "values": by_target,
             "bridge_ratio_to": {
                 target: by_target[BRIDGE] / value

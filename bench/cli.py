@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -291,10 +292,49 @@ def _only_targets(
         yield services
 
 
+def cmd_rps(args: argparse.Namespace) -> int:
+    """Small-request throughput of the bridge and its references, rounds alternating."""
+    import psutil
+
+    from bench import rps
+
+    run_dir = _new_run_dir(Path(args.results_dir))
+    references = {PYTHON_DIRECT} if not args.no_references else set()
+    chunk = (args.chunk_sizes or [1024 * 1024])[0]
+    factory, _mode = _factory(args, run_dir, references)
+    with factory(chunk) as services:
+        procs = {name: psutil.Process(pid) for name, pid in services.processes.items()}
+
+        def read_processes() -> dict[str, dict[str, float]]:
+            out = {}
+            for name, proc in procs.items():
+                cpu = proc.cpu_times()
+                out[name] = {"cpu_seconds": cpu.user + cpu.system}
+            return out
+
+        wanted = args.targets or [BRIDGE, PYTHON_DIRECT, GO_DIRECT]
+        targets = {name: services.targets[name] for name in wanted if name in services.targets}
+        by_target = rps.alternate(
+            targets,
+            rounds=args.rounds,
+            connections=args.connections,
+            seconds=args.seconds,
+            warmup_s=args.warmup,
+            read_processes=read_processes,
+        )
+    table = rps.alternate_markdown(by_target)
+    (run_dir / "rps.md").write_text(table + "\n")
+    (run_dir / "rps.json").write_text(json.dumps(by_target, indent=2) + "\n")
+    print(table)
+    print(f"results written to {run_dir}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     tol = compare.CompareTolerances(
         memory_fraction=args.memory_tolerance,
         throughput_fraction=args.throughput_tolerance,
+        latency_fraction=args.latency_tolerance,
     )
     try:
         baseline = compare.load_summary(args.baseline)
@@ -355,11 +395,26 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--docker", action="store_true", help="a container pair per setting")
     sweep.set_defaults(func=cmd_sweep)
 
+    rps_ = sub.add_parser(
+        "rps", help="small-request req/s of the bridge and references, rounds alternating"
+    )
+    _add_target_args(rps_)
+    rps_.add_argument("--rounds", type=int, default=3, help="rounds (best one counts)")
+    rps_.add_argument("--connections", type=int, default=32)
+    rps_.add_argument("--seconds", type=float, default=3.0, help="measured seconds per round")
+    rps_.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds per round")
+    rps_.add_argument("--targets", type=_name_list, help="default bridge,python-direct,go-direct")
+    rps_.add_argument("--no-references", action="store_true", help="skip python-direct")
+    rps_.set_defaults(func=cmd_rps)
+
     cmp_ = sub.add_parser("compare", help="exit 1 when CURRENT regressed against BASELINE")
     cmp_.add_argument("baseline", help="summary.json or run folder")
     cmp_.add_argument("current", help="summary.json or run folder")
     cmp_.add_argument("--memory-tolerance", type=float, default=0.5, help="fraction (+8 MiB)")
     cmp_.add_argument("--throughput-tolerance", type=float, default=0.25, help="fraction")
+    cmp_.add_argument(
+        "--latency-tolerance", type=float, default=0.5, help="fraction (+2 ms), small-request p99"
+    )
     cmp_.add_argument("--markdown", help="also append the markdown table to this file")
     cmp_.set_defaults(func=cmd_compare)
 

@@ -5,7 +5,9 @@ memory, throughput; per leak counter of the current run's soak: its growth per
 request, a regression whenever the soak's leak verdict failed (a leak is never
 tolerated relative to a baseline). Throughput is compared
 as the ratio to the Go-direct reference of the same run when both runs have it
-(so a slower machine does not look like a regression), else as raw MB/s.
+(so a slower machine does not look like a regression), else as raw MB/s; the
+small-request throughput scenario (`rps`) likewise by req/s, and its p99 latency
+may grow by a fraction plus a slack.
 Exit status: 0 no regression, 1 regression, 2 unusable input.
 """
 
@@ -34,6 +36,8 @@ class CompareTolerances:
     throughput_fraction: float = 0.25  # throughput (or its ratio) may drop by 25 %
     container_fraction: float = 0.25
     container_slack_bytes: int = 8 * MiB
+    latency_fraction: float = 0.5  # small-request p99 may grow by 50 % ...
+    latency_slack_ms: float = 2.0  # ... plus this (scheduler noise on a busy machine)
 
 
 @dataclass
@@ -198,6 +202,8 @@ def compare(
                     sid, "throughput_mb_s", base_tp, cur_tp, tol.throughput_fraction
                 )
             result.checks.append(check)
+        if base.get("kind") == "rps":
+            result.checks.extend(_rps_checks(sid, base, cur, base_ids, cur_ids, tol))
     for check in result.checks:
         target = base_ids.get(check.scenario, {}).get("target")
         if target not in (None, BRIDGE) and check.status == "REGRESSION":
@@ -213,6 +219,56 @@ def compare(
             Check(name, "leak_growth/request", base_growth, cur_growth, limit, status, note)
         )
     return result
+
+
+def _requests_per_s(scenario: Mapping[str, Any] | None) -> float | None:
+    if not scenario or not scenario.get("ok"):
+        return None
+    value = (scenario.get("extra") or {}).get("requests_per_s")
+    return float(value) if value else None
+
+
+def _rps_checks(
+    sid: str,
+    base: Mapping[str, Any],
+    cur: Mapping[str, Any],
+    base_ids: Mapping[str, Any],
+    cur_ids: Mapping[str, Any],
+    tol: CompareTolerances,
+) -> list[Check]:
+    """Small-request throughput: req/s like throughput (as a ratio to go-direct's req/s
+    of the same run when both runs have it), p99 latency like a cost (higher is worse)."""
+    checks = []
+    base_rps, cur_rps = _requests_per_s(base), _requests_per_s(cur)
+    if base_rps and cur_rps:
+        twin = (
+            sid.replace(f"/{BRIDGE}/", f"/{GO_DIRECT}/", 1)
+            if base.get("target") == BRIDGE
+            else None
+        )
+        base_ref = _requests_per_s(base_ids.get(twin)) if twin else None
+        cur_ref = _requests_per_s(cur_ids.get(twin)) if twin else None
+        if base_ref and cur_ref:
+            check = _lower_is_worse(
+                sid,
+                "req_s/go-direct",
+                base_rps / base_ref,
+                cur_rps / cur_ref,
+                tol.throughput_fraction,
+            )
+            check.note = f"{base_rps:.0f} -> {cur_rps:.0f} req/s raw"
+        else:
+            check = _lower_is_worse(sid, "req_s", base_rps, cur_rps, tol.throughput_fraction)
+        checks.append(check)
+    base_p99 = (base.get("latency_ms") or {}).get("p99")
+    cur_p99 = (cur.get("latency_ms") or {}).get("p99")
+    if base_p99 is not None and cur_p99 is not None:
+        checks.append(
+            _higher_is_worse(
+                sid, "p99_ms", base_p99, cur_p99, tol.latency_fraction, tol.latency_slack_ms
+            )
+        )
+    return checks
 
 
 def _leak_figures(summary: Mapping[str, Any]) -> dict[str, tuple[float, float, bool]]:
@@ -233,8 +289,12 @@ def _fmt_value(metric: str, value: float | None) -> str:
         return "-"
     if metric.startswith(("rss_growth", "container_peak", "peak_memory")):
         return f"{value / MiB:.1f} MiB"
-    if metric.startswith("throughput/"):
+    if metric.startswith(("throughput/", "req_s/")):
         return f"{value:.3f}x"
+    if metric == "req_s":
+        return f"{value:.0f} req/s"
+    if metric == "p99_ms":
+        return f"{value:.2f} ms"
     if metric.startswith("throughput"):
         return f"{value:.0f} MB/s"
     if metric.startswith("leak_growth"):

@@ -226,7 +226,8 @@ class Engine:
     # -- latency scenarios ----------------------------------------------------
 
     def _run_small(self, scenario: Scenario, target: Target, result: ScenarioResult) -> None:
-        path = f"{target.download_path}?size={scenario.size}&chunk={scenario.chunk}"
+        # The body in one write (see _run_rps).
+        path = f"{target.download_path}?size={scenario.size}&chunk={scenario.size}"
         with Connection(target.base_url, timeout=10.0) as conn:
             for _ in range(scenario.requests):
                 verifier = PatternVerifier()
@@ -236,6 +237,29 @@ class Engine:
         result.seconds = sum(result.latencies_s)
         result.bytes = scenario.size * scenario.requests
         result.extra["requests_per_s"] = scenario.requests / result.seconds
+
+    def _run_rps(self, scenario: Scenario, target: Target, result: ScenarioResult) -> None:
+        """Small GETs from many keep-alive connections at once: requests/s (bench/rps.py)."""
+        from bench import rps
+
+        # The body in one write: a chunk-sized buffer per request (the Go-direct
+        # route allocates one) would be measured instead of the request path.
+        load, figures = rps.measure(
+            target.base_url,
+            f"{target.download_path}?size={scenario.size}&chunk={scenario.size}",
+            connections=scenario.concurrency,
+            seconds=float(scenario.options.get("seconds", 1.0)),
+            warmup_s=float(scenario.options.get("warmup_s", 0.3)),
+            expect_bytes=scenario.size,
+            processes=list(target.processes),
+            read_processes=lambda: self.sampler.sample_now(stats=False),
+        )
+        result.extra.update(figures)
+        _check(load.errors == 0, f"{load.errors} requests failed, first: {load.first_error}")
+        _check(load.requests > 0, "no request completed")
+        result.seconds = load.seconds
+        result.bytes = scenario.size * load.requests
+        result.latencies_s = load.latencies_s
 
     def _run_sse(self, scenario: Scenario, target: Target, result: ScenarioResult) -> None:
         events = int(scenario.options.get("events", 3))

@@ -36,6 +36,11 @@ class Profile:
     # docs/performance.md for why). --chunk-sizes overrides.
     chunk_sizes: tuple[int, ...] = (64 * KiB, 1 * MiB)
     repeats: int = 1  # runs per throughput scenario (best kept, all recorded)
+    # Small-request throughput (`rps`): 1 KiB GETs from this many keep-alive
+    # connections for this long, after an unmeasured warm-up, per target.
+    rps_connections: int = 32
+    rps_seconds: float = 1.0
+    rps_warmup_s: float = 0.3
 
 
 PROFILES: dict[str, Profile] = {
@@ -61,6 +66,9 @@ PROFILES: dict[str, Profile] = {
         sweep_size=8 * MiB,
         locust_seconds=5,
         chunk_sizes=(1 * MiB,),
+        rps_connections=8,
+        rps_seconds=0.5,
+        rps_warmup_s=0.1,
     ),
     # A minute or two on 2 cores: the default and the committed baseline.
     "quick": Profile(
@@ -104,6 +112,8 @@ PROFILES: dict[str, Profile] = {
         sweep_size=1 * GiB,
         locust_seconds=60,
         repeats=2,
+        rps_seconds=10.0,
+        rps_warmup_s=1.0,
     ),
 }
 

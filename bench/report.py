@@ -353,6 +353,9 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
     leak_tables = _leak_rounds_markdown(summary)
     if leak_tables:
         out += ["", "## Leak soak rounds", "", *leak_tables]
+    rps_rows = [s for s in summary["scenarios"] if s["kind"] == "rps"]
+    if rps_rows:
+        out += ["", "## Small-request throughput", "", rps_markdown(rps_rows)]
     if summary["references"]:
         out += ["", "## References side by side", ""]
         targets = sorted({t for r in summary["references"] for t in r["values"]})
@@ -384,6 +387,30 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
     errors = summary["sampler"]["error_count"]
     out += ["", f"Sampler: {summary['sampler']['samples']} samples, {errors} errors."]
     return "\n".join(out) + "\n"
+
+
+def rps_markdown(rows: list[Mapping[str, Any]]) -> str:
+    """One line per `rps` scenario: req/s, latency, CPU per request, the generator's own CPU."""
+    out = []
+    for s in rows:
+        extra = s.get("extra") or {}
+        lat = s.get("latency_ms") or {}
+        cpu = extra.get("cpu_us_per_request") or {}
+        out.append(
+            [
+                s["id"],
+                "ok" if s["ok"] else f"**FAILED** {s['error']}",
+                _fmt(extra.get("requests_per_s")),
+                _fmt(lat.get("p50"), ".2f"),
+                _fmt(lat.get("p99"), ".2f"),
+                ", ".join(f"{n} {v:.0f}" for n, v in cpu.items()) or "-",
+                f"{extra.get('generator', '-')} {_fmt(extra.get('client_cpu_cores'), '.2f')}",
+            ]
+        )
+    return md_table(
+        ["scenario", "status", "req/s", "p50 ms", "p99 ms", "CPU us/request", "generator, cores"],
+        out,
+    )
 
 
 # -- sweep -----------------------------------------------------------------------

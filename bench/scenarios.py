@@ -21,6 +21,7 @@ KINDS = (
     "echo",
     "concurrent",
     "small",
+    "rps",
     "sse",
     "slow-reader",
     "abort",
@@ -97,6 +98,14 @@ def build_scenarios(
     )
     for target in TARGETS:
         add("small", target, size=1024, requests=profile.small_requests)
+    for target in TARGETS:
+        add(
+            "rps",
+            target,
+            size=1024,
+            concurrency=profile.rps_connections,
+            options={"seconds": profile.rps_seconds, "warmup_s": profile.rps_warmup_s},
+        )
     add("sse", BRIDGE, requests=profile.sse_runs, options={"events": 3, "interval_ms": 20})
     add(
         "slow-reader",

@@ -171,7 +171,7 @@ class ResponseWriter:
         if not self._init_sent:
             self._init_sent = True
             message.init.status_code = self._status
-            message.init.headers.extend(self.headers._to_proto())
+            self.headers._add_to(message.init.headers)
         return message
 
     async def _hold(self, payload: bytes | memoryview) -> None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup used by the README commands: a venv with the project
-# installed editable, and the Go host built into bin/hoststub.
+# installed editable, the Go host built into bin/hoststub and the small-request
+# load generator into bin/loadgen.
 #   scripts/setup.sh            bench + dev extras
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +17,4 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 mkdir -p bin
-(cd host && go build -o ../bin/hoststub ./cmd/hoststub)
+(cd host && go build -o ../bin/hoststub ./cmd/hoststub && go build -o ../bin/loadgen ./cmd/loadgen)

@@ -22,6 +22,7 @@ SMOKE_KINDS = (
     "echo",
     "concurrent",
     "small",
+    "rps",
     "sse",
     "slow-reader",
     "abort",
@@ -89,4 +90,10 @@ def test_smoke_run_writes_results_from_real_samples(tmp_path: Path) -> None:
     assert len(verdicts[f"leak/host.heap_live_bytes/c{chunk}"]["figures"]["deltas"]) == 3
     failed_verdicts = {name: v["summary"] for name, v in verdicts.items() if not v["passed"]}
     assert not failed_verdicts, failed_verdicts
+    # Small-request throughput from real connections, for the bridge and each reference.
+    rps = scenarios[f"rps/bridge/1KiB/x{PROFILES['smoke'].rps_connections}/c{human_size(chunk)}"]
+    assert rps["extra"]["requests_per_s"] > 0 and rps["extra"]["errors"] == 0
+    assert rps["latency_ms"]["p99"] >= rps["latency_ms"]["p50"] > 0
+    assert set(rps["extra"]["cpu_us_per_request"]) == {"host", "plugin"}
+    assert any(r["kind"] == "rps" for r in summary["references"])
     assert summary["sampler"]["samples"] > 0
