@@ -11,7 +11,7 @@
 # summary is appended to it; it is also written to <run dir>/nightly.md.
 # Environment: BENCH_PROFILE, BENCH_SCENARIOS, BENCH_CHUNK_SIZES, BENCH_EXTRA_ARGS,
 # PLUGIN_MEM_LIMIT, HOST_MEM_LIMIT (see docker-compose.yml), COMPOSE_PROJECT_NAME,
-# RESULTS_DIR (default results), NIGHTLY_BASELINE (default
+# RESULTS_DIR (default results/ of this checkout), NIGHTLY_BASELINE (default
 # results/baseline/external-$BENCH_PROFILE: compose runs are the bench's
 # "external" mode), NIGHTLY_COMPARE_ARGS (extra `bench compare` flags, e.g.
 # a looser --throughput-tolerance on a noisy machine).
@@ -19,11 +19,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export BENCH_PROFILE="${BENCH_PROFILE:-full}"
-export RESULTS_DIR="${RESULTS_DIR:-results}"
 baseline="${NIGHTLY_BASELINE:-results/baseline/external-$BENCH_PROFILE}"
 read -r -a compare_args <<<"${NIGHTLY_COMPARE_ARGS:-}"
-mkdir -p "$RESULTS_DIR"
-results=$(cd "$RESULTS_DIR" && pwd)
+mkdir -p "${RESULTS_DIR:-results}"
+# Absolute: compose would read a bare name such as `results` as a named volume.
+RESULTS_DIR=$(cd "${RESULTS_DIR:-results}" && pwd)
+export RESULTS_DIR
+results=$RESULTS_DIR
 socket_gid=0
 if [ -S /var/run/docker.sock ]; then socket_gid=$(stat -c %g /var/run/docker.sock); fi
 # Results are written as the caller; bash's UID/GID are not exported, so pass them.
@@ -31,7 +33,6 @@ compose=(env "UID=$(id -u)" "GID=$(id -g)" "DOCKER_GID=$socket_gid"
   docker compose -f docker-compose.yml -f docker-compose.docker-socket.yml)
 
 log() { echo "[nightly] $*" >&2; }
-now() { date +%s; }
 
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
@@ -42,15 +43,15 @@ trap cleanup EXIT
 
 before=$(ls -1 "$results")
 
-t0=$(now)
+t0=$SECONDS
 log "build (profile $BENCH_PROFILE)"
 "${compose[@]}" build
-t1=$(now)
+t1=$SECONDS
 
 log "docker compose up --build --exit-code-from bench bench"
 bench_rc=0
 "${compose[@]}" up --build --exit-code-from bench bench || bench_rc=$?
-t2=$(now)
+t2=$SECONDS
 if [ "$bench_rc" -ne 0 ]; then
   log "bench exited $bench_rc; last plugin/host logs:"
   "${compose[@]}" logs --no-color --tail 40 plugin host >&2 || true
@@ -83,7 +84,7 @@ else
     python -m bench compare "${compare_args[@]}" /baseline "/app/results/$(basename "$run_dir")" 2>&1) || compare_rc=$?
   echo "$compare_out"
 fi
-t3=$(now)
+t3=$SECONDS
 
 status=pass
 if [ "$bench_rc" -ne 0 ]; then status="FAIL (bench exit $bench_rc)"; fi
