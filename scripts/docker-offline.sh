@@ -34,7 +34,8 @@ PULL_TIMEOUT_S="${PULL_TIMEOUT_S:-20}"
 # Copied into the local bases so pip/apt/go inside containers verify registries.
 CA_BUNDLE="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 
-log() { echo "[docker-offline] $*" >&2; }
+# Seconds since the start, so a CI log shows which step took the time.
+log() { echo "[docker-offline +${SECONDS}s] $*" >&2; }
 die() {
   log "ERROR: $*"
   exit 1
@@ -59,10 +60,12 @@ need_root() {
 apt_install() {
   need_root "apt-get install $*"
   if [ ! -f "$CACHE_DIR/.apt-updated" ]; then
-    apt-get update -q
+    apt-get -o DPkg::Lock::Timeout=600 update -q
     mkdir -p "$CACHE_DIR" && touch "$CACHE_DIR/.apt-updated"
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+  # Waits for another apt/dpkg (unattended upgrades, a provisioning step) to finish.
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+    install -y -q --no-install-recommends "$@"
 }
 
 ensure_engine() {
@@ -100,7 +103,9 @@ ensure_compose() {
   fi
   command -v go >/dev/null 2>&1 || die "compose v2 missing and no Go toolchain to build it"
   log "compose: go install github.com/docker/compose/v2/cmd@$COMPOSE_VERSION (takes ~2 min)"
-  (cd / && go install "github.com/docker/compose/v2/cmd@$COMPOSE_VERSION")
+  # The ldflag is how compose's own build stamps its version (else it says "dev").
+  (cd / && go install -ldflags "-X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
+    "github.com/docker/compose/v2/cmd@$COMPOSE_VERSION")
   install -D -m 0755 "$(go env GOPATH)/bin/cmd" /usr/local/lib/docker/cli-plugins/docker-compose
   docker compose version >/dev/null || die "docker compose still not answering after install"
   log "compose: $(docker compose version --short)"
