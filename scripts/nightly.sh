@@ -4,7 +4,7 @@
 # 128m), compare the run against the committed baseline, tear down.
 #
 #   scripts/nightly.sh                       full profile (the nightly default)
-#   BENCH_PROFILE=quick scripts/nightly.sh   what CI runs
+#   BENCH_PROFILE=smoke scripts/nightly.sh   seconds; what the tests run
 #
 # Exit status: non-zero when the bench fails (e.g. a container OOM-killed) or
 # the comparison finds a regression. With GITHUB_STEP_SUMMARY set, a markdown
@@ -14,13 +14,20 @@
 # RESULTS_DIR (default results/ of this checkout), NIGHTLY_BASELINE (default
 # results/baseline/external-$BENCH_PROFILE: compose runs are the bench's
 # "external" mode), NIGHTLY_COMPARE_ARGS (extra `bench compare` flags, e.g.
-# a looser --throughput-tolerance on a noisy machine).
+# a looser --throughput-tolerance on a noisy machine; default: the flags in the
+# baseline's compare-args file, if it has one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export BENCH_PROFILE="${BENCH_PROFILE:-full}"
 baseline="${NIGHTLY_BASELINE:-results/baseline/external-$BENCH_PROFILE}"
-read -r -a compare_args <<<"${NIGHTLY_COMPARE_ARGS:-}"
+# A baseline may carry the flags it is fairly compared with (a compare-args
+# file: flags, and # comment lines); NIGHTLY_COMPARE_ARGS replaces them.
+compare_flags=${NIGHTLY_COMPARE_ARGS:-}
+if [ -z "$compare_flags" ] && [ -f "$baseline/compare-args" ]; then
+  compare_flags=$(grep -v '^[[:space:]]*#' "$baseline/compare-args" | tr '\n' ' ' || true)
+fi
+read -r -a compare_args <<<"$compare_flags"
 mkdir -p "${RESULTS_DIR:-results}"
 # Absolute: compose would read a bare name such as `results` as a named volume.
 RESULTS_DIR=$(cd "${RESULTS_DIR:-results}" && pwd)
@@ -77,7 +84,7 @@ elif [ ! -f "$baseline/summary.json" ]; then
   compare_out="no baseline at $baseline/summary.json: comparison skipped"
   log "$compare_out"
 else
-  log "python -m bench compare $baseline $run_dir"
+  log "python -m bench compare ${compare_args[*]} $baseline $run_dir"
   # In the bench image, so this machine needs nothing but Docker.
   compare_out=$("${compose[@]}" run --rm --no-deps -T \
     -v "$(cd "$baseline" && pwd):/baseline:ro" bench \
