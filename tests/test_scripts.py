@@ -138,9 +138,12 @@ def machine(tmp_path: Path) -> Machine:
     (goroot / "VERSION").write_text("go1.26\n")
     ca_bundle = tmp_path / "ca-certificates.crt"
     ca_bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    # No /usr/local/bin, no sbin: the machine's own docker CLI or debootstrap
+    # must not answer instead of the stubs.
+    path = f"{stub_bin}:/usr/bin:/bin"
+    assert shutil.which("debootstrap", path=path) is None, "a debootstrap outside sbin"
     env = {
-        # No /usr/local/bin: a real docker CLI there must not answer for the stub.
-        "PATH": f"{stub_bin}:/usr/sbin:/usr/bin:/sbin:/bin",
+        "PATH": path,
         "HOME": str(tmp_path),
         "STUB_BIN": str(stub_bin),
         "STUB_STATE": str(state),

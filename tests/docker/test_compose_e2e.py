@@ -263,9 +263,14 @@ def test_nightly_script_runs_as_the_workflow_calls_it(docker_engine: None, tmp_p
             check=False,
         )
         new = sorted(p for p in results.iterdir() if p.name not in before)
-        assert proc.returncode == 0, f"nightly.sh exited {proc.returncode}:\n{proc.stderr[-4000:]}"
-        assert len(new) == 1 and new[0].is_dir(), f"expected one new run folder, got {new}"
+        assert len(new) == 1 and new[0].is_dir(), (
+            f"expected one new run folder, got {new}; nightly.sh said:\n{proc.stderr[-4000:]}"
+        )
         run_dir = new[0]
+        report = run_dir / "nightly.md"  # status, comparison, the run's verdicts
+        assert proc.returncode == 0, f"nightly.sh exited {proc.returncode}:\n" + (
+            report.read_text()[:6000] if report.exists() else proc.stderr[-4000:]
+        )
         assert (run_dir / "summary.json").exists()
         nightly_md = (run_dir / "nightly.md").read_text()
         assert "streambench nightly: pass" in nightly_md
