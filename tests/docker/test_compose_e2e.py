@@ -231,6 +231,16 @@ def test_docker_env_reads_real_container_memory(docker_engine: None) -> None:
         container.remove(force=True)
 
 
+def nightly_failure(proc: subprocess.CompletedProcess[str], run_dir: Path) -> str:
+    """Why nightly.sh failed: the run's failed verdicts and the regressions first."""
+    lines = [f"nightly.sh exited {proc.returncode}"]
+    for name, marker in (("summary.md", "**FAIL**"), ("nightly.md", "REGRESSION")):
+        path = run_dir / name
+        if path.exists():
+            lines += [line for line in path.read_text().splitlines() if marker in line]
+    return "\n".join([*lines, proc.stderr[-3000:]])
+
+
 def test_nightly_script_runs_as_the_workflow_calls_it(docker_engine: None, tmp_path: Path) -> None:
     """`bash scripts/nightly.sh` with nothing but what .github/workflows/nightly.yml
     and the runner give it: PATH, HOME, BENCH_PROFILE (smoke: seconds) and
@@ -267,10 +277,7 @@ def test_nightly_script_runs_as_the_workflow_calls_it(docker_engine: None, tmp_p
             f"expected one new run folder, got {new}; nightly.sh said:\n{proc.stderr[-4000:]}"
         )
         run_dir = new[0]
-        report = run_dir / "nightly.md"  # status, comparison, the run's verdicts
-        assert proc.returncode == 0, f"nightly.sh exited {proc.returncode}:\n" + (
-            report.read_text()[:6000] if report.exists() else proc.stderr[-4000:]
-        )
+        assert proc.returncode == 0, nightly_failure(proc, run_dir)
         assert (run_dir / "summary.json").exists()
         nightly_md = (run_dir / "nightly.md").read_text()
         assert "streambench nightly: pass" in nightly_md
