@@ -14,7 +14,14 @@
 #   4. prometheus  the monitoring profile's image: official, else local/prometheus
 #               from Debian's `prometheus` package (scripts/lib/prometheus-base.sh)
 #   5. .env     PY_BASE, GO_BASE, PROMETHEUS_IMAGE, UID, GID, DOCKER_GID beside docker-compose.yml
+#
+# Everything this script and its children print (apt-get, debootstrap, go
+# install, docker) goes to stderr: stdout is never a channel for results. Steps
+# hand their results over in globals (ROOTFS_TARBALL, CHOSEN_BASE, PY_BASE,
+# GO_BASE, DEBIAN_MIRROR), never through $(function), so no log line can end up
+# in a value.
 set -euo pipefail
+exec 1>&2
 cd "$(dirname "$0")/.."
 repo_root=$(pwd)
 
@@ -26,8 +33,11 @@ LOCAL_GO_BASE="local/golang:1.26-bookworm"
 CACHE_DIR="${STREAMBENCH_DOCKER_CACHE:-/var/cache/streambench}"
 DOCKERD_LOG="${DOCKERD_LOG:-/var/log/streambench-dockerd.log}"
 PULL_TIMEOUT_S="${PULL_TIMEOUT_S:-20}"
+# Copied into the local bases so pip/apt/go inside containers verify registries.
+CA_BUNDLE="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 
-log() { echo "[docker-offline] $*" >&2; }
+# Seconds since the start, so a CI log shows which step took the time.
+log() { echo "[docker-offline +${SECONDS}s] $*" >&2; }
 die() {
   log "ERROR: $*"
   exit 1
@@ -52,10 +62,12 @@ need_root() {
 apt_install() {
   need_root "apt-get install $*"
   if [ ! -f "$CACHE_DIR/.apt-updated" ]; then
-    apt-get update -q
+    apt-get -o DPkg::Lock::Timeout=600 update -q
     mkdir -p "$CACHE_DIR" && touch "$CACHE_DIR/.apt-updated"
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+  # Waits for another apt/dpkg (unattended upgrades, a provisioning step) to finish.
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+    install -y -q --no-install-recommends "$@"
 }
 
 ensure_engine() {
@@ -93,7 +105,9 @@ ensure_compose() {
   fi
   command -v go >/dev/null 2>&1 || die "compose v2 missing and no Go toolchain to build it"
   log "compose: go install github.com/docker/compose/v2/cmd@$COMPOSE_VERSION (takes ~2 min)"
-  (cd / && go install "github.com/docker/compose/v2/cmd@$COMPOSE_VERSION")
+  # The ldflag is how compose's own build stamps its version (else it says "dev").
+  (cd / && go install -ldflags "-X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
+    "github.com/docker/compose/v2/cmd@$COMPOSE_VERSION")
   install -D -m 0755 "$(go env GOPATH)/bin/cmd" /usr/local/lib/docker/cli-plugins/docker-compose
   docker compose version >/dev/null || die "docker compose still not answering after install"
   log "compose: $(docker compose version --short)"
@@ -101,8 +115,9 @@ ensure_compose() {
 
 image_present() { docker image inspect "$1" >/dev/null 2>&1; }
 
-# The Debian mirror this machine's apt uses (deb822 .sources or one-line lists).
-debian_mirror() {
+# Sets DEBIAN_MIRROR: the mirror this machine's apt uses (deb822 .sources or
+# one-line lists).
+find_debian_mirror() {
   local uri
   uri=$(grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null |
     awk '{print $2}' | grep -v security | head -n1 || true)
@@ -110,30 +125,29 @@ debian_mirror() {
     uri=$(grep -hE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
       awk '{print $2}' | grep -v security | head -n1 || true)
   fi
-  echo "${uri:-http://deb.debian.org/debian}"
+  DEBIAN_MIRROR=${uri:-http://deb.debian.org/debian}
 }
 
-# One bookworm minbase root fs, kept as a tarball so later builds start from a copy.
+# Sets ROOTFS_TARBALL: one bookworm minbase root fs, kept as a tarball so later
+# builds start from a copy.
 bootstrap_rootfs() {
-  local tarball="$CACHE_DIR/bookworm-minbase.tar"
-  if [ -f "$tarball" ]; then
-    echo "$tarball"
+  ROOTFS_TARBALL="$CACHE_DIR/bookworm-minbase.tar"
+  if [ -f "$ROOTFS_TARBALL" ]; then
     return
   fi
   need_root "debootstrap"
   command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
-  local dir mirror
+  find_debian_mirror
+  local dir
   dir=$(mktemp -d)
-  mirror=$(debian_mirror)
-  log "bases: debootstrap bookworm minbase from $mirror (~30 s)"
-  debootstrap --variant=minbase --include=ca-certificates bookworm "$dir" "$mirror" >&2
+  log "bases: debootstrap bookworm minbase from $DEBIAN_MIRROR (~30 s)"
+  debootstrap --variant=minbase --include=ca-certificates bookworm "$dir" "$DEBIAN_MIRROR"
   # The machine's CA bundle: pip/apt/go inside containers must verify the registries.
-  cp /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/ca-certificates.crt"
+  cp "$CA_BUNDLE" "$dir/etc/ssl/certs/ca-certificates.crt"
   mkdir -p "$CACHE_DIR"
-  tar -C "$dir" -cf "$tarball.tmp" .
-  mv "$tarball.tmp" "$tarball"
+  tar -C "$dir" -cf "$ROOTFS_TARBALL.tmp" .
+  mv "$ROOTFS_TARBALL.tmp" "$ROOTFS_TARBALL"
   rm -rf "$dir"
-  echo "$tarball"
 }
 
 # import_base NAME TARBALL PACKAGES EXTRA_SETUP CHANGES...
@@ -146,10 +160,10 @@ import_base() {
   cp /etc/resolv.conf "$dir/etc/resolv.conf"
   log "bases: apt-get install $packages into $name"
   chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
-    apt-get -o Acquire::Retries=3 update -q >&2
+    apt-get -o Acquire::Retries=3 update -q
   # shellcheck disable=SC2086 # word splitting of the package list is intended
   chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -q --no-install-recommends $packages >&2
+    apt-get install -y -q --no-install-recommends $packages
   chroot "$dir" apt-get clean
   rm -rf "$dir"/var/lib/apt/lists/* "$dir/etc/resolv.conf"
   if [ -n "$extra" ]; then
@@ -157,36 +171,41 @@ import_base() {
   fi
   local changes=()
   for change in "$@"; do changes+=(-c "$change"); done
-  tar -C "$dir" -c . | docker import "${changes[@]}" - "$name" >/dev/null
+  tar -C "$dir" -c . | docker import "${changes[@]}" - "$name"
   rm -rf "$dir"
   log "bases: imported $name"
 }
 
-# Prints the base to use for one official image: present > pulled > local build.
+# Sets CHOSEN_BASE to the base for one official image: the official image if
+# present, else an earlier local build, else the official image if a pull
+# succeeds, else "" (build one).
 choose_base() {
   local official=$1 local_name=$2
   if image_present "$official"; then
-    echo "$official"
+    CHOSEN_BASE=$official
   elif image_present "$local_name"; then
-    echo "$local_name"
+    CHOSEN_BASE=$local_name
   elif [ "${STREAMBENCH_TRY_PULL:-1}" = 1 ] &&
     timeout "$PULL_TIMEOUT_S" docker pull -q "$official" >/dev/null 2>&1; then
-    echo "$official"
+    CHOSEN_BASE=$official
   else
-    echo ""
+    CHOSEN_BASE=""
   fi
 }
 
+# Sets PY_BASE and GO_BASE.
 ensure_bases() {
-  PY_BASE=$(choose_base "$OFFICIAL_PY_BASE" "$LOCAL_PY_BASE")
-  GO_BASE=$(choose_base "$OFFICIAL_GO_BASE" "$LOCAL_GO_BASE")
+  choose_base "$OFFICIAL_PY_BASE" "$LOCAL_PY_BASE"
+  PY_BASE=$CHOSEN_BASE
+  choose_base "$OFFICIAL_GO_BASE" "$LOCAL_GO_BASE"
+  GO_BASE=$CHOSEN_BASE
   if [ -n "$PY_BASE" ] && [ -n "$GO_BASE" ]; then
     log "bases: $PY_BASE, $GO_BASE"
     return
   fi
   log "bases: no registry; building local images from Debian packages"
-  local tarball
-  tarball=$(bootstrap_rootfs)
+  bootstrap_rootfs
+  local tarball=$ROOTFS_TARBALL
   local path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
   if [ -z "$PY_BASE" ]; then
     import_base "$LOCAL_PY_BASE" "$tarball" "python3 python3-venv" "" \

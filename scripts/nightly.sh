@@ -16,7 +16,8 @@
 # RESULTS_DIR (default results), NIGHTLY_BASELINE (default
 # results/baseline/external-$BENCH_PROFILE: compose runs are the bench's
 # "external" mode), NIGHTLY_COMPARE_ARGS (extra `bench compare` flags, e.g.
-# a looser --throughput-tolerance on a noisy machine), STREAMBENCH_COMMIT
+# a looser --throughput-tolerance on a noisy machine; default: the flags in the
+# baseline's compare-args file, if it has one), STREAMBENCH_COMMIT
 # (default `git rev-parse HEAD`: baked into the images, recorded in the run).
 # NIGHTLY_CAPACITY=1 also runs the concurrency ramp (compose service `capacity`,
 # `python -m bench capacity`) and gates it against NIGHTLY_CAPACITY_BASELINE
@@ -27,13 +28,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export BENCH_PROFILE="${BENCH_PROFILE:-full}"
-export RESULTS_DIR="${RESULTS_DIR:-results}"
 STREAMBENCH_COMMIT="${STREAMBENCH_COMMIT:-$(git rev-parse HEAD 2>/dev/null || true)}"
 export STREAMBENCH_COMMIT
 baseline="${NIGHTLY_BASELINE:-results/baseline/external-$BENCH_PROFILE}"
-read -r -a compare_args <<<"${NIGHTLY_COMPARE_ARGS:-}"
-mkdir -p "$RESULTS_DIR"
-results=$(cd "$RESULTS_DIR" && pwd)
+# A baseline may carry the flags it is fairly compared with (a compare-args
+# file: flags, and # comment lines); NIGHTLY_COMPARE_ARGS replaces them.
+compare_flags=${NIGHTLY_COMPARE_ARGS:-}
+if [ -z "$compare_flags" ] && [ -f "$baseline/compare-args" ]; then
+  compare_flags=$(grep -v '^[[:space:]]*#' "$baseline/compare-args" | tr '\n' ' ' || true)
+fi
+read -r -a compare_args <<<"$compare_flags"
+mkdir -p "${RESULTS_DIR:-results}"
+# Absolute: compose would read a bare name such as `results` as a named volume.
+RESULTS_DIR=$(cd "${RESULTS_DIR:-results}" && pwd)
+export RESULTS_DIR
+results=$RESULTS_DIR
 socket_gid=0
 if [ -S /var/run/docker.sock ]; then socket_gid=$(stat -c %g /var/run/docker.sock); fi
 # Results are written as the caller; bash's UID/GID are not exported, so pass them.
@@ -41,52 +50,58 @@ compose=(env "UID=$(id -u)" "GID=$(id -g)" "DOCKER_GID=$socket_gid"
   docker compose -f docker-compose.yml -f docker-compose.docker-socket.yml)
 
 log() { echo "[nightly] $*" >&2; }
-now() { date +%s; }
 
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
   log "docker compose down -v"
-  "${compose[@]}" --profile locust --profile monitoring down -v --remove-orphans >/dev/null 2>&1 || true
+  "${compose[@]}" --profile locust --profile capacity down -v --remove-orphans >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
-# The run folder that appeared since the listing $1 (empty when none did).
-new_run_folder() {
-  local path entry found=""
+# Sets NEW_RUN_DIR to the run folder that appeared since the listing $1 (empty if
+# none): a global, never captured output, so no log line can become the path.
+find_new_run_folder() {
+  local path entry
+  NEW_RUN_DIR=""
   for path in "$results"/*/; do
     [ -d "$path" ] || continue
     entry=$(basename "$path")
     if [ "$entry" != baseline ] && [ "$entry" != history ] && ! grep -qxF "$entry" <<<"$1"; then
-      found="$RESULTS_DIR/$entry"
+      NEW_RUN_DIR="$RESULTS_DIR/$entry"
     fi
   done
-  echo "$found"
 }
 
 # `bench compare` in the bench image, so this machine needs nothing but Docker.
-compare_in_image() { # baseline dir, run folder
-  "${compose[@]}" run --rm --no-deps -T -v "$(cd "$1" && pwd):/baseline:ro" bench \
-    python -m bench compare "${compare_args[@]}" /baseline "/app/results/$(basename "$2")" 2>&1
+# Sets COMPARE_OUT and COMPARE_RC. Arguments: baseline dir, run folder, extra flags.
+compare_in_image() {
+  local baseline_dir=$1 run=$2
+  shift 2
+  COMPARE_RC=0
+  COMPARE_OUT=$("${compose[@]}" run --rm --no-deps -T \
+    -v "$(cd "$baseline_dir" && pwd):/baseline:ro" bench \
+    python -m bench compare "$@" /baseline "/app/results/$(basename "$run")" 2>&1) || COMPARE_RC=$?
 }
 
 before=$(ls -1 "$results")
 
-t0=$(now)
+t0=$SECONDS
 log "build (profile $BENCH_PROFILE)"
 "${compose[@]}" build
-t1=$(now)
+t1=$SECONDS
 
 log "docker compose up --build --exit-code-from bench bench"
 bench_rc=0
 "${compose[@]}" up --build --exit-code-from bench bench || bench_rc=$?
-t2=$(now)
+t2=$SECONDS
 if [ "$bench_rc" -ne 0 ]; then
   log "bench exited $bench_rc; last plugin/host logs:"
   "${compose[@]}" logs --no-color --tail 40 plugin host >&2 || true
 fi
 
 # The run folder is the one that appeared during this run.
-run_dir=$(new_run_folder "$before")
+find_new_run_folder "$before"
+run_dir=$NEW_RUN_DIR
 
 compare_rc=0
 compare_out=""
@@ -98,12 +113,45 @@ elif [ ! -f "$baseline/summary.json" ]; then
   compare_out="no baseline at $baseline/summary.json: comparison skipped"
   log "$compare_out"
 else
-  log "python -m bench compare $baseline $run_dir"
-  compare_out=$(compare_in_image "$baseline" "$run_dir") || compare_rc=$?
+  log "python -m bench compare ${compare_args[*]} $baseline $run_dir"
+  compare_in_image "$baseline" "$run_dir" "${compare_args[@]}"
+  compare_out=$COMPARE_OUT
+  compare_rc=$COMPARE_RC
   echo "$compare_out"
 fi
+t3=$SECONDS
 
-# The trend, beside the run folder; a failure here is reported, not fatal.
+capacity_rc=0
+capacity_section=""
+if [ "${NIGHTLY_CAPACITY:-0}" = 1 ]; then
+  capacity_baseline="${NIGHTLY_CAPACITY_BASELINE:-results/baseline/capacity-external-$BENCH_PROFILE}"
+  before_capacity=$(ls -1 "$results")
+  log "docker compose run --rm capacity"
+  "${compose[@]}" run --rm -T capacity || capacity_rc=$?
+  find_new_run_folder "$before_capacity"
+  capacity_dir=$NEW_RUN_DIR
+  if [ -z "$capacity_dir" ]; then
+    capacity_out="no capacity run folder was written"
+    [ "$capacity_rc" -ne 0 ] || capacity_rc=1
+  elif [ ! -f "$capacity_baseline/summary.json" ]; then
+    capacity_out="no baseline at $capacity_baseline/summary.json: comparison skipped"
+  else
+    log "python -m bench compare $capacity_baseline $capacity_dir"
+    compare_in_image "$capacity_baseline" "$capacity_dir"
+    capacity_out=$COMPARE_OUT
+    [ "$COMPARE_RC" -eq 0 ] || capacity_rc=$COMPARE_RC
+  fi
+  echo "$capacity_out"
+  capacity_section=$'\n\n'"### Capacity (\`${capacity_dir:-none}\`) against \`$capacity_baseline\`"
+  capacity_section+=$'\n\n```\n'"$capacity_out"$'\n```'
+  if [ -n "$capacity_dir" ] && [ -f "$capacity_dir/summary.md" ]; then
+    capacity_section+=$'\n\n'"$(cat "$capacity_dir/summary.md")"
+  fi
+fi
+t4=$SECONDS
+
+# The trend (this run, the capacity run if any, the baselines), beside the run
+# folder; a failure here is reported, not fatal.
 history_note="\`$RESULTS_DIR/history/history.md\`"
 if [ -n "$run_dir" ]; then
   log "python -m bench history"
@@ -114,33 +162,7 @@ if [ -n "$run_dir" ]; then
     log "bench history failed"
   fi
 fi
-t3=$(now)
-
-capacity_rc=0
-capacity_section=""
-if [ "${NIGHTLY_CAPACITY:-0}" = 1 ]; then
-  capacity_baseline="${NIGHTLY_CAPACITY_BASELINE:-results/baseline/capacity-external-$BENCH_PROFILE}"
-  before_capacity=$(ls -1 "$results")
-  log "docker compose run --rm capacity"
-  "${compose[@]}" run --rm -T capacity || capacity_rc=$?
-  capacity_dir=$(new_run_folder "$before_capacity")
-  if [ -z "$capacity_dir" ]; then
-    capacity_out="no capacity run folder was written"
-    [ "$capacity_rc" -ne 0 ] || capacity_rc=1
-  elif [ ! -f "$capacity_baseline/summary.json" ]; then
-    capacity_out="no baseline at $capacity_baseline/summary.json: comparison skipped"
-  else
-    log "python -m bench compare $capacity_baseline $capacity_dir"
-    capacity_out=$(compare_in_image "$capacity_baseline" "$capacity_dir") || capacity_rc=$?
-  fi
-  echo "$capacity_out"
-  capacity_section=$'\n\n'"### Capacity (\`${capacity_dir:-none}\`) against \`$capacity_baseline\`"
-  capacity_section+=$'\n\n```\n'"$capacity_out"$'\n```'
-  if [ -n "$capacity_dir" ] && [ -f "$capacity_dir/summary.md" ]; then
-    capacity_section+=$'\n\n'"$(cat "$capacity_dir/summary.md")"
-  fi
-fi
-t4=$(now)
+t5=$SECONDS
 
 status=pass
 if [ "$bench_rc" -ne 0 ]; then status="FAIL (bench exit $bench_rc)"; fi
@@ -158,7 +180,7 @@ summary=$(
 | run folder | \`${run_dir:-none}\` |
 | commit | \`${STREAMBENCH_COMMIT:-unknown}\` |
 | trend | $history_note |
-| build / bench / compare + trend / capacity | $((t1 - t0)) s / $((t2 - t1)) s / $((t3 - t2)) s / $((t4 - t3)) s |
+| build / bench / compare / capacity / trend | $((t1 - t0)) s / $((t2 - t1)) s / $((t3 - t2)) s / $((t4 - t3)) s / $((t5 - t4)) s |
 
 ### Comparison with \`$baseline\`
 

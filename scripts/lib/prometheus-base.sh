@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sourced by scripts/docker-offline.sh (uses its log, die, need_root,
-# image_present, bootstrap_rootfs, CACHE_DIR and PULL_TIMEOUT_S).
+# image_present, bootstrap_rootfs and its ROOTFS_TARBALL, PULL_TIMEOUT_S).
 #
 # The Prometheus image of the compose `monitoring` profile. ensure_prometheus_base
 # sets PROMETHEUS_IMAGE (written to .env) to, in order: the official image when
@@ -29,14 +29,14 @@ ensure_prometheus_base() {
 
 build_local_prometheus() {
   need_root "building $LOCAL_PROMETHEUS_IMAGE"
-  # Makes sure the cached bookworm tarball exists; its printed path is not needed.
-  bootstrap_rootfs >/dev/null
-  local tarball="$CACHE_DIR/bookworm-minbase.tar" dir
+  bootstrap_rootfs # sets ROOTFS_TARBALL, the cached bookworm root fs
+  local tarball=$ROOTFS_TARBALL dir
   [ -f "$tarball" ] || die "no bookworm root fs at $tarball"
   dir=$(mktemp -d)
   tar -C "$dir" -xf "$tarball"
   cp /etc/resolv.conf "$dir/etc/resolv.conf"
   # The package's maintainer scripts must not start a Prometheus inside the chroot.
+  mkdir -p "$dir/usr/sbin"
   printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
   chmod 0755 "$dir/usr/sbin/policy-rc.d"
   log "prometheus: apt-get install prometheus into $LOCAL_PROMETHEUS_IMAGE"

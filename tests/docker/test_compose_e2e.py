@@ -13,6 +13,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -37,9 +38,9 @@ WIRE_CHUNK = 1 * MiB
 PATTERN = bytes(range(256)) * (WIRE_CHUNK // 256 + 1)
 # Small bench run for the compose check; the size proof is the direct transfers.
 BENCH_PROFILE = os.environ.get("STREAMBENCH_DOCKER_PROFILE", "smoke")
-# The nightly test's gate: a committed run of the same profile and scenarios
-# (`bench baseline RUN --name ci-external-smoke-download-upload` to refresh it).
-CI_BASELINE = REPO_ROOT / "results" / "baseline" / "ci-external-smoke-download-upload"
+# What scripts/nightly.sh compares a smoke run with: a committed compose run of
+# the smoke profile (`python -m bench baseline RUN` writes it as external-smoke).
+SMOKE_BASELINE = REPO_ROOT / "results" / "baseline" / "external-smoke"
 
 
 def pattern_block(offset: int, length: int) -> bytes:
@@ -230,65 +231,88 @@ def test_docker_env_reads_real_container_memory(docker_engine: None) -> None:
         container.remove(force=True)
 
 
-def test_nightly_script_runs_the_containerized_bench_and_writes_a_summary(
-    compose_project: ComposeProject, tmp_path: Path
-) -> None:
-    """What the nightly workflow runs, here on every change: a small profile, gated
-    by `bench compare` against the committed CI baseline (memory at the usual
-    tolerances; throughput loosely, since CI shares 2 cores with other work)."""
-    results = Path(compose_project.env["RESULTS_DIR"])
+def nightly_failure(proc: subprocess.CompletedProcess[str], run_dir: Path) -> str:
+    """Why nightly.sh failed: the run's failed verdicts and the regressions first."""
+    lines = [f"nightly.sh exited {proc.returncode}"]
+    for name, marker in (("summary.md", "**FAIL**"), ("nightly.md", "REGRESSION")):
+        path = run_dir / name
+        if path.exists():
+            lines += [line for line in path.read_text().splitlines() if marker in line]
+    return "\n".join([*lines, proc.stderr[-3000:]])
+
+
+def test_nightly_script_runs_as_the_workflow_calls_it(docker_engine: None, tmp_path: Path) -> None:
+    """`bash scripts/nightly.sh` with nothing but what .github/workflows/nightly.yml
+    and the runner give it: PATH, HOME, BENCH_PROFILE (smoke: seconds) and
+    GITHUB_STEP_SUMMARY. No RESULTS_DIR, no project name, no baseline path: the
+    run lands in the checkout's results/ (removed afterwards) and is gated by
+    `bench compare` against results/baseline/external-smoke with that baseline's
+    own compare-args."""
+    client = docker_env.docker_client()
+    if docker_env.find_service_containers(client, "host", "streambench"):
+        message = "a `streambench` compose stack is up; nightly.sh would tear it down"
+        if os.environ.get("STREAMBENCH_REQUIRE_DOCKER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    results = REPO_ROOT / "results"
+    before = {p.name for p in results.iterdir()}
     step_summary = tmp_path / "step-summary.md"
     env = {
-        **compose_project.full_env(),
-        "COMPOSE_PROJECT_NAME": compose_project.name,
-        "BENCH_PROFILE": BENCH_PROFILE,
-        "BENCH_SCENARIOS": "download,upload",
-        "NIGHTLY_BASELINE": str(CI_BASELINE),
-        "NIGHTLY_COMPARE_ARGS": "--throughput-tolerance 0.9",
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "BENCH_PROFILE": "smoke",
         "GITHUB_STEP_SUMMARY": str(step_summary),
     }
-    proc = subprocess.run(
-        ["bash", "scripts/nightly.sh"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert proc.returncode == 0, f"nightly.sh exited {proc.returncode}:\n{proc.stderr[-4000:]}"
-    run_dir = new_run_dir(results)
-    assert (run_dir / "summary.json").exists()
-    assert "streambench nightly: pass" in (run_dir / "nightly.md").read_text()
-    assert "streambench nightly: pass" in step_summary.read_text()
-    nightly_md = (run_dir / "nightly.md").read_text()
-    assert "no regression" in nightly_md and "comparison skipped" not in nightly_md
-    # The trend beside the run: this run and the committed baselines.
-    trend = json.loads((results / "history" / "history.json").read_text())["points"]
-    assert run_dir.name in {p["run_id"] for p in trend}
-    assert "external-full" in {p["baseline"] for p in trend}
-    assert (results / "history" / "history.md").is_file()
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["environment"]["git_commit"], "the commit is not recorded"
-    assert str(summary["environment"].get("host_go_version", "")).startswith("go")
-    # The stack is gone afterwards (docker compose down -v).
-    client = docker_env.docker_client()
-    assert not docker_env.find_service_containers(client, "host", compose_project.name)
-    # The run is a valid baseline for `bench compare` (itself: no regression).
-    compare = subprocess.run(
-        [sys.executable, "-m", "bench", "compare", str(run_dir), str(run_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert compare.returncode == 0, compare.stdout + compare.stderr
+    try:
+        proc = subprocess.run(
+            ["env", "-i", *(f"{k}={v}" for k, v in env.items()), "bash", "scripts/nightly.sh"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        new = sorted(p for p in results.iterdir() if p.name not in before | {"history"})
+        assert len(new) == 1 and new[0].is_dir(), (
+            f"expected one new run folder, got {new}; nightly.sh said:\n{proc.stderr[-4000:]}"
+        )
+        run_dir = new[0]
+        assert proc.returncode == 0, nightly_failure(proc, run_dir)
+        assert (run_dir / "summary.json").exists()
+        nightly_md = (run_dir / "nightly.md").read_text()
+        assert "streambench nightly: pass" in nightly_md
+        assert "no regression" in nightly_md and "comparison skipped" not in nightly_md
+        assert "results/baseline/external-smoke" in nightly_md
+        assert "streambench nightly: pass" in step_summary.read_text()
+        # The trend beside the run: this run and the committed baselines.
+        trend = json.loads((results / "history" / "history.json").read_text())["points"]
+        assert run_dir.name in {p["run_id"] for p in trend}
+        assert "external-smoke" in {p["baseline"] for p in trend}
+        assert (results / "history" / "history.md").is_file()
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["environment"]["git_commit"], "the commit is not recorded"
+        assert str(summary["environment"].get("host_go_version", "")).startswith("go")
+        # The stack is gone afterwards (docker compose down -v).
+        assert not docker_env.find_service_containers(client, "host", "streambench")
+        # The run is a valid baseline for `bench compare` (itself: no regression).
+        compare = subprocess.run(
+            [sys.executable, "-m", "bench", "compare", str(run_dir), str(run_dir)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert compare.returncode == 0, compare.stdout + compare.stderr
+    finally:
+        for path in results.iterdir():
+            if path.name not in before:
+                shutil.rmtree(path)
 
 
 def test_compare_gates_a_container_run_that_outgrew_the_baseline(tmp_path: Path) -> None:
-    """The gate trips: the committed CI baseline with container peaks a tenth of
+    """The gate trips: the committed smoke baseline with container peaks a tenth of
     what was measured makes `bench compare` of that same measured run fail."""
-    measured = json.loads((CI_BASELINE / "summary.json").read_text())
+    measured = json.loads((SMOKE_BASELINE / "summary.json").read_text())
     shrunk = json.loads(json.dumps(measured))
     for scenario in shrunk["scenarios"]:
         peaks = scenario.get("container_peak_bytes") or {}
@@ -299,7 +323,7 @@ def test_compare_gates_a_container_run_that_outgrew_the_baseline(tmp_path: Path)
     baseline.mkdir()
     (baseline / "summary.json").write_text(json.dumps(shrunk))
     compare = subprocess.run(
-        [sys.executable, "-m", "bench", "compare", str(baseline), str(CI_BASELINE)],
+        [sys.executable, "-m", "bench", "compare", str(baseline), str(SMOKE_BASELINE)],
         capture_output=True,
         text=True,
         timeout=120,
