@@ -247,7 +247,7 @@ def _external_ramps(
             for name in (t for t in targets if t in services.targets):
                 for mode in modes:
                     if containers:
-                        _revive(containers, services.host_url)
+                        _revive(containers, args.target_url.rstrip("/"))
                     target = services.targets[name]
                     ramps.append(_ramp_one(sampler, services, target, mode, settings, containers))
         finally:
