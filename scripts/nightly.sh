@@ -126,6 +126,9 @@ capacity_section=""
 if [ "${NIGHTLY_CAPACITY:-0}" = 1 ]; then
   capacity_baseline="${NIGHTLY_CAPACITY_BASELINE:-results/baseline/capacity-external-$BENCH_PROFILE}"
   before_capacity=$(ls -1 "$results")
+  # Fresh plugin and host containers: the bench run left them up, with its peaks
+  # in their memory high-water marks and its heap in their processes.
+  "${compose[@]}" down --remove-orphans >&2
   log "docker compose run --rm capacity"
   "${compose[@]}" run --rm -T capacity || capacity_rc=$?
   find_new_run_folder "$before_capacity"
