@@ -42,9 +42,10 @@ type clientDeadlines struct {
 	readTimeout  time.Duration // zero: no read deadline
 	writeTimeout time.Duration // zero: no write deadline
 
-	mu          sync.Mutex // the read state: the pump reads, the response side halts
-	readsHalted bool       // haltReads was called: no read may move the deadline
-	readStalled bool       // a body read ran into its deadline
+	mu           sync.Mutex // the read state: the pump reads, the response side halts
+	readsHalted  bool       // haltReads was called: no read may move the deadline
+	readStalled  bool       // a body read ran into its deadline
+	readDeadline time.Time  // the progress deadline of the read in flight (zero: none)
 
 	// The response goroutine alone writes.
 	writeArmed    time.Time // zero: no write deadline armed
@@ -61,7 +62,8 @@ func (d *clientDeadlines) beginRead() bool {
 		return false
 	}
 	if d.readTimeout > 0 {
-		_ = d.rc.SetReadDeadline(time.Now().Add(d.readTimeout))
+		d.readDeadline = time.Now().Add(d.readTimeout)
+		_ = d.rc.SetReadDeadline(d.readDeadline)
 	}
 	return true
 }
@@ -72,11 +74,20 @@ func (d *clientDeadlines) beginRead() bool {
 func (d *clientDeadlines) endRead(err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.readsHalted || d.readTimeout <= 0 {
+	if d.readTimeout <= 0 {
 		return
 	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	// A stall even when haltReads came first: on HTTP/1 the failed read
+	// cancels the request context, and the response side may stop the pump
+	// before this read returns. The progress deadline having passed is what
+	// tells it from haltReads' own deadline in the past.
+	deadline := d.readDeadline
+	d.readDeadline = time.Time{}
+	if errors.Is(err, os.ErrDeadlineExceeded) && !deadline.IsZero() && !time.Now().Before(deadline) {
 		d.readStalled = true
+		return
+	}
+	if d.readsHalted {
 		return
 	}
 	_ = d.rc.SetReadDeadline(time.Time{})
