@@ -274,6 +274,16 @@ class ContainerMemorySampler:
         self._thread.start()
         return self
 
+    def wait_first_samples(self, timeout_s: float = 30.0) -> bool:
+        """Waits until every container has been read once (the Docker API takes a
+        while per container): a measurement window opened before that would have no
+        figure for the containers not read yet. False when the timeout passed first."""
+        deadline = time.monotonic() + timeout_s
+        while not all(figure.samples for figure in self.figures.values()):
+            if time.monotonic() >= deadline or self._stop.wait(0.05):
+                return False
+        return True
+
     def stop(self) -> dict[str, ContainerMemory]:
         """Stops sampling, takes a last reading and the containers' final state."""
         self._stop.set()

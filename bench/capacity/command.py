@@ -236,6 +236,8 @@ def _external_ramps(
     with external(args.target_url, args.stats_url) as services:
         container_sampler = cli._container_sampler(services, external_mode=True)
         containers = dict(container_sampler.containers) if container_sampler else None
+        if container_sampler is not None and not container_sampler.wait_first_samples():
+            notes.append("a container's memory could not be read within 30 s")
         if container_sampler is not None:
             sampler.container_reader = container_figures_reader(container_sampler.figures)
         else:
