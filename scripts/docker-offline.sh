@@ -158,6 +158,10 @@ import_base() {
   dir=$(mktemp -d)
   tar -C "$dir" -xf "$tarball"
   cp /etc/resolv.conf "$dir/etc/resolv.conf"
+  # No package's maintainer scripts may start a service inside the chroot.
+  mkdir -p "$dir/usr/sbin"
+  printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
+  chmod 0755 "$dir/usr/sbin/policy-rc.d"
   log "bases: apt-get install $packages into $name"
   chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
     apt-get -o Acquire::Retries=3 update -q
@@ -165,7 +169,7 @@ import_base() {
   chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -q --no-install-recommends $packages
   chroot "$dir" apt-get clean
-  rm -rf "$dir"/var/lib/apt/lists/* "$dir/etc/resolv.conf"
+  rm -rf "$dir"/var/lib/apt/lists/* "$dir/etc/resolv.conf" "$dir/usr/sbin/policy-rc.d"
   if [ -n "$extra" ]; then
     eval "$extra"
   fi

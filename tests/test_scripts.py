@@ -192,6 +192,9 @@ def test_fresh_machine_installs_debootstrap_and_imports_both_local_bases(
     with tarfile.open(machine.imported(LOCAL_GO_BASE)) as image:
         assert "./usr/local/go/VERSION" in image.getnames(), "the machine's Go toolchain"
     assert "ENV GOTOOLCHAIN=local" in imports[1]
+    installs = [c for c in calls if c.startswith("chroot ") and " install " in c]
+    assert [c.split()[-1] for c in installs] == ["python3-venv", "git", "prometheus"], installs
+    assert "USER 65534:65534" in imports[2] and "ENTRYPOINT" in imports[2]
 
     env = machine.dotenv()
     assert env["PY_BASE"] == LOCAL_PY_BASE

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sourced by scripts/docker-offline.sh (uses its log, die, need_root,
-# image_present, bootstrap_rootfs and its ROOTFS_TARBALL, PULL_TIMEOUT_S).
+# image_present, bootstrap_rootfs and its ROOTFS_TARBALL, import_base, PULL_TIMEOUT_S).
 #
 # The Prometheus image of the compose `monitoring` profile. ensure_prometheus_base
 # sets PROMETHEUS_IMAGE (written to .env) to, in order: the official image when
@@ -30,32 +30,13 @@ ensure_prometheus_base() {
 build_local_prometheus() {
   need_root "building $LOCAL_PROMETHEUS_IMAGE"
   bootstrap_rootfs # sets ROOTFS_TARBALL, the cached bookworm root fs
-  local tarball=$ROOTFS_TARBALL dir
-  [ -f "$tarball" ] || die "no bookworm root fs at $tarball"
-  dir=$(mktemp -d)
-  tar -C "$dir" -xf "$tarball"
-  cp /etc/resolv.conf "$dir/etc/resolv.conf"
-  # The package's maintainer scripts must not start a Prometheus inside the chroot.
-  mkdir -p "$dir/usr/sbin"
-  printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
-  chmod 0755 "$dir/usr/sbin/policy-rc.d"
-  log "prometheus: apt-get install prometheus into $LOCAL_PROMETHEUS_IMAGE"
-  chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
-    apt-get -o Acquire::Retries=3 update -q >&2
-  chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -q --no-install-recommends prometheus >&2
-  chroot "$dir" apt-get clean
-  rm -rf "$dir"/var/lib/apt/lists/* "$dir/etc/resolv.conf" "$dir/usr/sbin/policy-rc.d"
   # The data directory compose mounts a volume on, owned by nobody as in the
   # official image (a new volume takes the owner of the directory it covers).
-  mkdir -p "$dir/prometheus"
-  chown 65534:65534 "$dir/prometheus"
-  tar -C "$dir" -c . | docker import \
-    -c "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-    -c "USER 65534:65534" -c "WORKDIR /prometheus" -c "EXPOSE 9090" \
-    -c 'ENTRYPOINT ["prometheus"]' \
-    -c 'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]' \
-    - "$LOCAL_PROMETHEUS_IMAGE" >/dev/null
-  rm -rf "$dir"
-  log "prometheus: imported $LOCAL_PROMETHEUS_IMAGE"
+  # shellcheck disable=SC2016 # expanded inside import_base, where $dir is set
+  import_base "$LOCAL_PROMETHEUS_IMAGE" "$ROOTFS_TARBALL" "prometheus" \
+    'mkdir -p "$dir/prometheus" && chown 65534:65534 "$dir/prometheus"' \
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    "USER 65534:65534" "WORKDIR /prometheus" "EXPOSE 9090" \
+    'ENTRYPOINT ["prometheus"]' \
+    'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]'
 }

@@ -87,8 +87,13 @@ def test_offline_script_builds_prometheus_from_debian() -> None:
     script = (REPO_ROOT / "scripts" / "docker-offline.sh").read_text()
     lib = (REPO_ROOT / "scripts" / "lib" / "prometheus-base.sh").read_text()
     assert "ensure_prometheus_base" in script and "PROMETHEUS_IMAGE=$PROMETHEUS_IMAGE" in script
-    assert "apt-get install -y -q --no-install-recommends prometheus" in lib
-    assert "policy-rc.d" in lib, "the package must not start a daemon in the chroot"
+    # Debian's package, installed by the same chroot step as the other bases ...
+    assert 'import_base "$LOCAL_PROMETHEUS_IMAGE" "$ROOTFS_TARBALL" "prometheus"' in lib
+    base_step = script[script.index("import_base() {") :]
+    base_step = base_step[: base_step.index("\n}\n")]
+    assert "apt-get install -y -q --no-install-recommends $packages" in base_step
+    # ... which keeps every package from starting a daemon in the chroot.
+    assert "policy-rc.d" in base_step, "the package must not start a daemon in the chroot"
     for path in ("scripts/docker-offline.sh", "scripts/lib/prometheus-base.sh"):
         assert run_cli(["bash", "-n", path]).returncode == 0, path
 
