@@ -56,6 +56,16 @@ def tune_malloc() -> None:
     libc.mallopt(m_trim_threshold, 2 * MALLOC_MMAP_THRESHOLD_BYTES)
 
 
+def return_free_heap() -> bool:
+    """malloc_trim(0) now (the plugin's side of the host's debug.FreeOSMemory);
+    False where there is no glibc."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
 class Timer(Protocol):
     def cancel(self) -> None: ...
 

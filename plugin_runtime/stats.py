@@ -14,6 +14,7 @@ import psutil
 
 from plugin_runtime._proto import bench_stats_pb2 as stats_pb
 from plugin_runtime._proto import bench_stats_pb2_grpc as stats_grpc
+from plugin_runtime.memory import return_free_heap
 
 
 @dataclass
@@ -30,7 +31,8 @@ class HandlerCounters:
     budget_figures: Callable[[], tuple[int, int, int, int]] | None = field(default=None, repr=False)
 
     def snapshot(self, collect_garbage: bool = False) -> stats_pb.PluginStats:
-        """Process figures now; with collect_garbage, after a full collection.
+        """Process figures now; with collect_garbage, after a full collection and
+        with freed heap handed back to the OS (so RSS is comparable between rounds).
 
         The collection runs on the event loop (it must: objects are not
         thread-safe to walk) and pauses it for milliseconds; the bench asks for it
@@ -40,6 +42,7 @@ class HandlerCounters:
         if collect_garbage:
             gc.collect()
             gc_objects = len(gc.get_objects())
+            return_free_heap()
         allocated_blocks = sys.getallocatedblocks()
         process = self._process
         budget_bytes, slots, sending, waiting = (
