@@ -57,12 +57,21 @@ class PeakRSS:
             self._stop.wait(self._interval)
 
     def __enter__(self) -> PeakRSS:
+        self._cpu_start = {name: _cpu_seconds(p) for name, p in self._procs.items()}
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self.cpu = {
+            name: _cpu_seconds(p) - self._cpu_start[name] for name, p in self._procs.items()
+        }
+
+
+def _cpu_seconds(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
 
 
 @dataclass
@@ -202,6 +211,10 @@ def main() -> int:
                             "peak_rss_mib": {k: round(v / MiB, 1) for k, v in rss.peak.items()},
                             "base_rss_mib": {k: round(v / MiB, 1) for k, v in rss.base.items()},
                             "wall_s": round(wall, 2),
+                            "cpu_s_per_gib": {
+                                k: round(v / (len(plan) * size / (1024 * MiB)), 2)
+                                for k, v in rss.cpu.items()
+                            },
                         }
                         rows.append(row)
                         print(json.dumps(row), flush=True)
@@ -219,15 +232,16 @@ def main() -> int:
     print()
     print(
         "| kind | streams | target | ok/failed | aggregate MB/s | x uvicorn "
-        "| slowest/median | Jain | peak RSS MiB |"
+        "| slowest/median | Jain | peak RSS MiB | CPU s/GiB |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         peaks = ", ".join(f"{k} {v}" for k, v in r["peak_rss_mib"].items())
+        cpu = ", ".join(f"{k} {v}" for k, v in r["cpu_s_per_gib"].items())
         print(
             f"| {r['kind']} | {r['streams']} | {r['target']} | {r['ok']}/{r['failed']} "
             f"| {r['aggregate_mb_s']} | {r.get('x_uvicorn', '')} | {r['slowest_over_median']} "
-            f"| {r['jain']} | {peaks} |"
+            f"| {r['jain']} | {peaks} | {cpu} |"
         )
     return 0 if all(r["failed"] == 0 for r in rows) else 1
 
