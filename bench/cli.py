@@ -15,22 +15,24 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import assess, compare, history, report
+from bench.judge import assess, compare
+from bench.report import history
+from bench.report import summary as report
 from bench.capacity import command as capacity_command
 from bench.capacity import report as capacity_report
-from bench.engine import Engine, ScenarioResult
-from bench.profiles import PROFILES, Profile, get_profile, human_size
-from bench.progress import ScenarioLog
-from bench.samplers import Sampler, container_figures_reader
+from bench.runner.engine import Engine, ScenarioResult
+from bench.runner.profiles import PROFILES, Profile, get_profile, human_size
+from bench.report.progress import ScenarioLog
+from bench.observe.samplers import Sampler, container_figures_reader
 from bench.scenarios import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, build_scenarios
-from bench.services import Services, docker_pair, external, spawned
-from bench.stack import REPO_ROOT
-from bench.verdicts import Tolerances, container_memory
+from bench.runner.services import Services, docker_pair, external, spawned
+from bench.runner.stack import REPO_ROOT
+from bench.judge.verdicts import Tolerances, container_memory
 
 log = logging.getLogger("bench")
 
 SWEEP_CHUNKS = (16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024)
-LOCUSTFILE = REPO_ROOT / "bench" / "locustfile.py"
+LOCUSTFILE = REPO_ROOT / "bench" / "load" / "locustfile.py"
 BENCHMARKS_DIR = REPO_ROOT / "bench" / "benchmarks"
 BASELINE_DIR = REPO_ROOT / "results" / "baseline"
 
@@ -55,7 +57,7 @@ ServicesFactory = Callable[[int], contextlib.AbstractContextManager[Services]]
 def _container_sampler(services: Services, external_mode: bool) -> Any | None:
     """bench/docker_env.py's sampler for compose or a docker pair, when Docker answers."""
     try:
-        from bench import docker_env
+        from bench.observe import container_memory as docker_env
     except ImportError as exc:
         log.info("no container memory: %s", exc)
         return None
@@ -296,7 +298,7 @@ def cmd_rps(args: argparse.Namespace) -> int:
     """Small-request throughput of the bridge and its references, rounds alternating."""
     import psutil
 
-    from bench import rps
+    from bench.load import rps
 
     run_dir = _new_run_dir(Path(args.results_dir))
     references = {PYTHON_DIRECT} if not args.no_references else set()

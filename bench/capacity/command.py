@@ -32,12 +32,12 @@ from bench.capacity.ramp import (
     run_ramp,
 )
 from bench.capacity.runner import LevelRunner, StreamPlan
-from bench.docker_env import parse_mem_limit
-from bench.engine import Engine, Target
-from bench.samplers import Sampler, container_figures_reader
+from bench.observe.container_memory import parse_mem_limit
+from bench.runner.engine import Engine, Target
+from bench.observe.samplers import Sampler, container_figures_reader
 from bench.scenarios import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, TARGETS
-from bench.services import Services, external, spawned
-from bench.stack import REPO_ROOT, StackError, wait_ready
+from bench.runner.services import Services, external, spawned
+from bench.runner.stack import REPO_ROOT, StackError, wait_ready
 
 log = logging.getLogger("bench.capacity")
 
@@ -261,7 +261,7 @@ def _external_ramps(
 
 def cmd_capacity(args: argparse.Namespace) -> int:
     from bench import cli
-    from bench import report as run_report
+    from bench.report import summary as run_report
 
     try:
         levels = _levels(args)

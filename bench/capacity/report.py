@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.capacity.model import CAPACITY_KIND, MODES, CapacityRun, LevelResult, Ramp
-from bench.report import SCHEMA_VERSION, md_table
-from bench.samplers import LOADGEN
+from bench.report.summary import SCHEMA_VERSION, md_table
+from bench.observe.samplers import LOADGEN
 
 MiB = 1024 * 1024
 CLIENT_BOUND_CORES = 0.9  # the load generator near one core: the GIL may be the limit
@@ -157,7 +157,7 @@ def summary_markdown(run: CapacityRun) -> str:
 
 def _panels(run: CapacityRun, title: str) -> tuple[Any, Any, list[Any], list[str]]:
     """A figure with one panel per mode present in the run: (pyplot, figure, axes, modes)."""
-    from bench.report import _pyplot
+    from bench.report.summary import _pyplot
 
     plt = _pyplot()
     modes = [m for m in MODES if any(r.mode == m for r in run.ramps)] or [MODES[0]]

@@ -27,10 +27,10 @@ from typing import Any
 
 import psutil
 
-from bench.assess import STATS_PROCESSES
+from bench.judge.assess import STATS_PROCESSES
 from bench.capacity.model import DOWNLOAD, UPLOAD, LevelResult, ProcessPeak, StreamOutcome
 from bench.capacity.ramp import cpu_per_gib, directions, summarize_level, transfers_per_stream
-from bench.client import (
+from bench.load.client import (
     Connection,
     PatternVerifier,
     Response,
@@ -38,8 +38,8 @@ from bench.client import (
     pattern_chunks,
     pattern_sha256,
 )
-from bench.engine import Target
-from bench.samplers import LOADGEN, Sampler, Window, window_delta, window_growth
+from bench.runner.engine import Target
+from bench.observe.samplers import LOADGEN, Sampler, Window, window_delta, window_growth
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ def containers_down(containers: Mapping[str, Any]) -> tuple[list[str], list[str]
     Only a container that is not running counts: each ramp starts with every
     container running (the command starts a killed one again), and one process per
     container means a kill ends it, so a stale OOMKilled flag cannot count twice."""
-    from bench.docker_env import ContainerMemory
+    from bench.observe.container_memory import ContainerMemory
 
     killed, stopped = [], []
     for service, container in containers.items():

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench import compare
+from bench.judge import compare
 from bench.cli import main
 
 MiB = 1024 * 1024

@@ -1,4 +1,4 @@
-"""bench.docker_env: parsing of Docker's memory stats (cgroup v1 and v2) and the
+"""bench.observe.container_memory: parsing of Docker's memory stats (cgroup v1 and v2) and the
 sampler's peak/OOM bookkeeping, with fakes in place of the engine."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench.docker_env import (
+from bench.observe.container_memory import (
     COMPOSE_PROJECT_LABEL,
     COMPOSE_SERVICE_LABEL,
     ContainerMemory,

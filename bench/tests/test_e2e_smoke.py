@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.profiles import PROFILES, human_size
-from bench.stack import HOSTSTUB_BIN, REPO_ROOT
+from bench.runner.profiles import PROFILES, human_size
+from bench.runner.stack import HOSTSTUB_BIN, REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 

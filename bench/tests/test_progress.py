@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from bench import report
-from bench.engine import ScenarioResult, Target
-from bench.progress import ScenarioLog, key_figure, progress_line
+from bench.report import summary as report
+from bench.runner.engine import ScenarioResult, Target
+from bench.report.progress import ScenarioLog, key_figure, progress_line
 from bench.scenarios import BRIDGE, Scenario
 
 MiB = 1024 * 1024

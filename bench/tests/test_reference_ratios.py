@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import assess, report
+from bench.judge import assess
+from bench.report import summary as report
 
 MiB = 1024 * 1024
 

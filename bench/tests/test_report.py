@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import assess, report
-from bench.samplers import Sample, Timeline
-from bench.verdicts import Tolerances
+from bench.judge import assess
+from bench.report import summary as report
+from bench.observe.samplers import Sample, Timeline
+from bench.judge.verdicts import Tolerances
 
 from .conftest import synthetic_result
 

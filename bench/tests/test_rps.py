@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from bench import assess, compare, report, rps
-from bench.client import TransferError
-from bench.engine import ScenarioResult, Target
+from bench.judge import assess, compare
+from bench.load import rps
+from bench.report import summary as report
+from bench.load.client import TransferError
+from bench.runner.engine import ScenarioResult, Target
 from bench.scenarios import Scenario
 
 BODY = bytes(i % 256 for i in range(1024))

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from compose_support import REPO_ROOT, ComposeProject
 
-from bench import docker_env
+from bench.observe import container_memory as docker_env
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 

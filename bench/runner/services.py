@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import stack as stack_mod
-from bench.engine import Target
+from bench.runner import stack as stack_mod
+from bench.runner.engine import Target
 from bench.scenarios import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT
 
 
@@ -134,7 +134,7 @@ def external(
 @contextlib.contextmanager
 def docker_pair(chunk: int) -> Iterator[Services]:
     """A plugin + host container pair (bench/docker_env.py) with `chunk` on both sides."""
-    from bench import docker_env
+    from bench.observe import container_memory as docker_env
 
     pair = docker_env.start_pair(chunk)
     try:

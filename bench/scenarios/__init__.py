@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench.profiles import Profile, human_size
+from bench.runner.profiles import Profile, human_size
 
 # Targets (reference implementations side by side with the bridge).
 BRIDGE = "bridge"  # client -> host -> gRPC stream -> plugin

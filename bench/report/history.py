@@ -293,7 +293,7 @@ def plot_section(points: list[RunPoint], prefix: str, title: str, path: Path) ->
                 lines.setdefault(label, []).append((when, value))
     if not lines:
         return None
-    from bench.report import _pyplot, _save_plot
+    from bench.report.summary import _pyplot, _save_plot
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(12, 5))

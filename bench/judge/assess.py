@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import verdicts
-from bench.engine import ScenarioResult
-from bench.samplers import LOADGEN, Timeline, window_growth
+from bench.judge import verdicts
+from bench.runner.engine import ScenarioResult
+from bench.observe.samplers import LOADGEN, Timeline, window_growth
 from bench.scenarios import BRIDGE
 
 # Processes seen through /debug/stats when the bench did not spawn them.

@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import verdicts
-from bench.client import (
+from bench.judge import verdicts
+from bench.load.client import (
     Connection,
     PatternVerifier,
     Response,
@@ -27,7 +27,7 @@ from bench.client import (
     pattern_chunks,
     pattern_sha256,
 )
-from bench.samplers import Sampler, Window
+from bench.observe.samplers import Sampler, Window
 from bench.scenarios import GO_DIRECT, Scenario
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ class Engine:
 
     def _run_rps(self, scenario: Scenario, target: Target, result: ScenarioResult) -> None:
         """Small GETs from many keep-alive connections at once: requests/s (bench/rps.py)."""
-        from bench import rps
+        from bench.load import rps
 
         # The body in one write: a chunk-sized buffer per request (the Go-direct
         # route allocates one) would be measured instead of the request path.

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import IO
 
-from bench.engine import ScenarioResult
+from bench.runner.engine import ScenarioResult
 
 
 def key_figure(result: ScenarioResult) -> str:

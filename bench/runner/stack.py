@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 HOSTSTUB_BIN = Path(os.environ.get("HOSTSTUB_BIN", REPO_ROOT / "bin" / "hoststub"))
 DEMO_APP = "plugin_runtime.examples.bench:app"
 DEFAULT_PLUGIN_ID = "bench"
