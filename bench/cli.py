@@ -15,19 +15,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.judge import assess, compare
-from bench.report import history
-from bench.report import summary as report
 from bench.capacity import command as capacity_command
 from bench.capacity import report as capacity_report
+from bench.judge import assess, compare
+from bench.judge.verdicts import Tolerances, container_memory
+from bench.observe.samplers import Sampler, container_figures_reader
+from bench.report import history
+from bench.report import summary as report
+from bench.report.progress import ScenarioLog
 from bench.runner.engine import Engine, ScenarioResult
 from bench.runner.profiles import PROFILES, Profile, get_profile, human_size
-from bench.report.progress import ScenarioLog
-from bench.observe.samplers import Sampler, container_figures_reader
-from bench.scenarios import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, build_scenarios
 from bench.runner.services import Services, docker_pair, external, spawned
 from bench.runner.stack import REPO_ROOT
-from bench.judge.verdicts import Tolerances, container_memory
+from bench.scenarios import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, build_scenarios
 
 log = logging.getLogger("bench")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.capacity.model import CAPACITY_KIND, MODES, CapacityRun, LevelResult, Ramp
-from bench.report.summary import SCHEMA_VERSION, md_table
 from bench.observe.samplers import LOADGEN
+from bench.report.summary import SCHEMA_VERSION, md_table
 
 MiB = 1024 * 1024
 CLIENT_BOUND_CORES = 0.9  # the load generator near one core: the GIL may be the limit

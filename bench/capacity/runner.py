@@ -27,9 +27,9 @@ from typing import Any
 
 import psutil
 
-from bench.judge.assess import STATS_PROCESSES
 from bench.capacity.model import DOWNLOAD, UPLOAD, LevelResult, ProcessPeak, StreamOutcome
 from bench.capacity.ramp import cpu_per_gib, directions, summarize_level, transfers_per_stream
+from bench.judge.assess import STATS_PROCESSES
 from bench.load.client import (
     Connection,
     PatternVerifier,
@@ -38,8 +38,8 @@ from bench.load.client import (
     pattern_chunks,
     pattern_sha256,
 )
-from bench.runner.engine import Target
 from bench.observe.samplers import LOADGEN, Sampler, Window, window_delta, window_growth
+from bench.runner.engine import Target
 
 log = logging.getLogger(__name__)
 

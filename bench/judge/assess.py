@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.judge import verdicts
-from bench.runner.engine import ScenarioResult
 from bench.observe.samplers import LOADGEN, Timeline, window_growth
+from bench.runner.engine import ScenarioResult
 from bench.scenarios import BRIDGE
 
 # Processes seen through /debug/stats when the bench did not spawn them.

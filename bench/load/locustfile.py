@@ -3,8 +3,8 @@
     locust -f bench/load/locustfile.py --host http://127.0.0.1:8065/plugins/bench
     locust -f bench/load/locustfile.py --host http://127.0.0.1:8000 --headless -u 4 -r 4 -t 30s \\
         --csv results/locust --html results/locust.html
-    locust -f bench/load/locustfile.py --master / --worker --master-host=...   (compose)
-    locust -f bench/load/locustfile.py --processes 2 ...                      (master + 2 workers here)
+    locust -f bench/load/locustfile.py --master / --worker --master-host=...  (compose)
+    locust -f bench/load/locustfile.py --processes 2 ...              (master + 2 workers here)
 
 Users stopped mid-transfer at the end of a run are not reported (a cut transfer is
 neither a success nor a server failure); give --stop-timeout to let them finish.

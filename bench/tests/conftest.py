@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from bench.runner.engine import ScenarioResult, Target
 from bench.observe.samplers import Sample, Timeline, Window
+from bench.runner.engine import ScenarioResult, Target
 from bench.scenarios import Scenario
 
 MiB = 1024 * 1024

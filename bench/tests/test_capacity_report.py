@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from bench import cli
-from bench.judge import compare
 from bench.capacity import report
 from bench.capacity.model import (
     DOWNLOAD,
@@ -22,6 +21,7 @@ from bench.capacity.model import (
     to_json,
 )
 from bench.capacity.ramp import run_ramp
+from bench.judge import compare
 from bench.report.summary import SCHEMA_VERSION
 from bench.tests.test_capacity_ramp import level
 

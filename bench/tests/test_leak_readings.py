@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bench.runner.engine import Engine
 from bench.observe.samplers import Sampler
+from bench.runner.engine import Engine
 
 
 class StatsServer:

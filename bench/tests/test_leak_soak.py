@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.observe.samplers import Sampler
 from bench.runner import stack as stack_mod
 from bench.runner.engine import Engine, ScenarioResult, Target
-from bench.observe.samplers import Sampler
 from bench.scenarios import BRIDGE, Scenario
 
 pytestmark = pytest.mark.e2e

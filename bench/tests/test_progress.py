@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from bench.report import summary as report
-from bench.runner.engine import ScenarioResult, Target
 from bench.report.progress import ScenarioLog, key_figure, progress_line
+from bench.runner.engine import ScenarioResult, Target
 from bench.scenarios import BRIDGE, Scenario
 
 MiB = 1024 * 1024

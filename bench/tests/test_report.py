@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from bench.judge import assess
-from bench.report import summary as report
-from bench.observe.samplers import Sample, Timeline
 from bench.judge.verdicts import Tolerances
+from bench.observe.samplers import Sample, Timeline
+from bench.report import summary as report
 
 from .conftest import synthetic_result
 

@@ -14,8 +14,8 @@ import pytest
 
 from bench.judge import assess, compare
 from bench.load import rps
-from bench.report import summary as report
 from bench.load.client import TransferError
+from bench.report import summary as report
 from bench.runner.engine import ScenarioResult, Target
 from bench.scenarios import Scenario
 
