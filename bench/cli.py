@@ -23,11 +23,13 @@ from bench.observe.samplers import Sampler, container_figures_reader
 from bench.report import history
 from bench.report import summary as report
 from bench.report.progress import ScenarioLog
-from bench.runner.engine import Engine, ScenarioResult
-from bench.runner.profiles import PROFILES, Profile, get_profile, human_size
+from bench.runner.engine import Engine
 from bench.runner.services import Services, docker_pair, external, spawned
 from bench.runner.stack import REPO_ROOT
-from bench.scenarios import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, build_scenarios
+from bench.runner.targets import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT
+from bench.scenarios import build_scenarios
+from bench.scenarios.base import ScenarioResult
+from bench.scenarios.profiles import PROFILES, Profile, get_profile, human_size
 
 log = logging.getLogger("bench")
 

@@ -34,10 +34,10 @@ from bench.capacity.ramp import (
 from bench.capacity.runner import LevelRunner, StreamPlan
 from bench.observe.container_memory import parse_mem_limit
 from bench.observe.samplers import Sampler, container_figures_reader
-from bench.runner.engine import Engine, Target
+from bench.runner.engine import Engine
 from bench.runner.services import Services, external, spawned
 from bench.runner.stack import REPO_ROOT, StackError, wait_ready
-from bench.scenarios import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, TARGETS
+from bench.runner.targets import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, TARGETS, Target
 
 log = logging.getLogger("bench.capacity")
 

@@ -21,7 +21,7 @@ from bench.capacity.model import (
     StreamOutcome,
 )
 from bench.report.summary import CPU_FIGURE_MIN_BYTES
-from bench.runner.engine import MB, percentile
+from bench.scenarios.base import MB, percentile
 
 MiB = 1024 * 1024
 DEFAULT_MEMORY_CAP = 128 * MiB  # the compose caps of plugin and host

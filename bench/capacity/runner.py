@@ -39,7 +39,7 @@ from bench.load.client import (
     pattern_sha256,
 )
 from bench.observe.samplers import LOADGEN, Sampler, Window, window_delta, window_growth
-from bench.runner.engine import Target
+from bench.runner.targets import Target
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from bench.judge import verdicts
 from bench.observe.samplers import LOADGEN, Timeline, window_growth
-from bench.runner.engine import ScenarioResult
-from bench.scenarios import BRIDGE
+from bench.runner.targets import BRIDGE
+from bench.scenarios.base import ScenarioResult
 
 # Processes seen through /debug/stats when the bench did not spawn them.
 STATS_PROCESSES = {"host": "host.rss_bytes", "plugin": "plugin.rss_bytes"}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report.summary import SCHEMA_VERSION, md_table
-from bench.scenarios import BRIDGE, GO_DIRECT
+from bench.runner.targets import BRIDGE, GO_DIRECT
 
 MiB = 1024 * 1024
 

@@ -262,9 +262,9 @@ def alternate(
 ) -> dict[str, list[dict[str, Any]]]:
     """Every target once per round, in turn, so all of them see the same background load.
 
-    targets: name -> bench.engine.Target. Returns name -> one figures dict per round.
+    targets: name -> bench.runner.targets.Target. Returns name -> one figures dict per round.
     """
-    from bench.runner.engine import percentile
+    from bench.scenarios.base import percentile
 
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
     for index in range(rounds):

@@ -20,9 +20,9 @@ from typing import Any
 from bench.judge import assess
 from bench.judge.verdicts import Verdict, round_deltas
 from bench.observe.samplers import StatsClient, Timeline, window_delta
-from bench.runner.engine import ScenarioResult
-from bench.runner.profiles import human_size
 from bench.runner.stack import HOSTSTUB_BIN, REPO_ROOT
+from bench.scenarios.base import ScenarioResult
+from bench.scenarios.profiles import human_size
 
 SCHEMA_VERSION = 1
 MiB = 1024 * 1024

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.runner import stack as stack_mod
-from bench.runner.engine import Target
-from bench.scenarios import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT
+from bench.runner.targets import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, Target
 
 
 @dataclass

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from bench.observe.samplers import Sample, Timeline, Window
-from bench.runner.engine import ScenarioResult, Target
-from bench.scenarios import Scenario
+from bench.runner.targets import Target
+from bench.scenarios import SCENARIOS
+from bench.scenarios.base import ScenarioResult
 
 MiB = 1024 * 1024
 
@@ -93,7 +94,7 @@ def synthetic_result(
     ok: bool = True,
 ) -> ScenarioResult:
     """A finished scenario whose window holds a baseline and a peak sample per process."""
-    scenario = Scenario(kind=kind, target=target, chunk=chunk, size=size)
+    scenario = SCENARIOS[kind](target=target, chunk=chunk, size=size)
     window = Window(scenario.id, start, start + 1.0)
     timeline.windows.append(window)
     for process, grow in growth.items():

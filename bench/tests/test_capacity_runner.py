@@ -12,7 +12,7 @@ from bench.capacity.model import DOWNLOAD, UPLOAD, Limits
 from bench.capacity.ramp import breaches
 from bench.capacity.runner import LevelRunner, StreamPlan, containers_down, run_streams
 from bench.observe.samplers import Sampler
-from bench.runner.engine import Target
+from bench.runner.targets import Target
 from bench.tests.conftest import FakeHost
 
 MiB = 1024 * 1024

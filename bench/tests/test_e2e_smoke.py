@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.runner.profiles import PROFILES, human_size
 from bench.runner.stack import HOSTSTUB_BIN, REPO_ROOT
+from bench.scenarios.profiles import PROFILES, human_size
 
 pytestmark = pytest.mark.e2e
 

@@ -12,15 +12,16 @@ import pytest
 
 from bench.report import summary as report
 from bench.report.progress import ScenarioLog, key_figure, progress_line
-from bench.runner.engine import ScenarioResult, Target
-from bench.scenarios import BRIDGE, Scenario
+from bench.runner.targets import BRIDGE, Target
+from bench.scenarios import SCENARIOS
+from bench.scenarios.base import ScenarioResult
 
 MiB = 1024 * 1024
 BASELINES = Path(__file__).resolve().parents[2] / "results" / "baseline"
 
 
 def result(kind: str, **fields: Any) -> ScenarioResult:
-    scenario = Scenario(kind, BRIDGE, 65536, size=16 * MiB if kind == "download" else 0)
+    scenario = SCENARIOS[kind](BRIDGE, 65536, size=16 * MiB if kind == "download" else 0)
     return ScenarioResult(scenario, Target(BRIDGE, "http://x"), **fields)
 
 

@@ -16,8 +16,9 @@ from bench.judge import assess, compare
 from bench.load import rps
 from bench.load.client import TransferError
 from bench.report import summary as report
-from bench.runner.engine import ScenarioResult, Target
-from bench.scenarios import Scenario
+from bench.runner.targets import Target
+from bench.scenarios.base import ScenarioResult
+from bench.scenarios.latency import Rps
 
 BODY = bytes(i % 256 for i in range(1024))
 
@@ -40,7 +41,7 @@ def test_cpu_per_request_from_two_readings() -> None:
 def test_latency_percentiles_of_a_load_run() -> None:
     # 1..1000 ms: nearest-rank p50 = 500 ms, p99 = 990 ms.
     result = ScenarioResult(
-        Scenario(kind="rps", target="bridge", chunk=65536, size=1024, concurrency=32),
+        Rps(target="bridge", chunk=65536, size=1024, concurrency=32),
         Target("bridge", "http://x"),
         latencies_s=[i / 1000 for i in range(1000, 0, -1)],
     )
