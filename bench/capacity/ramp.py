@@ -20,7 +20,7 @@ from bench.capacity.model import (
     Ramp,
     StreamOutcome,
 )
-from bench.report.summary import CPU_FIGURE_MIN_BYTES
+from bench.report.rows import CPU_FIGURE_MIN_BYTES
 from bench.scenarios.base import MB, percentile
 
 MiB = 1024 * 1024

@@ -132,13 +132,13 @@ def external(
 
 @contextlib.contextmanager
 def docker_pair(chunk: int) -> Iterator[Services]:
-    """A plugin + host container pair (bench/docker_env.py) with `chunk` on both sides."""
-    from bench.observe import container_memory as docker_env
+    """A plugin + host container pair (bench/runner/container_pair.py), `chunk` on both sides."""
+    from bench.runner import container_pair
 
-    pair = docker_env.start_pair(chunk)
+    pair = container_pair.start_pair(chunk)
     try:
         with external(pair.host_url, pair.stats_url) as services:
             services.containers = pair.containers
             yield services
     finally:
-        docker_env.stop_pair(pair)
+        container_pair.stop_pair(pair)

@@ -15,7 +15,7 @@ import pytest
 from bench.judge import assess, compare
 from bench.load import rps
 from bench.load.client import TransferError
-from bench.report import summary as report
+from bench.report import markdown
 from bench.runner.targets import Target
 from bench.scenarios.base import ScenarioResult
 from bench.scenarios.latency import Rps
@@ -185,7 +185,7 @@ def test_references_and_report_show_requests_per_second() -> None:
     (ref,) = assess.reference_ratios(rows)
     assert ref["unit"] == "req/s"
     assert ref["bridge_ratio_to"]["python-direct"] == pytest.approx(0.8)
-    table = report.rps_markdown(rows)
+    table = markdown.rps_markdown(rows)
     assert "| rps/bridge/1KiB/x32/c1MiB | ok | 4000 | 3.00 | 9.00 | host 40, plugin 120 |" in table
 
 
