@@ -1,6 +1,6 @@
 """Drives one concurrency level against a running target and measures it.
 
-The client: one thread per stream, each with its own `bench.client.Connection`
+The client: one thread per stream, each with its own `bench.load.client.Connection`
 (a raw-socket HTTP/1.1 client that reads into one reused buffer and checks the
 pattern with a memcmp per read; an upload adds the connection's sender thread).
 Threads, because the work per byte is a syscall and a memcmp, both of which
@@ -8,7 +8,7 @@ release the GIL; all streams start together at a barrier. The load generator's
 own CPU is sampled like any process (`client_cpu_cores`): near 1.0 the GIL, not
 the target, may be what limits the level, and the report says so.
 
-Memory and CPU come from the shared `bench.samplers.Sampler` timeline, sliced by
+Memory and CPU come from the shared `bench.observe.samplers.Sampler` timeline, sliced by
 the window marked around the level: psutil on the target's processes when the
 bench spawned them, else `/debug/stats`, plus container working sets (compose).
 """

@@ -103,7 +103,7 @@ def bounded_memory(
 def leak_limits(tol: Tolerances) -> dict[str, float]:
     """The counters the leak soak reads after each round, and each one's limit per request.
 
-    Keys are flattened /debug/stats keys (bench.samplers.flatten_stats).
+    Keys are flattened /debug/stats keys (bench.observe.samplers.flatten_stats).
     """
     return {
         "host.heap_live_bytes": tol.leak_heap_bytes_per_request,

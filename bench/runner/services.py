@@ -1,6 +1,6 @@
 """The services a run measures: the bridge and its references, spawned or given.
 
-Spawned (default): bench/stack.py's host + plugin pair for the chunk setting,
+Spawned (default): bench/runner/stack.py's host + plugin pair for the chunk setting,
 plus on request the Python-direct reference (uvicorn serving the demo handler)
 and a second host in --buffered mode against the same plugin.
 External (--target-url/--stats-url, e.g. compose): no PIDs, only HTTP.
