@@ -3,35 +3,37 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import logging
 import os
-import shutil
-import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import assess, compare, history, report
 from bench.capacity import command as capacity_command
 from bench.capacity import report as capacity_report
-from bench.engine import Engine, ScenarioResult
-from bench.profiles import PROFILES, Profile, get_profile, human_size
-from bench.progress import ScenarioLog
-from bench.samplers import Sampler, container_figures_reader
-from bench.scenarios import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, build_scenarios
-from bench.services import Services, docker_pair, external, spawned
-from bench.stack import REPO_ROOT
-from bench.verdicts import Tolerances, container_memory
+from bench.judge import compare
+from bench.report import history
+from bench.report.baseline import copy_baseline
+from bench.report.markdown import sweep_markdown
+from bench.runner.run import (
+    RunPlan,
+    ServicesFactory,
+    execute,
+    new_run_dir,
+    only_targets,
+    services_factory,
+)
+from bench.runner.stack import REPO_ROOT
+from bench.runner.targets import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT
+from bench.runner.tools import ToolSteps
+from bench.scenarios import KINDS
+from bench.scenarios.profiles import PROFILES, Profile, get_profile
 
 log = logging.getLogger("bench")
 
 SWEEP_CHUNKS = (16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024)
-LOCUSTFILE = REPO_ROOT / "bench" / "locustfile.py"
-BENCHMARKS_DIR = REPO_ROOT / "bench" / "benchmarks"
 BASELINE_DIR = REPO_ROOT / "results" / "baseline"
 
 
@@ -49,189 +51,6 @@ def _name_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-ServicesFactory = Callable[[int], contextlib.AbstractContextManager[Services]]
-
-
-def _container_sampler(services: Services, external_mode: bool) -> Any | None:
-    """bench/docker_env.py's sampler for compose or a docker pair, when Docker answers."""
-    try:
-        from bench import docker_env
-    except ImportError as exc:
-        log.info("no container memory: %s", exc)
-        return None
-    try:
-        if services.containers:
-            return docker_env.ContainerMemorySampler(services.containers).start()
-        if external_mode and os.path.exists("/var/run/docker.sock"):
-            client = docker_env.docker_client(timeout=5)
-            return docker_env.ContainerMemorySampler.for_compose(client).start()
-    except Exception as exc:  # Docker absent or not compose: psutil/stats still measure
-        log.info("no container memory: %s", exc)
-    return None
-
-
-def _run_step(name: str, args: list[str], run_dir: Path, env: dict[str, str]) -> dict[str, Any]:
-    log_path = run_dir / f"{name}.log"
-    log.info("running %s: %s", name, " ".join(args))
-    with log_path.open("wb") as out:
-        try:
-            proc = subprocess.run(
-                args,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=REPO_ROOT,
-                env={**os.environ, **env},
-                timeout=900,
-            )
-        except subprocess.TimeoutExpired:
-            return {"status": "failed", "detail": f"timed out; see {log_path.name}"}
-    status = "ok" if proc.returncode == 0 else "failed"
-    return {"status": status, "returncode": proc.returncode, "detail": f"log {log_path.name}"}
-
-
-def run_tool_steps(
-    args: argparse.Namespace, services: Services, run_dir: Path, profile: Profile
-) -> dict[str, Any]:
-    """pytest-benchmark and Locust against the same services, output into the run folder."""
-    steps: dict[str, Any] = {}
-    env: dict[str, str] = {}
-    if not services.processes:
-        # Running services (compose): point the suite at them. Spawned runs let the
-        # suite start its own pair, so it sees PIDs (psutil) as well.
-        env["BENCH_TARGET_URL"] = services.targets[BRIDGE].base_url
-        env["BENCH_STATS_URL"] = services.stats_url or ""
-    if args.no_pytest_benchmark:
-        steps["pytest-benchmark"] = {"status": "skipped", "detail": "--no-pytest-benchmark"}
-    elif not BENCHMARKS_DIR.is_dir():
-        steps["pytest-benchmark"] = {"status": "skipped", "detail": f"{BENCHMARKS_DIR} absent"}
-    else:
-        steps["pytest-benchmark"] = _run_step(
-            "pytest-benchmark",
-            [
-                sys.executable,
-                *("-m", "pytest", str(BENCHMARKS_DIR.relative_to(REPO_ROOT))),
-                f"--benchmark-json={run_dir / 'pytest-benchmark.json'}",
-                *("-p", "no:cacheprovider", "-q"),
-            ],
-            run_dir,
-            env,
-        )
-    if args.no_locust:
-        steps["locust"] = {"status": "skipped", "detail": "--no-locust"}
-    elif not LOCUSTFILE.is_file():
-        steps["locust"] = {"status": "skipped", "detail": f"{LOCUSTFILE} absent"}
-    elif shutil.which("locust", path=str(Path(sys.executable).parent)) is None:
-        steps["locust"] = {"status": "skipped", "detail": "locust not installed"}
-    else:
-        seconds = args.locust_seconds or profile.locust_seconds
-        steps["locust"] = _run_step(
-            "locust",
-            [
-                str(Path(sys.executable).parent / "locust"),
-                *("-f", str(LOCUSTFILE.relative_to(REPO_ROOT))),
-                "--headless",
-                *("--host", services.targets[BRIDGE].base_url),
-                *("-u", "8", "-r", "8", "-t", f"{seconds}s"),
-                *("--csv", str(run_dir / "locust"), "--html", str(run_dir / "locust.html")),
-                "--only-summary",
-            ],
-            run_dir,
-            env,
-        )
-    return steps
-
-
-def execute(
-    args: argparse.Namespace,
-    profile: Profile,
-    chunk_sizes: list[int],
-    kinds: list[str] | None,
-    factory: ServicesFactory,
-    mode: str,
-    run_dir: Path,
-    tool_steps: bool,
-) -> dict[str, Any]:
-    """Run the scenarios for every chunk setting, then write the run folder."""
-    from tqdm import tqdm
-
-    tolerances = Tolerances()
-    results: list[ScenarioResult] = []
-    steps: dict[str, Any] = {}
-    containers: dict[str, Any] = {}
-    sampler = Sampler(interval_s=args.sample_interval)
-    scenario_log = ScenarioLog()
-    env = report.environment(chunk_sizes, mode)
-    with sampler:
-        for index, chunk in enumerate(chunk_sizes):
-            with factory(chunk) as services:
-                for name, pid in services.processes.items():
-                    sampler.add_process(name, pid)
-                sampler.set_stats_url(services.stats_url)
-                container_sampler = _container_sampler(services, mode != "spawned")
-                if container_sampler is not None:
-                    sampler.container_reader = container_figures_reader(container_sampler.figures)
-                env.update(report.host_build(services.stats_url))
-                scenarios = build_scenarios(profile, chunk, services.targets, kinds)
-                engine = Engine(sampler, tolerances)
-                for name in sorted({s.target for s in scenarios}):
-                    engine.warm_up(services.targets[name], chunk)
-                desc = f"chunk {human_size(chunk)}"
-                bar = tqdm(scenarios, desc=desc, unit="scenario", disable=None)
-                for done, scenario in enumerate(bar, start=1):
-                    results.append(engine.run(scenario, services.targets[scenario.target]))
-                    scenario_log.finished(done, len(scenarios), results[-1])
-                if tool_steps and index == 0:
-                    steps = run_tool_steps(args, services, run_dir, profile)
-                if container_sampler is not None:
-                    container_sampler.stop()
-                    for name, fig in container_sampler.report().items():
-                        containers[f"{name}/c{human_size(chunk)}"] = fig
-                    sampler.container_reader = None
-                for name in services.processes:
-                    sampler.remove_process(name)
-                sampler.set_stats_url(None)
-    verdicts = assess.all_verdicts(results, sampler.timeline, tolerances)
-    verdicts += [container_memory(name, fig) for name, fig in sorted(containers.items())]
-    summary = report.build_summary(
-        profile=profile.name,
-        mode=mode,
-        chunk_sizes=chunk_sizes,
-        results=results,
-        timeline=sampler.timeline,
-        verdicts=verdicts,
-        steps=steps,
-        containers=containers,
-        run_id=run_dir.name,
-        env=env,
-    )
-    if len(chunk_sizes) > 1:
-        summary["sweep"] = report.sweep_table(summary["scenarios"])
-    report.write_run(run_dir, summary, sampler.timeline, results)
-    return summary
-
-
-def _factory(args: argparse.Namespace, run_dir: Path, references: set[str]) -> tuple[Any, str]:
-    if getattr(args, "docker", False):
-        return docker_pair, "docker"
-    if args.target_url:
-        return (lambda chunk: external(args.target_url, args.stats_url)), "external"
-
-    def make(chunk: int) -> contextlib.AbstractContextManager[Services]:
-        return spawned(chunk, run_dir / "logs" / f"c{human_size(chunk)}", references)
-
-    return make, "spawned"
-
-
-def _new_run_dir(results_dir: Path) -> Path:
-    run_dir = results_dir / report.utc_stamp()
-    suffix = 1
-    while run_dir.exists():
-        run_dir = results_dir / f"{report.utc_stamp()}-{suffix}"
-        suffix += 1
-    run_dir.mkdir(parents=True)
-    return run_dir
-
-
 def _finish(summary: dict[str, Any], run_dir: Path) -> int:
     print((run_dir / "summary.md").read_text())
     print(f"results written to {run_dir}")
@@ -242,66 +61,76 @@ def _finish(summary: dict[str, Any], run_dir: Path) -> int:
     return 0
 
 
+def _plan(
+    args: argparse.Namespace,
+    profile: Profile,
+    chunk_sizes: list[int],
+    references: set[str],
+    **plan: Any,
+) -> tuple[RunPlan, ServicesFactory]:
+    """A new run folder, the services of each chunk setting, and what to run against them."""
+    run_dir = new_run_dir(Path(args.results_dir))
+    factory, mode = services_factory(
+        run_dir,
+        references,
+        target_url=args.target_url,
+        stats_url=args.stats_url,
+        docker=getattr(args, "docker", False),
+    )
+    return RunPlan(
+        profile,
+        chunk_sizes,
+        mode=mode,
+        run_dir=run_dir,
+        sample_interval_s=args.sample_interval,
+        **plan,
+    ), factory
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile)
-    kinds = args.scenarios
-    run_dir = _new_run_dir(Path(args.results_dir))
     references = {PYTHON_DIRECT, BUFFERED} if not args.no_references else set()
-    factory, mode = _factory(args, run_dir, references)
-    summary = execute(
+    plan, factory = _plan(
         args,
         profile,
         args.chunk_sizes or list(profile.chunk_sizes),
-        kinds,
-        factory,
-        mode,
-        run_dir,
-        tool_steps=True,
+        references,
+        kinds=args.scenarios,
+        tools=ToolSteps(
+            pytest_benchmark=not args.no_pytest_benchmark,
+            locust=not args.no_locust,
+            locust_seconds=args.locust_seconds,
+        ),
     )
-    capacity_report.link_latest(run_dir)  # the newest capacity figures, when there are any
-    return _finish(summary, run_dir)
+    summary = execute(plan, factory)
+    capacity_report.link_latest(plan.run_dir)  # the newest capacity figures, when there are any
+    return _finish(summary, plan.run_dir)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     base = get_profile(args.profile)
     size = args.size or base.sweep_size
     profile = dataclasses.replace(base, sizes=(size,), reference_sizes=(size,))
-    run_dir = _new_run_dir(Path(args.results_dir))
-    factory, mode = _factory(args, run_dir, set())
-    args.no_pytest_benchmark = args.no_locust = True
-    summary = execute(
-        args,
-        profile,
-        args.chunk_sizes or list(SWEEP_CHUNKS),
-        ["download", "upload"],
-        lambda chunk: _only_targets(factory(chunk), {BRIDGE, GO_DIRECT}),
-        mode,
-        run_dir,
-        tool_steps=False,
-    )
-    (run_dir / "sweep.md").write_text(report.sweep_markdown(summary.get("sweep", [])) + "\n")
-    return _finish(summary, run_dir)
-
-
-@contextlib.contextmanager
-def _only_targets(
-    manager: contextlib.AbstractContextManager[Services], keep: set[str]
-) -> Iterator[Services]:
-    with manager as services:
-        services.targets = {k: v for k, v in services.targets.items() if k in keep}
-        yield services
+    chunk_sizes = args.chunk_sizes or list(SWEEP_CHUNKS)
+    plan, factory = _plan(args, profile, chunk_sizes, set(), kinds=["download", "upload"])
+    summary = execute(plan, lambda chunk: only_targets(factory(chunk), {BRIDGE, GO_DIRECT}))
+    sweep_md = sweep_markdown(summary.get("sweep", []))
+    (plan.run_dir / "sweep.md").write_text(sweep_md + "\n")
+    return _finish(summary, plan.run_dir)
 
 
 def cmd_rps(args: argparse.Namespace) -> int:
     """Small-request throughput of the bridge and its references, rounds alternating."""
     import psutil
 
-    from bench import rps
+    from bench.load import rps
 
-    run_dir = _new_run_dir(Path(args.results_dir))
+    run_dir = new_run_dir(Path(args.results_dir))
     references = {PYTHON_DIRECT} if not args.no_references else set()
     chunk = (args.chunk_sizes or [1024 * 1024])[0]
-    factory, _mode = _factory(args, run_dir, references)
+    factory, _mode = services_factory(
+        run_dir, references, target_url=args.target_url, stats_url=args.stats_url
+    )
     with factory(chunk) as services:
         procs = {name: psutil.Process(pid) for name, pid in services.processes.items()}
 
@@ -356,7 +185,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     try:
-        target = report.copy_baseline(Path(args.run_dir), Path(args.baseline_dir), args.name)
+        target = copy_baseline(Path(args.run_dir), Path(args.baseline_dir), args.name)
     except (FileNotFoundError, ValueError) as exc:
         print(f"bench baseline: {exc}", file=sys.stderr)
         return 2
@@ -439,8 +268,6 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     if getattr(args, "scenarios", None):
-        from bench.scenarios import KINDS
-
         unknown = set(args.scenarios) - set(KINDS)
         if unknown:
             print(

@@ -33,7 +33,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import stack as stack_mod
+from bench.runner import stack as stack_mod
 
 MiB = 1024 * 1024
 

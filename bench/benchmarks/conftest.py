@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bench.samplers import Sampler, window_growth
-from bench.stack import run_stack
+from bench.observe.samplers import Sampler, window_growth
+from bench.runner.stack import run_stack
 
 HERE = Path(__file__).resolve().parent
 

@@ -32,12 +32,13 @@ from bench.capacity.ramp import (
     run_ramp,
 )
 from bench.capacity.runner import LevelRunner, StreamPlan
-from bench.docker_env import parse_mem_limit
-from bench.engine import Engine, Target
-from bench.samplers import Sampler, container_figures_reader
-from bench.scenarios import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, TARGETS
-from bench.services import Services, external, spawned
-from bench.stack import REPO_ROOT, StackError, wait_ready
+from bench.observe.container_memory import parse_mem_limit, start_sampler
+from bench.observe.samplers import Sampler, container_figures_reader
+from bench.runner.engine import Engine
+from bench.runner.run import new_run_dir
+from bench.runner.services import Services, external, spawned
+from bench.runner.stack import REPO_ROOT, StackError, wait_ready
+from bench.runner.targets import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, TARGETS, Target
 
 log = logging.getLogger("bench.capacity")
 
@@ -230,11 +231,9 @@ def _external_ramps(
     notes: list[str],
 ) -> list[Ramp]:
     """The running host's targets, one ramp after the other (a killed container restarted)."""
-    from bench import cli
-
     ramps = []
     with external(args.target_url, args.stats_url) as services:
-        container_sampler = cli._container_sampler(services, external_mode=True)
+        container_sampler = start_sampler(services.containers, compose=True)
         containers = dict(container_sampler.containers) if container_sampler else None
         if container_sampler is not None and not container_sampler.wait_first_samples():
             notes.append("a container's memory could not be read within 30 s")
@@ -260,8 +259,7 @@ def _external_ramps(
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    from bench import cli
-    from bench import report as run_report
+    from bench.report.environment import environment
 
     try:
         levels = _levels(args)
@@ -284,16 +282,14 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         ),
         chunk=args.chunk_bytes,
     )
-    run_dir = cli._new_run_dir(Path(args.results_dir))
+    run_dir = new_run_dir(Path(args.results_dir))
     run = CapacityRun(
         run_id=run_dir.name,
         created_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         profile=args.profile,
         levels=levels,
         limits=settings.limits,
-        environment=run_report.environment(
-            [settings.chunk], "external" if args.target_url else "spawned"
-        ),
+        environment=environment([settings.chunk], "external" if args.target_url else "spawned"),
     )
     run.environment["stream_bytes"] = settings.stream_bytes
     run.environment["min_level_bytes"] = settings.min_level_bytes

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench.capacity.model import CAPACITY_KIND, CapacityRun, Ramp, from_json
-from bench.compare import Check, CompareError, CompareTolerances, Comparison
-from bench.samplers import LOADGEN
-from bench.scenarios import BRIDGE
+from bench.judge.compare import Check, CompareError, CompareTolerances, Comparison
+from bench.observe.samplers import LOADGEN
+from bench.runner.targets import BRIDGE
 
 
 def is_capacity(summary: Mapping[str, Any]) -> bool:

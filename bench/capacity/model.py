@@ -115,7 +115,7 @@ class CapacityRun:
     profile: str
     levels: list[int]
     limits: Limits
-    environment: dict[str, Any]  # versions, CPUs, commit: bench.report.environment()
+    environment: dict[str, Any]  # versions, CPUs, commit: bench.report.environment.environment()
     ramps: list[Ramp] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)

@@ -20,8 +20,8 @@ from bench.capacity.model import (
     Ramp,
     StreamOutcome,
 )
-from bench.engine import MB, percentile
-from bench.report import CPU_FIGURE_MIN_BYTES
+from bench.report.rows import CPU_FIGURE_MIN_BYTES
+from bench.scenarios.base import MB, percentile
 
 MiB = 1024 * 1024
 DEFAULT_MEMORY_CAP = 128 * MiB  # the compose caps of plugin and host

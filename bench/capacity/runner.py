@@ -1,6 +1,6 @@
 """Drives one concurrency level against a running target and measures it.
 
-The client: one thread per stream, each with its own `bench.client.Connection`
+The client: one thread per stream, each with its own `bench.load.client.Connection`
 (a raw-socket HTTP/1.1 client that reads into one reused buffer and checks the
 pattern with a memcmp per read; an upload adds the connection's sender thread).
 Threads, because the work per byte is a syscall and a memcmp, both of which
@@ -8,7 +8,7 @@ release the GIL; all streams start together at a barrier. The load generator's
 own CPU is sampled like any process (`client_cpu_cores`): near 1.0 the GIL, not
 the target, may be what limits the level, and the report says so.
 
-Memory and CPU come from the shared `bench.samplers.Sampler` timeline, sliced by
+Memory and CPU come from the shared `bench.observe.samplers.Sampler` timeline, sliced by
 the window marked around the level: psutil on the target's processes when the
 bench spawned them, else `/debug/stats`, plus container working sets (compose).
 """
@@ -27,10 +27,10 @@ from typing import Any
 
 import psutil
 
-from bench.assess import STATS_PROCESSES
 from bench.capacity.model import DOWNLOAD, UPLOAD, LevelResult, ProcessPeak, StreamOutcome
 from bench.capacity.ramp import cpu_per_gib, directions, summarize_level, transfers_per_stream
-from bench.client import (
+from bench.judge.assess import STATS_PROCESSES
+from bench.load.client import (
     Connection,
     PatternVerifier,
     Response,
@@ -38,8 +38,8 @@ from bench.client import (
     pattern_chunks,
     pattern_sha256,
 )
-from bench.engine import Target
-from bench.samplers import LOADGEN, Sampler, Window, window_delta, window_growth
+from bench.observe.samplers import LOADGEN, Sampler, Window, window_delta, window_growth
+from bench.runner.targets import Target
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ def containers_down(containers: Mapping[str, Any]) -> tuple[list[str], list[str]
     Only a container that is not running counts: each ramp starts with every
     container running (the command starts a killed one again), and one process per
     container means a kill ends it, so a stale OOMKilled flag cannot count twice."""
-    from bench.docker_env import ContainerMemory
+    from bench.observe.container_memory import ContainerMemory
 
     killed, stopped = [], []
     for service, container in containers.items():

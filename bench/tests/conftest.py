@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from bench.engine import ScenarioResult, Target
-from bench.samplers import Sample, Timeline, Window
-from bench.scenarios import Scenario
+from bench.observe.samplers import Sample, Timeline, Window
+from bench.runner.targets import Target
+from bench.scenarios import SCENARIOS
+from bench.scenarios.base import ScenarioResult
 
 MiB = 1024 * 1024
 
@@ -93,7 +94,7 @@ def synthetic_result(
     ok: bool = True,
 ) -> ScenarioResult:
     """A finished scenario whose window holds a baseline and a peak sample per process."""
-    scenario = Scenario(kind=kind, target=target, chunk=chunk, size=size)
+    scenario = SCENARIOS[kind](target=target, chunk=chunk, size=size)
     window = Window(scenario.id, start, start + 1.0)
     timeline.windows.append(window)
     for process, grow in growth.items():

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench import cli, compare
+from bench import cli
 from bench.capacity import report
 from bench.capacity.model import (
     DOWNLOAD,
@@ -21,7 +21,8 @@ from bench.capacity.model import (
     to_json,
 )
 from bench.capacity.ramp import run_ramp
-from bench.report import SCHEMA_VERSION
+from bench.judge import compare
+from bench.report.summary import SCHEMA_VERSION
 from bench.tests.test_capacity_ramp import level
 
 MiB = 1024 * 1024

@@ -11,8 +11,8 @@ import pytest
 from bench.capacity.model import DOWNLOAD, UPLOAD, Limits
 from bench.capacity.ramp import breaches
 from bench.capacity.runner import LevelRunner, StreamPlan, containers_down, run_streams
-from bench.engine import Target
-from bench.samplers import Sampler
+from bench.observe.samplers import Sampler
+from bench.runner.targets import Target
 from bench.tests.conftest import FakeHost
 
 MiB = 1024 * 1024

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bench.client import Connection, PatternVerifier, TransferError, pattern_chunks, pattern_sha256
+from bench.load.client import (
+    Connection,
+    PatternVerifier,
+    TransferError,
+    pattern_chunks,
+    pattern_sha256,
+)
 
 
 def test_pattern_chunks_and_sha() -> None:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bench import compare
 from bench.cli import main
+from bench.judge import compare
 
 MiB = 1024 * 1024
 

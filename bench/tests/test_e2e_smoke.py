@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.profiles import PROFILES, human_size
-from bench.stack import HOSTSTUB_BIN, REPO_ROOT
+from bench.runner.stack import HOSTSTUB_BIN, REPO_ROOT
+from bench.scenarios.profiles import PROFILES, human_size
 
 pytestmark = pytest.mark.e2e
 

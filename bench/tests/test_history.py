@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bench import history
+from bench.report import history
 
 MiB = 1024 * 1024
 REPO = Path(__file__).resolve().parents[2]

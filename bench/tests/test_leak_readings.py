@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bench.engine import Engine
-from bench.samplers import Sampler
+from bench.observe.samplers import Sampler
+from bench.scenarios.soak import settled_reading
 
 
 class StatsServer:
@@ -84,9 +84,9 @@ def test_collected_stats_asks_for_a_collection_and_lands_in_the_timeline(
 
 
 def test_settled_reading_keeps_the_least_of_two(stats_server: StatsServer) -> None:
-    engine = Engine(Sampler(stats_url=stats_server.url, include_loadgen=False))
+    sampler = Sampler(stats_url=stats_server.url, include_loadgen=False)
     for _ in range(3):
-        reading = engine._settled_reading()
+        reading = settled_reading(sampler)
         # One of each pair held the 256 KiB buffer; the least reading does not.
         assert reading["host.heap_live_bytes"] == 1_000_000
         assert reading["plugin.allocated_blocks"] == 90_000
@@ -94,4 +94,4 @@ def test_settled_reading_keeps_the_least_of_two(stats_server: StatsServer) -> No
 
 
 def test_settled_reading_without_stats_is_empty() -> None:
-    assert Engine(Sampler(include_loadgen=False))._settled_reading() == {}
+    assert settled_reading(Sampler(include_loadgen=False)) == {}

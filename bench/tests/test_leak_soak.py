@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import stack as stack_mod
-from bench.engine import Engine, ScenarioResult, Target
-from bench.samplers import Sampler
-from bench.scenarios import BRIDGE, Scenario
+from bench.observe.samplers import Sampler
+from bench.runner import stack as stack_mod
+from bench.runner.engine import Engine
+from bench.runner.targets import BRIDGE, Target
+from bench.scenarios.base import ScenarioResult
+from bench.scenarios.soak import Soak
 
 pytestmark = pytest.mark.e2e
 
@@ -47,17 +49,14 @@ def run_soak(app: str, tmp_path: Path) -> dict[str, bool]:
     with stack_mod.run_stack(app=app, log_dir=tmp_path) as running:
         processes = {"host": running.host.pid, "plugin": running.plugin.pid}
         with Sampler(processes, running.stats_url) as sampler:
-            scenario = Scenario(
-                kind="soak",
+            scenario = Soak(
                 target=BRIDGE,
                 chunk=CHUNK,
                 concurrency=4,
                 requests=ROUND_REQUESTS * (WARMUP_ROUNDS + ROUNDS),
-                options={
-                    "round_requests": ROUND_REQUESTS,
-                    "warmup_rounds": WARMUP_ROUNDS,
-                    "rounds": ROUNDS,
-                },
+                round_requests=ROUND_REQUESTS,
+                warmup_rounds=WARMUP_ROUNDS,
+                rounds=ROUNDS,
             )
             result: ScenarioResult = Engine(sampler).run(
                 scenario, Target(BRIDGE, running.plugin_url, processes)

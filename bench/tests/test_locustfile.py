@@ -1,4 +1,4 @@
-"""bench/locustfile.py run headless by the real `locust` CLI against real servers.
+"""bench/load/locustfile.py run headless by the real `locust` CLI against real servers.
 
 Three ways it is used: through the bridge in one process, through the bridge in
 master/worker mode (`--processes 2`, what compose does across containers), and
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.stack import REPO_ROOT, Stack, free_tcp_port, run_stack
+from bench.runner.stack import REPO_ROOT, Stack, free_tcp_port, run_stack
 
-LOCUSTFILE = REPO_ROOT / "bench" / "locustfile.py"
+LOCUSTFILE = REPO_ROOT / "bench" / "load" / "locustfile.py"
 DOWNLOAD_SIZE = 4 * 1024 * 1024
 UPLOAD_SIZE = 2 * 1024 * 1024
 

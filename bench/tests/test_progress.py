@@ -10,17 +10,18 @@ from typing import Any
 
 import pytest
 
-from bench import report
-from bench.engine import ScenarioResult, Target
-from bench.progress import ScenarioLog, key_figure, progress_line
-from bench.scenarios import BRIDGE, Scenario
+from bench.report import environment, markdown
+from bench.report.progress import ScenarioLog, key_figure, progress_line
+from bench.runner.targets import BRIDGE, Target
+from bench.scenarios import SCENARIOS
+from bench.scenarios.base import ScenarioResult
 
 MiB = 1024 * 1024
 BASELINES = Path(__file__).resolve().parents[2] / "results" / "baseline"
 
 
 def result(kind: str, **fields: Any) -> ScenarioResult:
-    scenario = Scenario(kind, BRIDGE, 65536, size=16 * MiB if kind == "download" else 0)
+    scenario = SCENARIOS[kind](BRIDGE, 65536, size=16 * MiB if kind == "download" else 0)
     return ScenarioResult(scenario, Target(BRIDGE, "http://x"), **fields)
 
 
@@ -67,17 +68,17 @@ def test_environment_takes_the_commit_from_streambench_commit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("STREAMBENCH_COMMIT", "0123456789abcdef0123456789abcdef01234567")
-    env = report.environment([65536], "external")
+    env = environment.environment([65536], "external")
     assert env["git_commit"] == "0123456789abcdef0123456789abcdef01234567"
 
 
 def test_host_build_reads_the_go_version_from_debug_stats(fake_host: Any) -> None:
     stats_url = f"{fake_host.url}/debug/stats"
-    assert report.host_build(stats_url) == {}  # an older host: no go_version key
+    assert environment.host_build(stats_url) == {}  # an older host: no go_version key
     fake_host.stats["host"]["go_version"] = "go1.26.8"
-    assert report.host_build(stats_url) == {"host_go_version": "go1.26.8"}
-    assert report.host_build("http://127.0.0.1:9/debug/stats") == {}  # nothing listening
-    assert report.host_build(None) == {}
+    assert environment.host_build(stats_url) == {"host_go_version": "go1.26.8"}
+    assert environment.host_build("http://127.0.0.1:9/debug/stats") == {}  # nothing listening
+    assert environment.host_build(None) == {}
 
 
 def test_environment_line_says_commit_and_host_go() -> None:
@@ -87,6 +88,6 @@ def test_environment_line_says_commit_and_host_go() -> None:
     summary["environment"].update(
         go=None, host_go_version="go1.26.8", git_commit="0123456789abcdef0123"
     )
-    text = report.summary_markdown(summary)
+    text = markdown.summary_markdown(summary)
     assert "host built with go1.26.8, commit 0123456789ab," in text
     assert "go ?" not in text and "commit None" not in text

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import assess, report
+from bench.judge import assess
+from bench.report import markdown
 
 MiB = 1024 * 1024
 
@@ -56,7 +57,7 @@ def test_rss_ratio_left_out_when_both_growths_are_noise() -> None:
 def test_summary_markdown_shows_latency_and_rss_side_by_side() -> None:
     references = assess.reference_ratios(ROWS)
     targets = sorted(references[0]["values"])
-    table = report._reference_metrics_markdown(references, targets)
+    table = markdown._reference_metrics_markdown(references, targets)
     lines = table.splitlines()
     assert lines[0].startswith(
         "| transfer | figure | bridge | buffered | go-direct | python-direct"

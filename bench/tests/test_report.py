@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import assess, report
-from bench.samplers import Sample, Timeline
-from bench.verdicts import Tolerances
+from bench.judge import assess
+from bench.judge.verdicts import Tolerances
+from bench.observe.samplers import Sample, Timeline
+from bench.report import baseline, markdown, plots, rows
+from bench.report import summary as run_summary
 
 from .conftest import synthetic_result
 
@@ -62,7 +64,7 @@ def test_write_run_files_and_schema(tmp_path: Path) -> None:
     results, timeline = synthetic_run()
     timeline.samples.append(Sample(0.1, "container:plugin", {"working_set_bytes": 30 * MiB}))
     verdicts = assess.all_verdicts(results, timeline, Tolerances())
-    summary = report.build_summary(
+    summary = run_summary.build_summary(
         profile="quick",
         mode="spawned",
         chunk_sizes=[65536],
@@ -73,9 +75,9 @@ def test_write_run_files_and_schema(tmp_path: Path) -> None:
         run_id="20250101T000000Z",
         env=ENV,
     )
-    report.write_run(tmp_path, summary, timeline, results)
+    run_summary.write_run(tmp_path, summary, timeline, results)
     data = json.loads((tmp_path / "summary.json").read_text())
-    assert data["schema_version"] == report.SCHEMA_VERSION
+    assert data["schema_version"] == run_summary.SCHEMA_VERSION
     assert data["environment"]["cpu_count"] == 2
     assert data["verdicts_passed"] is True
     row = next(s for s in data["scenarios"] if s["id"] == "download/bridge/256MiB/c64KiB")
@@ -98,7 +100,7 @@ def test_failed_scenario_is_a_failed_verdict(tmp_path: Path) -> None:
     results = [synthetic_result(timeline, "echo", "bridge", MiB, {"host": 0}, 0.0, ok=False)]
     verdicts = assess.all_verdicts(results, timeline, Tolerances())
     assert [v.passed for v in verdicts] == [False]
-    summary = report.build_summary(
+    summary = run_summary.build_summary(
         profile="smoke",
         mode="spawned",
         chunk_sizes=[65536],
@@ -107,7 +109,7 @@ def test_failed_scenario_is_a_failed_verdict(tmp_path: Path) -> None:
         verdicts=verdicts,
         env=ENV,
     )
-    report.write_run(tmp_path, summary, timeline, results)
+    run_summary.write_run(tmp_path, summary, timeline, results)
     assert "SOME FAILED" in (tmp_path / "summary.md").read_text()
 
 
@@ -125,17 +127,19 @@ def test_sweep_table_and_plot(tmp_path: Path) -> None:
             synthetic_result(timeline, "download", "go-direct", 64 * MiB, {}, t + 2, chunk, direct)
         )
         t += 4
-    rows = [report.scenario_row(r, timeline) for r in results]
-    table = report.sweep_table(rows)
+    scenario_rows = [rows.scenario_row(r, timeline) for r in results]
+    table = [r.to_dict() for r in rows.sweep_table(scenario_rows)]
     assert [(r["chunk_bytes"], r["bridge_mb_s"], r["go-direct_mb_s"]) for r in table] == [
         (16384, 300.0, 1500.0),
         (65536, 700.0, 1600.0),
     ]
     assert table[0]["bridge_vs_go_direct"] == 0.2
     assert table[1]["host_rss_growth_bytes"] == MiB
-    md = report.sweep_markdown(table)
+    md = markdown.sweep_markdown(table)
     assert "| 16KiB | download | 64MiB | 300 | 1500 | 0.20 |" in md
-    png = report.plot_throughput_vs_chunk(rows, tmp_path / "sweep.png")
+    png = plots.plot_throughput_vs_chunk(
+        [r.to_dict() for r in scenario_rows], tmp_path / "sweep.png"
+    )
     assert png is not None and png.stat().st_size > 1000
 
 
@@ -143,16 +147,16 @@ def test_copy_baseline(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
     summary = {
-        "schema_version": report.SCHEMA_VERSION,
+        "schema_version": run_summary.SCHEMA_VERSION,
         "profile": "full",
         "environment": {"mode": "external"},
     }
     (run / "summary.json").write_text(json.dumps(summary))
-    target = report.copy_baseline(run, tmp_path / "baseline")
+    target = baseline.copy_baseline(run, tmp_path / "baseline")
     # One folder per mode and profile: only like runs are comparable.
     assert target == tmp_path / "baseline" / "external-full" / "summary.json"
-    assert json.loads(target.read_text())["schema_version"] == report.SCHEMA_VERSION
-    named = report.copy_baseline(run, tmp_path / "baseline", name="ci")
+    assert json.loads(target.read_text())["schema_version"] == run_summary.SCHEMA_VERSION
+    named = baseline.copy_baseline(run, tmp_path / "baseline", name="ci")
     assert named == tmp_path / "baseline" / "ci" / "summary.json"
 
 
@@ -169,7 +173,9 @@ def test_sweep_table_keeps_the_largest_size_per_chunk() -> None:
             synthetic_result(timeline, "download", "go-direct", size, {}, t + 2, 65536, 1800.0)
         )
         t += 4
-    table = report.sweep_table([report.scenario_row(r, timeline) for r in results])
+    table = [
+        r.to_dict() for r in rows.sweep_table([rows.scenario_row(r, timeline) for r in results])
+    ]
     assert [(r["size_bytes"], r["bridge_mb_s"]) for r in table] == [(256 * MiB, 900.0)]
 
 
@@ -179,8 +185,8 @@ def test_cpu_seconds_per_gib_from_the_window_counter() -> None:
     big = synthetic_result(timeline, "download", "bridge", 1024 * MiB, {"plugin": 0}, 10.0)
     for t, cpu in ((10.0, 5.0), (10.5, 5.5), (11.0, 5.8)):
         timeline.samples.append(Sample(t, "plugin", {"cpu_seconds": cpu}))
-    assert report.cpu_seconds_per_gib(big, timeline) == pytest.approx({"plugin": 0.8})
+    assert rows.cpu_seconds_per_gib(big, timeline) == pytest.approx({"plugin": 0.8})
     small = synthetic_result(timeline, "download", "bridge", 16 * MiB, {"plugin": 0}, 10.0)
-    assert report.cpu_seconds_per_gib(small, timeline) == {}
-    row = report.scenario_row(big, timeline)
-    assert row["cpu_seconds_per_gib"] == pytest.approx({"plugin": 0.8})
+    assert rows.cpu_seconds_per_gib(small, timeline) == {}
+    row = rows.scenario_row(big, timeline)
+    assert row.cpu_seconds_per_gib == pytest.approx({"plugin": 0.8})

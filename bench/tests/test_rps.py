@@ -12,10 +12,13 @@ from typing import Any
 
 import pytest
 
-from bench import assess, compare, report, rps
-from bench.client import TransferError
-from bench.engine import ScenarioResult, Target
-from bench.scenarios import Scenario
+from bench.judge import assess, compare
+from bench.load import rps
+from bench.load.client import TransferError
+from bench.report import markdown
+from bench.runner.targets import Target
+from bench.scenarios.base import ScenarioResult
+from bench.scenarios.latency import Rps
 
 BODY = bytes(i % 256 for i in range(1024))
 
@@ -38,7 +41,7 @@ def test_cpu_per_request_from_two_readings() -> None:
 def test_latency_percentiles_of_a_load_run() -> None:
     # 1..1000 ms: nearest-rank p50 = 500 ms, p99 = 990 ms.
     result = ScenarioResult(
-        Scenario(kind="rps", target="bridge", chunk=65536, size=1024, concurrency=32),
+        Rps(target="bridge", chunk=65536, size=1024, concurrency=32),
         Target("bridge", "http://x"),
         latencies_s=[i / 1000 for i in range(1000, 0, -1)],
     )
@@ -182,7 +185,7 @@ def test_references_and_report_show_requests_per_second() -> None:
     (ref,) = assess.reference_ratios(rows)
     assert ref["unit"] == "req/s"
     assert ref["bridge_ratio_to"]["python-direct"] == pytest.approx(0.8)
-    table = report.rps_markdown(rows)
+    table = markdown.rps_markdown(rows)
     assert "| rps/bridge/1KiB/x32/c1MiB | ok | 4000 | 3.00 | 9.00 | host 40, plugin 120 |" in table
 
 

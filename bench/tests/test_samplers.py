@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bench.samplers import (
+from bench.observe.samplers import (
     LOADGEN,
     Sampler,
     StatsClient,
@@ -108,7 +108,7 @@ def test_sampler_reads_container_figures() -> None:
         samples = 1
         last_bytes = 7 * MiB
 
-    from bench.samplers import container_figures_reader
+    from bench.observe.samplers import container_figures_reader
 
     with Sampler(container_reader=container_figures_reader({"plugin": Figure()})) as sampler:
         pass

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from bench import verdicts
-from bench.verdicts import Tolerances
+from bench.judge import verdicts
+from bench.judge.verdicts import Tolerances
 
 MiB = 1024 * 1024
 TOL = Tolerances()

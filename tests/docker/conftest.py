@@ -38,7 +38,7 @@ def compose_project(
 ) -> Iterator[ComposeProject]:
     """A compose project of its own (so a user's `streambench` stack is untouched),
     results in tmp_path, the host on a free port; always torn down."""
-    from bench.stack import free_tcp_port
+    from bench.runner.stack import free_tcp_port
 
     results = tmp_path / "results"
     results.mkdir()

@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 from compose_support import REPO_ROOT, ComposeProject
 
-from bench import docker_env
+from bench.observe import container_memory
+from bench.runner import container_pair
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -95,8 +96,8 @@ def upload_exact(port: int, size: int) -> dict[str, Any]:
 
 
 def service_container(project: ComposeProject, service: str) -> Any:
-    client = docker_env.docker_client()
-    found = docker_env.find_service_containers(client, service, project.name)
+    client = container_memory.docker_client()
+    found = container_memory.find_service_containers(client, service, project.name)
     assert found, f"no {service} container in project {project.name}"
     return found[0]
 
@@ -130,7 +131,7 @@ def test_streaming_stack_stays_under_caps_for_transfers_many_times_larger(
     print(f"stack up (build included) in {time.monotonic() - started:.1f}s")
 
     containers = {s: service_container(project, s) for s in ("plugin", "host")}
-    with docker_env.ContainerMemorySampler(containers, interval_s=0.2) as sampler:
+    with container_memory.ContainerMemorySampler(containers, interval_s=0.2) as sampler:
         t0 = time.monotonic()
         assert download_exact(port, DOWNLOAD_BYTES) == DOWNLOAD_BYTES
         t1 = time.monotonic()
@@ -201,9 +202,9 @@ def test_buffering_host_under_the_same_cap_is_oom_killed_and_fails_the_bench(
         assert any(f["oom_killed"] for f in container_figures(summary, "host"))
 
 
-def test_docker_env_reads_real_container_memory(docker_engine: None) -> None:
+def test_container_memory_sampler_reads_a_real_container(docker_engine: None) -> None:
     """parse_memory_stats against the engine's actual stats shape, capped container."""
-    client = docker_env.docker_client()
+    client = container_memory.docker_client()
     image = os.environ.get("STREAMBENCH_PYTHON_IMAGE", "streambench/python:local")
     if not client.images.list(name=image):
         pytest.skip(f"{image} not built yet (the compose tests build it)")
@@ -213,10 +214,10 @@ def test_docker_env_reads_real_container_memory(docker_engine: None) -> None:
         mem_limit="96m",
         memswap_limit="96m",
         detach=True,
-        labels={docker_env.PAIR_LABEL: "test"},
+        labels={container_pair.PAIR_LABEL: "test"},
     )
     try:
-        sampler = docker_env.ContainerMemorySampler({"probe": container}, interval_s=0.1)
+        sampler = container_memory.ContainerMemorySampler({"probe": container}, interval_s=0.1)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             sampler.sample_once()
@@ -248,8 +249,8 @@ def test_nightly_script_runs_as_the_workflow_calls_it(docker_engine: None, tmp_p
     run lands in the checkout's results/ (removed afterwards) and is gated by
     `bench compare` against results/baseline/external-smoke with that baseline's
     own compare-args."""
-    client = docker_env.docker_client()
-    if docker_env.find_service_containers(client, "host", "streambench"):
+    client = container_memory.docker_client()
+    if container_memory.find_service_containers(client, "host", "streambench"):
         message = "a `streambench` compose stack is up; nightly.sh would tear it down"
         if os.environ.get("STREAMBENCH_REQUIRE_DOCKER") == "1":
             pytest.fail(message)
@@ -293,7 +294,7 @@ def test_nightly_script_runs_as_the_workflow_calls_it(docker_engine: None, tmp_p
         assert summary["environment"]["git_commit"], "the commit is not recorded"
         assert str(summary["environment"].get("host_go_version", "")).startswith("go")
         # The stack is gone afterwards (docker compose down -v).
-        assert not docker_env.find_service_containers(client, "host", "streambench")
+        assert not container_memory.find_service_containers(client, "host", "streambench")
         # The run is a valid baseline for `bench compare` (itself: no regression).
         compare = subprocess.run(
             [sys.executable, "-m", "bench", "compare", str(run_dir), str(run_dir)],
@@ -339,7 +340,7 @@ def test_containerized_chunk_sweep_runs_one_capped_pair_per_setting(
     """`python -m bench sweep --docker`: the same table as the native sweep, each
     chunk setting in its own 128 MiB-capped plugin/host pair, nothing left behind."""
     compose_project.run("build", timeout=900)  # the pair runs compose's images
-    client = docker_env.docker_client()
+    client = container_memory.docker_client()
     sweep = ["sweep", "--docker", "--profile", "smoke", "--chunk-sizes", "65536,1048576"]
     proc = subprocess.run(
         [sys.executable, "-m", "bench", *sweep, "--results-dir", str(tmp_path / "sweep")],
@@ -361,5 +362,5 @@ def test_containerized_chunk_sweep_runs_one_capped_pair_per_setting(
         assert len(figures) == 2, figures  # one container per chunk setting
         for figure in figures:
             assert figure["limit_bytes"] == CAP and not figure["oom_killed"], figure
-    leftovers = client.containers.list(all=True, filters={"label": docker_env.PAIR_LABEL})
+    leftovers = client.containers.list(all=True, filters={"label": container_pair.PAIR_LABEL})
     assert not leftovers, [c.name for c in leftovers]

@@ -236,7 +236,13 @@ def test_every_compose_command_is_a_real_cli_of_ours(compose_doc: dict[str, Any]
             subcommand = argv[3:4] if argv[3:4] in (["run"], ["health"], ["capacity"]) else []
             cli = [sys.executable, "-m", argv[2], *subcommand]
         elif argv[0] == "locust":
-            cli = [sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "bench/locustfile.py")]
+            cli = [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                str(REPO_ROOT / "bench/load/locustfile.py"),
+            ]
         else:
             pytest.fail(f"unexpected command in docker-compose.yml: {argv}")
         key = " ".join(cli)

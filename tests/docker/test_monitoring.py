@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from compose_support import ComposeProject
 
-from bench.stack import free_tcp_port
+from bench.runner.stack import free_tcp_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.stack import Stack, run_stack
+from bench.runner.stack import Stack, run_stack
 
 FIGURES: dict[str, tuple[float, str]] = {}
 

@@ -2,7 +2,7 @@
 
 The tests talk to the host the way any HTTP/1.1 client would, with `http.client`
 (and httpx where it reads better), streaming every body: nothing here holds a
-whole request or response in memory. Byte patterns come from bench.client so the
+whole request or response in memory. Byte patterns come from bench.load.client so the
 tests and the bench agree on what the demo plugin sends (byte i = i % 256).
 """
 
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from bench.client import PatternVerifier, pattern_chunks
-from bench.samplers import Sampler, StatsClient, window_growth
-from bench.stack import Stack
+from bench.load.client import PatternVerifier, pattern_chunks
+from bench.observe.samplers import Sampler, StatsClient, window_growth
+from bench.runner.stack import Stack
 
 KiB = 1024
 MiB = 1024 * KiB

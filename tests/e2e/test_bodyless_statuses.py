@@ -13,7 +13,7 @@ import re
 import pytest
 from e2e_support import connect, wait_until
 
-from bench.stack import Stack
+from bench.runner.stack import Stack
 
 WARNING = "plugin wrote a body for a status that forbids one"
 

@@ -30,8 +30,8 @@ from e2e_support import (
     wait_until,
 )
 
-from bench.client import PatternVerifier
-from bench.stack import Stack, run_stack
+from bench.load.client import PatternVerifier
+from bench.runner.stack import Stack, run_stack
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from e2e_support import ABORTED_TRANSFER, DEADLINE_S, connect, plugin_idle, wait_until
 
-from bench.stack import Stack, run_stack
+from bench.runner.stack import Stack, run_stack
 from plugin_runtime.examples.misbehaving import CASES, COMMITS_FIRST
 
 MISBEHAVING_APP = "plugin_runtime.examples.misbehaving:app"

@@ -7,7 +7,7 @@ import ipaddress
 import psutil
 from e2e_support import connect
 
-from bench.stack import run_stack
+from bench.runner.stack import run_stack
 
 
 def test_tcp_plugin_listens_on_loopback_only(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -31,8 +31,8 @@ from e2e_support import (
     wait_until,
 )
 
-from bench.client import PatternVerifier, pattern_chunks
-from bench.stack import Stack, run_stack
+from bench.load.client import PatternVerifier, pattern_chunks
+from bench.runner.stack import Stack, run_stack
 
 # --read-progress-timeout, --write-progress-timeout, --idle-timeout: short, yet 20-30
 # times the slow clients' steps below, so a loaded machine cannot cut them.

@@ -1,13 +1,12 @@
-"""Container memory and container pairs through the Docker SDK.
+"""Container memory through the Docker SDK, read while the bench runs.
 
-Two uses:
-
-* In compose (`docker-compose.docker-socket.yml` mounts the engine's socket into
-  the bench), `ContainerMemorySampler` follows the `plugin` and `host` services'
-  memory while the bench runs and reports, per service, the working set (what
-  `docker stats` shows), its peak, the cap, and whether the kernel OOM-killed it.
-* For the containerized chunk-size sweep, `start_pair` / `stop_pair` run one
-  plugin + host pair per setting, with the same memory cap as compose.
+In compose (`docker-compose.docker-socket.yml` mounts the engine's socket into
+the bench), and around the container pairs of `sweep --docker`
+(bench/runner/container_pair.py), `ContainerMemorySampler` follows the
+`plugin` and `host` containers' memory and reports, per service, the working
+set (what `docker stats` shows), its peak, the cap, and whether the kernel
+OOM-killed it. Whether that passes is the judge's rule
+(bench/judge/verdicts.py: `container_held`).
 
 cgroup v1 and v2 report memory differently; `parse_memory_stats` reads both:
 
@@ -22,32 +21,23 @@ reclaimable page cache is not memory the process holds.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from bench.judge.verdicts import container_held
 
 log = logging.getLogger(__name__)
 
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
-PAIR_LABEL = "streambench.pair"
 DEFAULT_PROJECT = "streambench"
-# Image tags docker-compose.yml gives its builds; the sweep reuses them.
-PYTHON_IMAGE = os.environ.get("STREAMBENCH_PYTHON_IMAGE", "streambench/python:local")
-HOST_IMAGE = os.environ.get("STREAMBENCH_HOST_IMAGE", "streambench/host:local")
-PLUGIN_PORT = 50051
-HOST_PORT = 8065
-DEFAULT_MEM_LIMIT = "128m"
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
@@ -148,8 +138,9 @@ class ContainerMemory:
 
     @property
     def within_limit(self) -> bool:
-        survived = not self.oom_killed and self.restart_count == 0
-        return survived and self.peak_bytes < self.limit_bytes
+        return container_held(
+            self.peak_bytes, self.limit_bytes, self.oom_killed, self.restart_count
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -309,138 +300,14 @@ class ContainerMemorySampler:
         self.stop()
 
 
-@dataclass
-class ContainerPair:
-    """One plugin + host pair started by `start_pair`."""
-
-    name: str
-    host_url: str
-    plugin: Any
-    host: Any
-    networks: list[Any]
-    attached: Any | None = None  # our own container, when we joined the pair's network
-
-    @property
-    def stats_url(self) -> str:
-        return f"{self.host_url}/debug/stats"
-
-    @property
-    def containers(self) -> dict[str, Any]:
-        """For `ContainerMemorySampler(pair.containers)`."""
-        return {"plugin": self.plugin, "host": self.host}
-
-
-def _wait_healthy(pair: ContainerPair, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    last = ""
-    while time.monotonic() < deadline:
-        for container in (pair.plugin, pair.host):
-            container.reload()
-            if container.status in ("exited", "dead"):
-                tail = container.logs(tail=30).decode(errors="replace")
-                raise DockerEnvError(f"{container.name} exited before ready:\n{tail}")
-        try:
-            with urllib.request.urlopen(f"{pair.host_url}/healthz", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError) as exc:
-            last = str(exc)
-        time.sleep(0.5)
-    raise DockerEnvError(f"{pair.name}: {pair.host_url}/healthz not ready in {timeout_s}s: {last}")
-
-
-def start_pair(
-    chunk_bytes: int,
-    mem_limit: str | int = DEFAULT_MEM_LIMIT,
-    *,
-    client: Any | None = None,
-    buffered: bool = False,
-    python_image: str = PYTHON_IMAGE,
-    host_image: str = HOST_IMAGE,
-    ready_timeout_s: float = 60.0,
-) -> ContainerPair:
-    """Starts a plugin + host pair with `chunk_bytes` on both sides, capped at `mem_limit`.
-
-    Same layout as compose: the plugin on an internal network only, the host on it
-    and on a public one. From inside a container (compose's bench) we join the
-    public network and use the host's name; otherwise the host's port is published
-    on 127.0.0.1 at a free port. The images are compose's builds
-    (`docker compose build` first).
-    """
-    client = client or docker_client()
-    limit = parse_mem_limit(mem_limit)
-    name = f"streambench-pair-{chunk_bytes}-{uuid.uuid4().hex[:6]}"
-    labels = {PAIR_LABEL: name}
-    internal = client.networks.create(f"{name}-internal", internal=True, labels=labels)
-    public = client.networks.create(f"{name}-public", labels=labels)
-    pair = ContainerPair(name, "", None, None, [internal, public])
+def start_sampler(containers: Mapping[str, Any], compose: bool) -> ContainerMemorySampler | None:
+    """A running sampler of the given containers, or of compose's `plugin` and `host` when
+    `compose` and the engine's socket is mounted; None when Docker does not answer."""
     try:
-        me = own_container(client)
-        plugin_command = [
-            *("python", "-m", "plugin_runtime"),
-            *("--app", "plugin_runtime.examples.bench:app"),
-            *("--listen", f"0.0.0.0:{PLUGIN_PORT}"),
-            *("--max-chunk-bytes", str(chunk_bytes)),
-        ]
-        pair.plugin = client.containers.run(
-            python_image,
-            command=plugin_command,
-            name=f"{name}-plugin",
-            network=internal.name,
-            mem_limit=limit,
-            memswap_limit=limit,
-            labels=labels,
-            detach=True,
-        )
-        pair.host = client.containers.run(
-            host_image,
-            name=f"{name}-host",
-            environment={
-                "HOSTSTUB_LISTEN": f"0.0.0.0:{HOST_PORT}",
-                "HOSTSTUB_PLUGIN_ADDR": f"{name}-plugin:{PLUGIN_PORT}",
-                "HOSTSTUB_PLUGIN_ID": "bench",
-                "HOSTSTUB_REQUEST_CHUNK_BYTES": str(chunk_bytes),
-                "HOSTSTUB_BUFFERED": "true" if buffered else "false",
-            },
-            network=public.name,
-            ports=None if me is not None else {f"{HOST_PORT}/tcp": ("127.0.0.1", None)},
-            mem_limit=limit,
-            memswap_limit=limit,
-            labels=labels,
-            detach=True,
-        )
-        internal.connect(pair.host)
-        if me is not None:
-            public.connect(me)
-            pair.attached = me
-            pair.host_url = f"http://{name}-host:{HOST_PORT}"
-        else:
-            pair.host.reload()
-            binding = pair.host.attrs["NetworkSettings"]["Ports"][f"{HOST_PORT}/tcp"][0]
-            pair.host_url = f"http://127.0.0.1:{binding['HostPort']}"
-        _wait_healthy(pair, ready_timeout_s)
-    except BaseException:
-        stop_pair(pair)
-        raise
-    return pair
-
-
-def stop_pair(pair: ContainerPair, timeout_s: int = 10) -> None:
-    """Stops and removes the pair's containers and networks; safe to call twice."""
-    import docker
-
-    for container in (pair.host, pair.plugin):
-        if container is None:
-            continue
-        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-            container.stop(timeout=timeout_s)
-        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-            container.remove(force=True)
-    for network in pair.networks:
-        if pair.attached is not None:
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                network.disconnect(pair.attached, force=True)
-        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-            network.remove()
-    pair.networks = []
-    pair.plugin = pair.host = pair.attached = None
+        if containers:
+            return ContainerMemorySampler(containers).start()
+        if compose and os.path.exists("/var/run/docker.sock"):
+            return ContainerMemorySampler.for_compose(docker_client(timeout=5)).start()
+    except Exception as exc:  # Docker absent or not compose: psutil/stats still measure
+        log.info("no container memory: %s", exc)
+    return None

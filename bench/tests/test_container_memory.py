@@ -1,4 +1,4 @@
-"""bench.docker_env: parsing of Docker's memory stats (cgroup v1 and v2) and the
+"""bench.observe.container_memory: parsing of Docker's memory stats (cgroup v1 and v2) and the
 sampler's peak/OOM bookkeeping, with fakes in place of the engine."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from bench.docker_env import (
+from bench.judge.verdicts import container_memory
+from bench.observe.container_memory import (
     COMPOSE_PROJECT_LABEL,
     COMPOSE_SERVICE_LABEL,
     ContainerMemory,
@@ -178,3 +179,24 @@ def test_find_service_containers_filters_by_compose_labels() -> None:
         f"{COMPOSE_PROJECT_LABEL}=proj",
         f"{COMPOSE_SERVICE_LABEL}=plugin",
     ]
+
+
+@pytest.mark.parametrize(
+    ("peak_mib", "limit_mib", "oom_killed", "restarts", "held"),
+    [
+        (40, 128, False, 0, True),
+        (128, 128, False, 0, False),  # at the cap is not under it
+        (40, 128, True, 0, False),
+        (40, 128, False, 1, False),
+        (40, 0, False, 0, True),  # no cap read: only survival counts
+        (40, 0, True, 0, False),
+    ],
+)
+def test_within_limit_and_the_verdict_apply_one_rule(
+    peak_mib: int, limit_mib: int, oom_killed: bool, restarts: int, held: bool
+) -> None:
+    fig = ContainerMemory(service="plugin", container="p")
+    fig.peak_bytes, fig.limit_bytes = peak_mib * MiB, limit_mib * MiB
+    fig.oom_killed, fig.restart_count = oom_killed, restarts
+    assert fig.within_limit is held
+    assert container_memory("plugin/c1MiB", fig.to_dict()).passed is held

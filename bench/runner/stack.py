@@ -16,14 +16,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from bench.runner.ready import poll_until_ready
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 HOSTSTUB_BIN = Path(os.environ.get("HOSTSTUB_BIN", REPO_ROOT / "bin" / "hoststub"))
 DEMO_APP = "plugin_runtime.examples.bench:app"
 DEFAULT_PLUGIN_ID = "bench"
@@ -72,20 +71,15 @@ def wait_ready(
     url: str, procs: Sequence[subprocess.Popen[bytes]], timeout: float = READY_TIMEOUT_S
 ) -> None:
     """Poll url until it answers 200; fail at once if one of procs exits first."""
-    deadline = time.monotonic() + timeout
-    last_error = ""
-    while time.monotonic() < deadline:
+
+    def check_alive() -> None:
         for proc in procs:
             if proc.poll() is not None:
                 raise StackError(f"{proc.args!r} exited with {proc.returncode} before ready")
-        try:
-            with urllib.request.urlopen(url, timeout=1.0) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError) as exc:
-            last_error = str(exc)
-        time.sleep(0.05)
-    raise StackError(f"{url} not ready after {timeout:.0f}s: {last_error}")
+
+    problem = poll_until_ready(url, timeout, interval_s=0.05, check_alive=check_alive)
+    if problem is not None:
+        raise StackError(f"{url} not ready after {timeout:.0f}s: {problem}")
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:

@@ -1,10 +1,10 @@
 """Locust load for the streaming bridge: streamed downloads, streamed uploads, small requests.
 
-    locust -f bench/locustfile.py --host http://127.0.0.1:8065/plugins/bench
-    locust -f bench/locustfile.py --host http://127.0.0.1:8000 --headless -u 4 -r 4 -t 30s \\
+    locust -f bench/load/locustfile.py --host http://127.0.0.1:8065/plugins/bench
+    locust -f bench/load/locustfile.py --host http://127.0.0.1:8000 --headless -u 4 -r 4 -t 30s \\
         --csv results/locust --html results/locust.html
-    locust -f bench/locustfile.py --master / --worker --master-host=...   (compose)
-    locust -f bench/locustfile.py --processes 2 ...                      (master + 2 workers here)
+    locust -f bench/load/locustfile.py --master / --worker --master-host=...  (compose)
+    locust -f bench/load/locustfile.py --processes 2 ...              (master + 2 workers here)
 
 Users stopped mid-transfer at the end of a run are not reported (a cut transfer is
 neither a success nor a server failure); give --stop-timeout to let them finish.
@@ -28,7 +28,7 @@ The step ramp of `python -m bench capacity` (opt-in: read by the master only):
                        Unset: no shape, -u/-r/-t apply as usual.
   BENCH_RAMP_STEP_S    seconds per step (default 30)
   BENCH_RAMP_STOP_ON_FAILURE  1 (default): end the ramp as soon as a request failed
-    BENCH_RAMP_LEVELS=quick locust -f bench/locustfile.py --headless \
+    BENCH_RAMP_LEVELS=quick locust -f bench/load/locustfile.py --headless \
         --host http://127.0.0.1:8065/plugins/bench DownloadUser UploadUser   (mixed)
 
 Why not HttpUser: Locust's HTTP clients report a streamed body as 0 bytes and time
@@ -50,7 +50,7 @@ import requests
 from locust import LoadTestShape, User, constant, task
 
 from bench.capacity.ramp import parse_levels, step_users
-from bench.client import PatternVerifier, TransferError, pattern_chunks, pattern_sha256
+from bench.load.client import PatternVerifier, TransferError, pattern_chunks, pattern_sha256
 
 MiB = 1024 * 1024
 

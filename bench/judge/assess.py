@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import verdicts
-from bench.engine import ScenarioResult
-from bench.samplers import LOADGEN, Timeline, window_growth
-from bench.scenarios import BRIDGE
+from bench.judge import verdicts
+from bench.observe.samplers import LOADGEN, Timeline, window_growth
+from bench.runner.targets import BRIDGE
+from bench.scenarios.base import ScenarioResult
 
 # Processes seen through /debug/stats when the bench did not spawn them.
 STATS_PROCESSES = {"host": "host.rss_bytes", "plugin": "plugin.rss_bytes"}

@@ -1,6 +1,6 @@
 """The services a run measures: the bridge and its references, spawned or given.
 
-Spawned (default): bench/stack.py's host + plugin pair for the chunk setting,
+Spawned (default): bench/runner/stack.py's host + plugin pair for the chunk setting,
 plus on request the Python-direct reference (uvicorn serving the demo handler)
 and a second host in --buffered mode against the same plugin.
 External (--target-url/--stats-url, e.g. compose): no PIDs, only HTTP.
@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import stack as stack_mod
-from bench.engine import Target
-from bench.scenarios import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT
+from bench.runner import stack as stack_mod
+from bench.runner.targets import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, Target
 
 
 @dataclass
@@ -133,13 +132,13 @@ def external(
 
 @contextlib.contextmanager
 def docker_pair(chunk: int) -> Iterator[Services]:
-    """A plugin + host container pair (bench/docker_env.py) with `chunk` on both sides."""
-    from bench import docker_env
+    """A plugin + host container pair (bench/runner/container_pair.py), `chunk` on both sides."""
+    from bench.runner import container_pair
 
-    pair = docker_env.start_pair(chunk)
+    pair = container_pair.start_pair(chunk)
     try:
         with external(pair.host_url, pair.stats_url) as services:
             services.containers = pair.containers
             yield services
     finally:
-        docker_env.stop_pair(pair)
+        container_pair.stop_pair(pair)

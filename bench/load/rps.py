@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.client import Connection, TransferError
-from bench.stack import REPO_ROOT
+from bench.load.client import Connection, TransferError
+from bench.runner.stack import REPO_ROOT
 
 LOADGEN_BIN = Path(os.environ.get("LOADGEN_BIN", REPO_ROOT / "bin" / "loadgen"))
 GO_GENERATOR = "go-loadgen"
@@ -262,9 +262,9 @@ def alternate(
 ) -> dict[str, list[dict[str, Any]]]:
     """Every target once per round, in turn, so all of them see the same background load.
 
-    targets: name -> bench.engine.Target. Returns name -> one figures dict per round.
+    targets: name -> bench.runner.targets.Target. Returns name -> one figures dict per round.
     """
-    from bench.engine import percentile
+    from bench.scenarios.base import percentile
 
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
     for index in range(rounds):

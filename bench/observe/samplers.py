@@ -4,7 +4,7 @@ Sources, each optional:
 - psutil on PIDs the bench spawned (host, plugin, references) and on the load generator
   itself: RSS every tick; USS (reads smaps, costly) only on demand;
 - GET /debug/stats (host and plugin figures, goroutines, handlers, tasks, fds);
-- container memory through bench/docker_env.py when it is there and Docker answers.
+- container memory through bench/observe/container_memory.py when Docker answers.
 
 Scenarios mark windows on the shared timeline (`mark`), and reports slice the
 series by those windows, so one sampler serves a whole run.
@@ -148,7 +148,7 @@ ContainerReader = Callable[[], Mapping[str, float]]
 
 def container_figures_reader(figures: Mapping[str, Any]) -> ContainerReader:
     """Reads the latest working set of each container from a
-    bench.docker_env.ContainerMemorySampler's `figures` (which samples in its own
+    bench.observe.container_memory.ContainerMemorySampler's `figures` (which samples in its own
     thread: the Docker API is too slow for our 50 ms tick)."""
 
     def reader() -> Mapping[str, float]:

@@ -103,7 +103,7 @@ def bounded_memory(
 def leak_limits(tol: Tolerances) -> dict[str, float]:
     """The counters the leak soak reads after each round, and each one's limit per request.
 
-    Keys are flattened /debug/stats keys (bench.samplers.flatten_stats).
+    Keys are flattened /debug/stats keys (bench.observe.samplers.flatten_stats).
     """
     return {
         "host.heap_live_bytes": tol.leak_heap_bytes_per_request,
@@ -342,17 +342,25 @@ def abort_cleanup(
     )
 
 
+def container_held(peak_bytes: float, limit_bytes: float, oom_killed: bool, restarts: int) -> bool:
+    """The container pass rule: never OOM-killed or restarted, and its peak working set
+    under its cap (a limit of 0 means no cap was read: only survival counts)."""
+    survived = not oom_killed and restarts == 0
+    return survived and (not limit_bytes or peak_bytes < limit_bytes)
+
+
 def container_memory(name: str, figures: Mapping[str, Any]) -> Verdict:
     """A capped container survived the run: never OOM-killed or restarted, peak under its cap.
 
     This is the hard form of "no full buffering": the kernel kills a container
     that holds a body many times its cap, whatever the scenarios saw before.
+    figures: a container's entry in summary.json `containers` (ContainerMemory.to_dict).
     """
     limit = figures.get("limit_bytes") or 0
     peak = figures.get("peak_bytes") or 0
     oom = bool(figures.get("oom_killed"))
     restarts = int(figures.get("restart_count") or 0)
-    passed = not oom and restarts == 0 and (not limit or peak < limit)
+    passed = container_held(peak, limit, oom, restarts)
     return Verdict(
         name=f"container-memory/{name}",
         passed=passed,

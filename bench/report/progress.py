@@ -12,7 +12,7 @@ import sys
 import time
 from typing import IO
 
-from bench.engine import ScenarioResult
+from bench.scenarios.base import ScenarioResult
 
 
 def key_figure(result: ScenarioResult) -> str:

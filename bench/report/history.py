@@ -293,16 +293,16 @@ def plot_section(points: list[RunPoint], prefix: str, title: str, path: Path) ->
                 lines.setdefault(label, []).append((when, value))
     if not lines:
         return None
-    from bench.report import _pyplot, _save_plot
+    from bench.report.plots import pyplot, save_plot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(12, 5))
     for label, values in sorted(lines.items()):
         ax.plot([t for t, _ in values], [v for _, v in values], marker="o", lw=1, label=label)
     ax.set_title(title)
     ax.set_xlabel("run time (UTC)")
     fig.autofmt_xdate()
-    return _save_plot(plt, fig, ax, path)
+    return save_plot(plt, fig, ax, path)
 
 
 def write_history(points: list[RunPoint], out_dir: Path) -> list[Path]:

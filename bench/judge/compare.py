@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.report import SCHEMA_VERSION, md_table
-from bench.scenarios import BRIDGE, GO_DIRECT
+from bench.report.markdown import md_table
+from bench.report.summary import SCHEMA_VERSION
+from bench.runner.targets import BRIDGE, GO_DIRECT
 
 MiB = 1024 * 1024
 

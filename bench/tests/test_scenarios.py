@@ -1,0 +1,44 @@
+"""The scenario registry: one typed class per kind, planned from a profile, filtered."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bench.runner.targets import BRIDGE, GO_DIRECT, TARGETS
+from bench.scenarios import KINDS, SCENARIOS, build_scenarios
+from bench.scenarios.profiles import PROFILES
+from bench.scenarios.soak import Soak
+
+
+def test_every_kind_is_registered_under_its_own_name() -> None:
+    assert {name: cls.kind for name, cls in SCENARIOS.items()} == {k: k for k in KINDS}
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_a_profile_plans_every_kind_with_unique_ids(profile: str) -> None:
+    scenarios = build_scenarios(PROFILES[profile], 65536, TARGETS)
+    assert {s.kind for s in scenarios} == set(KINDS)
+    ids = [s.id for s in scenarios]
+    assert len(ids) == len(set(ids))
+    assert all(s.chunk == 65536 and s.id.endswith("/c64KiB") for s in scenarios)
+
+
+def test_kinds_and_targets_limit_the_plan() -> None:
+    scenarios = build_scenarios(PROFILES["quick"], 1 << 20, [BRIDGE, GO_DIRECT], ["small"])
+    assert [s.id for s in scenarios] == ["small/bridge/1KiB/c1MiB", "small/go-direct/1KiB/c1MiB"]
+    with pytest.raises(ValueError, match="unknown scenarios \\['nope'\\]"):
+        build_scenarios(PROFILES["quick"], 1 << 20, TARGETS, ["download", "nope"])
+
+
+def test_parameters_are_typed_fields_taken_from_the_profile() -> None:
+    quick = PROFILES["quick"]
+    (soak,) = build_scenarios(quick, 65536, TARGETS, ["soak"])
+    assert isinstance(soak, Soak)
+    assert (soak.round_requests, soak.warmup_rounds, soak.rounds) == (600, 2, 5)
+    assert soak.requests == 600 * 7
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        soak.rounds = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        SCENARIOS["download"](BRIDGE, 65536, size=1, rounds=3)  # type: ignore[call-arg]
