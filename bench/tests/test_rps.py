@@ -16,8 +16,9 @@ from bench import assess, compare, report, rps
 from bench.client import TransferError
 from bench.engine import ScenarioResult, Target
 from bench.scenarios import Scenario
+from plugin_runtime.examples.pattern import pattern_block
 
-BODY = bytes(i % 256 for i in range(1024))
+BODY = pattern_block(1024)
 
 
 def test_requests_per_second() -> None:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from bench.client import PatternVerifier, pattern_chunks
 from bench.samplers import Sampler, StatsClient, window_growth
 from bench.stack import Stack
+from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks
 
 KiB = 1024
 MiB = 1024 * KiB

@@ -31,8 +31,8 @@ from e2e_support import (
     wait_until,
 )
 
-from bench.client import PatternVerifier, pattern_chunks
 from bench.stack import Stack, run_stack
+from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks
 
 # --read-progress-timeout, --write-progress-timeout, --idle-timeout: short, yet 20-30
 # times the slow clients' steps below, so a loaded machine cannot cut them.
