@@ -31,11 +31,13 @@ from plugin_runtime.examples.pattern import (
 )
 
 __all__ = [
+    "LAST_CHUNK",
     "BodyCallback",
     "Connection",
     "PatternVerifier",
     "Response",
     "TransferError",
+    "chunk_frame",
     "chunked_frames",
     "pattern_chunks",
     "pattern_sha256",
@@ -67,19 +69,25 @@ class Response:
 BodyCallback = Callable[[memoryview], None]
 
 
-def chunked_frames(pieces: Iterable[bytes | memoryview]) -> Iterator[bytes | memoryview]:
-    """`pieces` in the chunked transfer coding (RFC 9112 7.1), ending with the last-chunk:
-    what follows a head that says `Transfer-Encoding: chunked`, in either direction.
+# The chunked transfer coding (RFC 9112 7.1): each chunk is its size in hex, CRLF,
+# the bytes, CRLF; a zero-size chunk and an empty trailer section end the body.
+LAST_CHUNK = b"0\r\n\r\n"
 
-    Each piece is passed through, not copied; empty pieces are skipped (a zero-size
-    chunk would end the body).
-    """
+
+def chunk_frame(piece: bytes | memoryview) -> list[bytes | memoryview]:
+    """One chunk of the chunked coding: [size line, `piece` (not copied), CRLF].
+    Nothing for an empty piece, which would end the body."""
+    if not len(piece):
+        return []
+    return [b"%x\r\n" % len(piece), piece, b"\r\n"]
+
+
+def chunked_frames(pieces: Iterable[bytes | memoryview]) -> Iterator[bytes | memoryview]:
+    """A whole body in the chunked coding, ending with LAST_CHUNK: what follows a head
+    that says `Transfer-Encoding: chunked`, in either direction."""
     for piece in pieces:
-        if len(piece):
-            yield b"%x\r\n" % len(piece)
-            yield piece
-            yield b"\r\n"
-    yield b"0\r\n\r\n"
+        yield from chunk_frame(piece)
+    yield LAST_CHUNK
 
 
 class _OneReader:

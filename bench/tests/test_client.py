@@ -50,4 +50,5 @@ def test_body_until_close_is_never_complete(fake_host) -> None:
 
 def test_chunked_frames_match_the_coding() -> None:
     wire = b"".join(bytes(f) for f in chunked_frames([b"abc", b"", memoryview(b"0123456789")]))
+    # An empty piece is no chunk: a zero-size chunk would end the body there.
     assert wire == b"3\r\nabc\r\na\r\n0123456789\r\n0\r\n\r\n"

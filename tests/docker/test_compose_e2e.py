@@ -23,6 +23,7 @@ import pytest
 from compose_support import REPO_ROOT, ComposeProject
 
 from bench import docker_env
+from bench.polling import wait_until
 from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks, pattern_sha256
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
@@ -159,10 +160,12 @@ def test_buffering_host_under_the_same_cap_is_oom_killed_and_fails_the_bench(
         print(f"download through the buffering host failed as expected: {exc!r}")
     assert received != OVER_CAP_BYTES, "the buffering host delivered 4x its cap: cap not applied"
     host = service_container(project, "host")
-    deadline = time.monotonic() + 30
-    while host.status == "running" and time.monotonic() < deadline:
-        time.sleep(0.5)
+
+    def host_stopped() -> bool:
         host.reload()
+        return host.status != "running"
+
+    wait_until(host_stopped, 30, interval=0.5, what="the buffering host to be stopped")
     assert host.attrs["State"]["OOMKilled"] is True, f"host state: {host.attrs['State']}"
 
     # The bench against this configuration reports a failure, not a pass.
@@ -197,12 +200,12 @@ def test_docker_env_reads_real_container_memory(docker_engine: None) -> None:
     )
     try:
         sampler = docker_env.ContainerMemorySampler({"probe": container}, interval_s=0.1)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        def ballast_seen() -> bool:
             sampler.sample_once()
-            if sampler.figures["probe"].peak_bytes > 40 * MiB:
-                break
-            time.sleep(0.2)
+            return sampler.figures["probe"].peak_bytes > 40 * MiB
+
+        wait_until(ballast_seen, 20, interval=0.2, what="the 40 MiB ballast in the stats")
         figure = sampler.stop()["probe"]
         assert figure.limit_bytes == 96 * MiB
         assert 40 * MiB < figure.peak_bytes < 96 * MiB
