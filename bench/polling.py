@@ -40,5 +40,6 @@ def wait_until(
                 return value, time.monotonic() - started
             last = value
         if time.monotonic() - started >= timeout:
-            raise AssertionError(f"not within {timeout:g} s: {what or repr(probe)} (last: {last!r})")
+            name = what or repr(probe)
+            raise AssertionError(f"not within {timeout:g} s: {name} (last: {last!r})")
         time.sleep(interval)
