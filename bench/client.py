@@ -266,6 +266,7 @@ class Connection:
                 kept.extend(view)
             if stop_after is not None and response.body_bytes >= stop_after:
                 stopped = True
+                parsed.close()
                 self.close()  # the abort reaches the server now, not after the bookkeeping
                 break
         # Complete: chunked up to its last-chunk, or exactly Content-Length bytes (0 for
