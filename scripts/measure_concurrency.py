@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import shlex
 import statistics
@@ -34,6 +33,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.runner import stack as stack_mod
+from plugin_runtime.examples.pattern import pattern_chunks, pattern_sha256
 
 MiB = 1024 * 1024
 
@@ -164,8 +164,9 @@ def main() -> int:
         tmp_path = Path(tmp)
         upload_file = Path("/dev/shm") / f"concurrency-{size}.bin"
         if not upload_file.exists() or upload_file.stat().st_size != size:
-            upload_file.write_bytes(bytes(range(256)) * (size // 256))
-        sha = hashlib.sha256(upload_file.read_bytes()).hexdigest()
+            with upload_file.open("wb") as out:
+                out.writelines(pattern_chunks(size, MiB))
+        sha = pattern_sha256(size)
         with contextlib.ExitStack() as exits:
             stack = exits.enter_context(
                 stack_mod.run_stack(

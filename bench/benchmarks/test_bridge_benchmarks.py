@@ -14,13 +14,8 @@ import os
 
 import pytest
 
-from bench.load.client import (
-    Connection,
-    PatternVerifier,
-    TransferError,
-    pattern_chunks,
-    pattern_sha256,
-)
+from bench.load.client import Connection, TransferError
+from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks, pattern_sha256
 
 MiB = 1024 * 1024
 SIZE = int(os.environ.get("BENCH_PYTEST_SIZE", str(64 * MiB)))

@@ -30,16 +30,15 @@ import psutil
 from bench.capacity.model import DOWNLOAD, UPLOAD, LevelResult, ProcessPeak, StreamOutcome
 from bench.capacity.ramp import cpu_per_gib, directions, summarize_level, transfers_per_stream
 from bench.judge.assess import STATS_PROCESSES
-from bench.load.client import (
-    Connection,
+from bench.load.client import Connection, Response, TransferError
+from bench.observe.samplers import LOADGEN, Sampler, Window, window_delta, window_growth
+from bench.runner.targets import Target
+from plugin_runtime.examples.pattern import (
+    PatternMismatch,
     PatternVerifier,
-    Response,
-    TransferError,
     pattern_chunks,
     pattern_sha256,
 )
-from bench.observe.samplers import LOADGEN, Sampler, Window, window_delta, window_growth
-from bench.runner.targets import Target
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,7 @@ def download_once(conn: Connection, plan: StreamPlan) -> Response:
         if not corrupt:
             try:
                 verifier.update(data)
-            except TransferError as exc:
+            except PatternMismatch as exc:
                 corrupt.append(str(exc))
 
     size = plan.stream_bytes

@@ -1,72 +1,36 @@
 """A small streaming HTTP/1.1 client on raw sockets, for measuring, not for general use.
 
 Why not httpx: at GB/s the client must not be what is measured. This one reads
-with `readinto1` into one reused buffer, checks the demo's byte pattern
-(byte i = i % 256) with a memcmp per read, and streams uploads from a generator
-of memoryview slices, so it never holds a body and costs little CPU per byte.
-It speaks just enough HTTP/1.1: Content-Length or chunked responses, keep-alive.
+each response with one system call per read (`read1`), checks the demo's byte
+pattern (byte i = i % 256) with a memcmp per read, and streams uploads from a
+generator of memoryview slices on their own thread (full duplex), so it never
+holds a body and costs little CPU per byte. Responses are parsed by the
+standard library's `http.client.HTTPResponse` (status line, headers,
+Content-Length or chunked bodies, trailers, what counts as complete); this
+module adds what it lacks: every informational 1xx answer is skipped, not only
+100 Continue. h11 parses as correctly but copies each body byte twice more,
+which doubled the client's CPU per GiB (docs/bench.md).
 """
 
 from __future__ import annotations
 
-import hashlib
+import http.client
 import io
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache
 from urllib.parse import urlsplit
 
+from plugin_runtime.examples.pattern import PatternMismatch
+
 READ_BUFFER_BYTES = 256 * 1024
-_PATTERN_PERIOD = 256
-# Long enough that any read (or upload chunk up to 4 MiB) is a slice of it at any phase.
-PATTERN = bytes(range(_PATTERN_PERIOD)) * ((4 * 1024 * 1024) // _PATTERN_PERIOD + 2)
-_PATTERN_VIEW = memoryview(PATTERN)
+_SWITCHING_PROTOCOLS = 101  # a 1xx that is final: the connection is no longer HTTP
 
 
 class TransferError(RuntimeError):
     """A response that was wrong: bad status, wrong bytes, truncated, unparsable."""
-
-
-def pattern_chunks(size: int, chunk: int) -> Iterator[memoryview]:
-    """The demo pattern, `size` bytes in `chunk`-byte views; nothing is allocated per chunk."""
-    if chunk > len(PATTERN) - _PATTERN_PERIOD:
-        raise ValueError(f"chunk {chunk} larger than the pattern buffer")
-    sent = 0
-    while sent < size:
-        n = min(chunk, size - sent)
-        phase = sent % _PATTERN_PERIOD
-        yield _PATTERN_VIEW[phase : phase + n]
-        sent += n
-
-
-@cache
-def pattern_sha256(size: int) -> str:
-    """sha256 of `size` pattern bytes (cached: computed once, outside timed regions)."""
-    digest = hashlib.sha256()
-    for piece in pattern_chunks(size, 1024 * 1024):
-        digest.update(piece)
-    return digest.hexdigest()
-
-
-class PatternVerifier:
-    """Checks incrementally that a body is byte i = i % 256, failing at the first bad byte."""
-
-    def __init__(self) -> None:
-        self.offset = 0
-
-    def update(self, data: memoryview) -> None:
-        n = len(data)
-        phase = self.offset % _PATTERN_PERIOD
-        if not PATTERN.startswith(data, phase):
-            bad = next(i for i in range(n) if data[i] != (self.offset + i) % _PATTERN_PERIOD)
-            raise TransferError(
-                f"body byte {self.offset + bad} is {data[bad]}, "
-                f"expected {(self.offset + bad) % _PATTERN_PERIOD}"
-            )
-        self.offset += n
 
 
 @dataclass
@@ -76,7 +40,7 @@ class Response:
     body_bytes: int = 0
     body: bytes = b""  # only kept when asked (small JSON answers)
     complete: bool = False  # the body ended where HTTP framing said it would
-    ttfb_s: float = 0.0  # request start -> status line
+    ttfb_s: float = 0.0  # request start -> head of the final (non-1xx) response
     seconds: float = 0.0  # request start -> body end
 
     def header(self, name: str) -> str | None:
@@ -85,6 +49,38 @@ class Response:
 
 
 BodyCallback = Callable[[memoryview], None]
+
+
+# The chunked transfer coding (RFC 9112 7.1): each chunk is its size in hex, CRLF,
+# the bytes, CRLF; a zero-size chunk and an empty trailer section end the body.
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+def chunk_frame(piece: bytes | memoryview) -> list[bytes | memoryview]:
+    """One chunk of the chunked coding: [size line, `piece` (not copied), CRLF].
+    Nothing for an empty piece, which would end the body."""
+    if not len(piece):
+        return []
+    return [b"%x\r\n" % len(piece), piece, b"\r\n"]
+
+
+def chunked_frames(pieces: Iterable[bytes | memoryview]) -> Iterator[bytes | memoryview]:
+    """A whole body in the chunked coding, ending with LAST_CHUNK: what follows a head
+    that says `Transfer-Encoding: chunked`, in either direction."""
+    for piece in pieces:
+        yield from chunk_frame(piece)
+    yield LAST_CHUNK
+
+
+class _OneReader:
+    """Hands every `HTTPResponse` of one request the same buffered reader, so bytes
+    read ahead past an informational answer are still there for the final one."""
+
+    def __init__(self, reader: io.BufferedReader) -> None:
+        self._reader = reader
+
+    def makefile(self, mode: str, *args: object) -> io.BufferedReader:
+        return self._reader
 
 
 class Connection:
@@ -100,8 +96,7 @@ class Connection:
         self.timeout = timeout
         self.rcvbuf = rcvbuf
         self._sock: socket.socket | None = None
-        self._reader: io.BufferedReader | None = None
-        self._buffer = bytearray(READ_BUFFER_BYTES)
+        self._reader: io.BufferedReader | None = None  # the current response's
 
     def __enter__(self) -> Connection:
         return self
@@ -109,8 +104,8 @@ class Connection:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _connect(self) -> tuple[socket.socket, io.BufferedReader]:
-        if self._sock is None or self._reader is None:
+    def _connect(self) -> socket.socket:
+        if self._sock is None:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             if self.rcvbuf:
                 # Before connect, so the advertised TCP window stays small (slow reader).
@@ -119,13 +114,13 @@ class Connection:
             sock.connect((self.host, self.port))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._sock = sock
-            self._reader = sock.makefile("rb", buffering=64 * 1024)
-        return self._sock, self._reader
+        return self._sock
 
     def close(self) -> None:
         """Close the socket (mid-body this is a client abort)."""
         if self._reader is not None:
-            self._reader.close()
+            self._reader.close()  # the socket's file descriptor closes only after its reader
+            self._reader = None
         if self._sock is not None:
             # RST on close so an abort reaches the server at once.
             try:
@@ -136,7 +131,6 @@ class Connection:
                 pass
             self._sock.close()
         self._sock = None
-        self._reader = None
 
     def request(
         self,
@@ -152,17 +146,19 @@ class Connection:
     ) -> Response:
         """Send a request (body streamed from `body`) and read the response incrementally.
 
-        on_body gets each piece of the response body as it is read (a view into a
-        reused buffer: copy it if you keep it). stop_after: abort (close the
-        connection) once that many body bytes were read. early_answer_ok: the server
-        may answer without reading the whole body, so a failed upload is no error.
+        on_body gets each piece of the response body as it is read (copy it if you
+        keep it). stop_after: abort (close the connection) once that many body bytes
+        were read. early_answer_ok: the server may answer without reading the whole
+        body, so a failed upload is no error. Informational answers (100 Continue,
+        103 Early Hints) are skipped: the response is the final one.
         """
-        sock, reader = self._connect()
+        sock = self._connect()
         started = time.perf_counter()
         lines = [f"{method} {self.base_path}{path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         if body is not None:
             if content_length is None:
                 lines.append("Transfer-Encoding: chunked")
+                body = chunked_frames(body)
             else:
                 lines.append(f"Content-Length: {content_length}")
         elif method in ("POST", "PUT"):
@@ -174,15 +170,18 @@ class Connection:
         if body is not None:
             # Full duplex: the body goes out on its own thread while the response is read.
             sender = threading.Thread(
-                target=self._send_body,
-                args=(sock, body, content_length is None, send_error),
-                daemon=True,
+                target=self._send_body, args=(sock, body, send_error), daemon=True
             )
             sender.start()
         try:
-            response = self._read_response(reader, started, on_body, keep_body, stop_after)
-        except BaseException:
+            response, reusable = self._read_response(
+                method, sock, started, on_body, keep_body, stop_after
+            )
+        except PatternMismatch as exc:
             self.close()  # also makes a blocked sender fail at once
+            raise TransferError(str(exc)) from exc
+        except BaseException:
+            self.close()
             raise
         finally:
             if sender is not None:
@@ -192,120 +191,74 @@ class Connection:
                     sender.join()
         if send_error and not early_answer_ok and response.status < 300:
             raise TransferError(f"sending the request body failed: {send_error[0]}")
-        if not response.complete or _wants_close(response):
+        if not reusable or send_error:
             self.close()
         return response
 
     @staticmethod
     def _send_body(
-        sock: socket.socket,
-        body: Iterable[bytes | memoryview],
-        chunked: bool,
-        errors: list[BaseException],
+        sock: socket.socket, body: Iterable[bytes | memoryview], errors: list[BaseException]
     ) -> None:
         try:
             for piece in body:
-                if chunked:
-                    sock.sendall(f"{len(piece):x}\r\n".encode())
-                    sock.sendall(piece)
-                    sock.sendall(b"\r\n")
-                else:
-                    sock.sendall(piece)
-            if chunked:
-                sock.sendall(b"0\r\n\r\n")
+                sock.sendall(piece)
         except OSError as exc:  # the server answered early and closed, or we aborted
             errors.append(exc)
 
     def _read_response(
         self,
-        reader: io.BufferedReader,
+        method: str,
+        sock: socket.socket,
         started: float,
         on_body: BodyCallback | None,
         keep_body: bool,
         stop_after: int | None,
-    ) -> Response:
-        status_line = reader.readline(65536)
-        if not status_line:
-            raise TransferError("connection closed before the status line")
-        ttfb = time.perf_counter() - started
-        parts = status_line.decode("latin-1").split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
-            raise TransferError(f"bad status line {status_line[:80]!r}")
-        response = Response(status=int(parts[1]), headers=[], ttfb_s=ttfb)
-        while True:
-            line = reader.readline(65536)
-            if line in (b"\r\n", b"\n", b""):
-                break
-            key, _, value = line.decode("latin-1").partition(":")
-            response.headers.append((key.strip(), value.strip()))
+    ) -> tuple[Response, bool]:
+        """The final response, its body delivered as it arrives; and whether the
+        connection can carry the next request."""
+        self._reader = sock.makefile("rb")
+        source = _OneReader(self._reader)
+        try:
+            while True:
+                parsed = http.client.HTTPResponse(source, method=method)  # type: ignore[arg-type]
+                parsed.begin()
+                if not 100 <= parsed.status < 200 or parsed.status == _SWITCHING_PROTOCOLS:
+                    break
+                parsed.fp = None  # interim answer: its reader is the final one's
+        except http.client.HTTPException as exc:
+            raise TransferError(f"unparsable response head: {exc!r}") from None
+        response = Response(
+            status=parsed.status, headers=parsed.getheaders(), ttfb_s=time.perf_counter() - started
+        )
         kept = bytearray() if keep_body else None
-        view = memoryview(self._buffer)
-
-        def deliver(data: memoryview) -> bool:
+        stopped = truncated = False
+        while True:
+            try:
+                data = parsed.read1(READ_BUFFER_BYTES)
+            except http.client.HTTPException:  # closed mid-chunk, or a broken chunk line
+                truncated = True
+                break
+            if not data:
+                break
             response.body_bytes += len(data)
+            view = memoryview(data)
             if on_body is not None:
-                on_body(data)
+                on_body(view)
             if kept is not None:
-                kept.extend(data)
-            return stop_after is not None and response.body_bytes >= stop_after
-
-        encoding = (response.header("Transfer-Encoding") or "").lower()
-        length = response.header("Content-Length")
-        stopped = False
-        if "chunked" in encoding:
-            stopped, response.complete = self._read_chunked(reader, view, deliver)
-        elif length is not None:
-            remaining = int(length)
-            while remaining > 0 and not stopped:
-                n = reader.readinto1(view[: min(remaining, len(view))])
-                if n == 0:
-                    break
-                remaining -= n
-                stopped = deliver(view[:n])
-            response.complete = remaining == 0
-        elif response.status in (204, 304) or 100 <= response.status < 200:
-            response.complete = True
-        else:  # body until close: never known to be complete
-            while not stopped:
-                n = reader.readinto1(view)
-                if n == 0:
-                    break
-                stopped = deliver(view[:n])
-        if stopped:
-            self.close()
-            response.complete = False
+                kept.extend(view)
+            if stop_after is not None and response.body_bytes >= stop_after:
+                stopped = True
+                parsed.close()
+                self.close()  # the abort reaches the server now, not after the bookkeeping
+                break
+        # Complete: chunked up to its last-chunk, or exactly Content-Length bytes (0 for
+        # statuses without a body). A body that ends with the connection (no length,
+        # not chunked) cannot be told from a truncated one.
+        response.complete = not (stopped or truncated) and (parsed.chunked or parsed.length == 0)
         response.seconds = time.perf_counter() - started
         if kept is not None:
             response.body = bytes(kept)
-        return response
-
-    @staticmethod
-    def _read_chunked(
-        reader: io.BufferedReader, view: memoryview, deliver: Callable[[memoryview], bool]
-    ) -> tuple[bool, bool]:
-        """Returns (stopped early, complete)."""
-        while True:
-            size_line = reader.readline(1024)
-            if not size_line:
-                return False, False  # closed mid-body: truncated
-            try:
-                remaining = int(size_line.split(b";", 1)[0].strip(), 16)
-            except ValueError as exc:
-                raise TransferError(f"bad chunk size line {size_line[:40]!r}") from exc
-            if remaining == 0:
-                while reader.readline(65536) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return False, True
-            while remaining > 0:
-                n = reader.readinto1(view[: min(remaining, len(view))])
-                if n == 0:
-                    return False, False
-                remaining -= n
-                if deliver(view[:n]):
-                    return True, False
-            if reader.readline(16) not in (b"\r\n", b"\n"):
-                return False, False
-
-
-def _wants_close(response: Response) -> bool:
-    return (response.header("Connection") or "").lower() == "close"
+        reusable = response.complete and not parsed.will_close
+        parsed.close()  # closes the reader; the socket stays open for the next request
+        self._reader = None
+        return response, reusable

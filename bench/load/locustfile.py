@@ -50,7 +50,8 @@ import requests
 from locust import LoadTestShape, User, constant, task
 
 from bench.capacity.ramp import parse_levels, step_users
-from bench.load.client import PatternVerifier, TransferError, pattern_chunks, pattern_sha256
+from bench.load.client import TransferError
+from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks, pattern_sha256
 
 MiB = 1024 * 1024
 

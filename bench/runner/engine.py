@@ -12,11 +12,12 @@ import logging
 import time
 
 from bench.judge.verdicts import Tolerances
-from bench.load.client import TransferError, pattern_sha256
+from bench.load.client import TransferError
 from bench.observe.samplers import Sampler
 from bench.runner.targets import Target
 from bench.scenarios.base import RunContext, Scenario, ScenarioResult
 from bench.scenarios.transfer import download_once, upload_once
+from plugin_runtime.examples.pattern import pattern_sha256
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,11 @@ and container pairs (bench/runner/container_pair.py).
 
 from __future__ import annotations
 
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+
+from bench.polling import wait_until
 
 
 def answers_ok(url: str, timeout_s: float) -> str | None:
@@ -34,12 +35,17 @@ def poll_until_ready(
     `check_alive` runs before every attempt and raises when what should serve the
     URL has exited, so a crash fails at once instead of at the deadline.
     """
-    deadline = time.monotonic() + timeout_s
-    while True:
+    last_problem: list[str] = []
+
+    def ready() -> bool:
         check_alive()
         problem = answers_ok(url, request_timeout_s)
-        if problem is None:
-            return None
-        if time.monotonic() >= deadline:
-            return problem
-        time.sleep(interval_s)
+        if problem is not None:
+            last_problem[:] = [problem]
+        return problem is None
+
+    try:
+        wait_until(ready, timeout_s, interval=interval_s, what=f"{url} answering 200")
+    except AssertionError:
+        return last_problem[0]
+    return None

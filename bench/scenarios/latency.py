@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bench.load import rps
-from bench.load.client import Connection, PatternVerifier
+from bench.load.client import Connection
 from bench.runner.targets import BRIDGE, TARGETS, Target
 from bench.scenarios.base import RunContext, Scenario, ScenarioResult, check, percentile
 from bench.scenarios.profiles import Profile
+from plugin_runtime.examples.pattern import PatternVerifier
 
 SMALL_BODY_BYTES = 1024
 

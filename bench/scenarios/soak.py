@@ -17,17 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from bench.judge import verdicts
-from bench.load.client import (
-    Connection,
-    PatternVerifier,
-    TransferError,
-    pattern_chunks,
-    pattern_sha256,
-)
+from bench.load.client import Connection, TransferError
 from bench.observe.samplers import Sampler
 from bench.runner.targets import BRIDGE, Target
 from bench.scenarios.base import RunContext, Scenario, ScenarioResult, wait_idle
 from bench.scenarios.profiles import Profile
+from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks, pattern_sha256
 
 log = logging.getLogger(__name__)
 

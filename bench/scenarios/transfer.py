@@ -12,17 +12,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from bench.load.client import (
-    Connection,
-    PatternVerifier,
-    Response,
-    TransferError,
-    pattern_chunks,
-    pattern_sha256,
-)
+from bench.load.client import Connection, Response, TransferError
 from bench.runner.targets import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, Target
 from bench.scenarios.base import MB, RunContext, Scenario, ScenarioResult, check
 from bench.scenarios.profiles import Profile
+from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks, pattern_sha256
 
 
 def download_once(target: Target, size: int, chunk: int, timeout_s: float) -> Response:

@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from bench.load.client import chunked_frames
 from bench.observe.samplers import Sample, Timeline, Window
 from bench.runner.targets import Target
 from bench.scenarios import SCENARIOS
 from bench.scenarios.base import ScenarioResult
+from plugin_runtime.examples.pattern import pattern_block, pattern_chunks
 
 MiB = 1024 * 1024
 
@@ -27,6 +29,7 @@ class FakeHost:
             "plugin": {"rss_bytes": 40 * MiB, "active_handlers": 0, "handlers_cancelled": 3},
         }
         self.requests = 0
+        self.connections = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -34,6 +37,10 @@ class FakeHost:
 
             def log_message(self, *args: object) -> None:
                 pass
+
+            def setup(self) -> None:  # once per accepted connection
+                fake.connections += 1
+                super().setup()
 
             def do_GET(self) -> None:
                 fake.requests += 1
@@ -45,17 +52,32 @@ class FakeHost:
                     self.wfile.write(body)
                 elif self.path.startswith("/chunked"):
                     self.send_response(200)
-                    self.send_header("Transfer-Encoding", "chunked")
+                    # Any letter case: the coding's name is case-insensitive.
+                    self.send_header("Transfer-Encoding", "Chunked")
                     self.end_headers()
-                    for start in range(0, 300_000, 70_000):
-                        piece = bytes((i % 256) for i in range(start, min(start + 70_000, 300_000)))
-                        self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
-                    if "truncated" not in self.path:
-                        self.wfile.write(b"0\r\n\r\n")
+                    frames = list(chunked_frames(pattern_chunks(300_000, 70_000)))
+                    if "truncated" in self.path:
+                        frames.pop()  # no last-chunk: the body never ends
+                    for frame in frames:
+                        self.wfile.write(frame)
+                    self.close_connection = True
+                elif self.path == "/informational":
+                    # Interim answers before the real one: 100 Continue, then 103 with a header.
+                    self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n")
+                    self.send_response(200)
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    self.wfile.write(pattern_block(1000))
+                elif self.path == "/until-close":
+                    # No Content-Length, not chunked: the body ends when the connection does.
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(pattern_block(1000))
                     self.close_connection = True
                 elif self.path.startswith("/wrong"):
-                    body = bytes(range(256)) * 4
-                    body = body[:700] + b"\xff" + body[701:]
+                    body = bytearray(pattern_block(1024))
+                    body[700] = 0xFF
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()

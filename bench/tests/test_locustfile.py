@@ -13,13 +13,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bench.polling import wait_until
 from bench.runner.stack import REPO_ROOT, Stack, free_tcp_port, run_stack
 
 LOCUSTFILE = REPO_ROOT / "bench" / "load" / "locustfile.py"
@@ -57,16 +57,15 @@ def uvicorn_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60  # a busy machine starts Python slowly
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/status?code=200", timeout=1).read()
-                break
-            except OSError as exc:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    tail = log.read_text()[-2000:]
-                    raise RuntimeError(f"uvicorn did not start: {tail}") from exc
-                time.sleep(0.1)
+
+        def answers() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"uvicorn exited: {log.read_text()[-2000:]}")
+            urllib.request.urlopen(f"{url}/status?code=200", timeout=1).read()
+            return True
+
+        # 60 s: a busy machine starts Python slowly.
+        wait_until(answers, 60, interval=0.1, what="uvicorn answering", retry_on=(OSError,))
         yield url
     finally:
         proc.terminate()
@@ -136,13 +135,16 @@ def run_locust(host: str, out: Path, extra: list[str]) -> dict[str, dict[str, st
             cwd=REPO_ROOT,
         )
     try:
-        deadline = time.monotonic() + DEADLINE_S
         # Locust rewrites the CSV every second while it runs.
-        while proc.poll() is None and not every_user_finished_a_request(
-            read_rows(out / "run_stats.csv")
-        ):
-            assert time.monotonic() < deadline, f"no request of each user within {DEADLINE_S:g} s"
-            time.sleep(0.2)
+        wait_until(
+            lambda: (
+                proc.poll() is not None
+                or every_user_finished_a_request(read_rows(out / "run_stats.csv"))
+            ),
+            DEADLINE_S,
+            interval=0.2,
+            what="a request of each user",
+        )
         proc.send_signal(signal.SIGTERM)
         returncode = proc.wait(timeout=DEADLINE_S)
     finally:

@@ -19,8 +19,9 @@ from bench.report import markdown
 from bench.runner.targets import Target
 from bench.scenarios.base import ScenarioResult
 from bench.scenarios.latency import Rps
+from plugin_runtime.examples.pattern import pattern_block
 
-BODY = bytes(i % 256 for i in range(1024))
+BODY = pattern_block(1024)
 
 
 def test_requests_per_second() -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 
 import pytest
 
@@ -16,16 +14,10 @@ from bench.observe.samplers import (
     process_reading,
     window_growth,
 )
+from bench.polling import wait_until
 
 MiB = 1024 * 1024
 DEADLINE_S = 30.0  # bounds only a failure: generous for a busy machine
-
-
-def wait_until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {DEADLINE_S} s"
-        time.sleep(0.01)
 
 
 def test_flatten_stats_keeps_numbers_and_skips_unreachable_plugin() -> None:
@@ -78,7 +70,8 @@ def test_sampler_time_series_from_stats_and_psutil(fake_host) -> None:
             lambda: (
                 sum(v == 50 * MiB for _, v in sampler.timeline.series("stats", "plugin.rss_bytes"))
                 >= 3
-            )
+            ),
+            DEADLINE_S,
         )
         fake_host.stats["plugin"]["rss_bytes"] -= 10 * MiB
         sampler.close(window)
@@ -98,8 +91,8 @@ def test_sampler_records_errors_without_dying() -> None:
         stats_url="http://127.0.0.1:9/debug/stats", interval_s=0.02, stats_interval_s=0.02
     ) as sampler:
         # The thread goes on after a failed fetch: more errors, and psutil readings.
-        wait_until(lambda: len(sampler.timeline.errors) >= 3)
-        wait_until(lambda: len(sampler.timeline.series(LOADGEN, "rss_bytes")) >= 3)
+        wait_until(lambda: len(sampler.timeline.errors) >= 3, DEADLINE_S)
+        wait_until(lambda: len(sampler.timeline.series(LOADGEN, "rss_bytes")) >= 3, DEADLINE_S)
     assert all("127.0.0.1:9/debug/stats" in e for e in sampler.timeline.errors)
 
 

@@ -18,16 +18,15 @@ Routes (paths as the plugin sees them; the host strips /plugins/bench):
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
 
 from plugin_runtime import Request, ResponseWriter
 from plugin_runtime.asgi import asgi_app
+from plugin_runtime.examples.pattern import pattern_block, pattern_chunks
 
 MAX_DOWNLOAD_CHUNK = 16 * 1024 * 1024
-_PATTERN_PERIOD = 256
 
 
 class BadRequest(ValueError):
@@ -47,42 +46,15 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return value
 
 
-@functools.lru_cache(maxsize=8)
-def _pattern(length: int) -> bytes:
-    """`length` bytes of 0,1,..,255,0,1,.. plus one period, so any offset can be sliced."""
-    periods = length // _PATTERN_PERIOD + 2
-    return bytes(range(_PATTERN_PERIOD)) * periods
-
-
-@functools.lru_cache(maxsize=8)
-def _block(length: int) -> bytes:
-    """Exactly `length` pattern bytes, for chunk sizes that are a multiple of 256:
-    one shared object, so concurrent downloads do not each hold a copy."""
-    return _pattern(length)[:length]
-
-
 async def download(request: Request, response: ResponseWriter) -> None:
     size = _int_param(request, "size", 0, 0, 2**50)
     chunk = _int_param(request, "chunk", response.max_chunk_bytes, 1, MAX_DOWNLOAD_CHUNK)
     response.headers["Content-Type"] = "application/octet-stream"
     response.headers["Content-Length"] = str(size)
-    pattern = _pattern(chunk)
-    if chunk % _PATTERN_PERIOD == 0:
-        # Every chunk starts at a multiple of 256: they are all the same bytes object.
-        block = _block(chunk)
-        full, rest = divmod(size, chunk)
-        for _ in range(full):
-            await response.write(block)
-        if rest:
-            await response.write(block[:rest])
-    else:
-        view = memoryview(pattern)
-        sent = 0
-        while sent < size:
-            n = min(chunk, size - sent)
-            offset = sent % _PATTERN_PERIOD
-            await response.write(view[offset : offset + n])
-            sent += n
+    # A chunk that is a multiple of 256 is the same bytes object every time: no copy
+    # per write, and concurrent downloads share it.
+    for piece in pattern_chunks(size, chunk):
+        await response.write(piece)
     await response.close()
 
 
@@ -150,8 +122,7 @@ async def headers(request: Request, response: ResponseWriter) -> None:
 async def fail(request: Request, response: ResponseWriter) -> None:
     after = _int_param(request, "after", 0, 0, 2**40)
     if after:
-        pattern = _pattern(after)
-        await response.write(pattern[:after])
+        await response.write(pattern_block(after))
         await response.flush()  # make sure response-init and the bytes went out first
     raise RuntimeError(f"/fail route: raising after {after} bytes as asked")
 

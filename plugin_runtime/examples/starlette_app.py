@@ -31,8 +31,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from plugin_runtime.asgi import asgi_handler
-
-_PATTERN = bytes(range(256))
+from plugin_runtime.examples.pattern import pattern_chunks
 
 
 def _int_param(request: Request, name: str, default: int) -> int:
@@ -61,12 +60,9 @@ async def download(request: Request) -> Response:
     if size < 0 or chunk < 1:
         return PlainTextResponse("size must be >= 0 and chunk >= 1", status_code=400)
 
-    async def pattern() -> AsyncIterator[bytes]:
-        # Byte i is i % 256: a chunk starting at offset o is the pattern rotated by o.
-        block = _PATTERN * (chunk // 256 + 2)
-        for offset in range(0, size, chunk):
-            start = offset % 256
-            yield block[start : start + min(chunk, size - offset)]
+    async def pattern() -> AsyncIterator[bytes | memoryview]:
+        for piece in pattern_chunks(size, chunk):
+            yield piece
 
     return StreamingResponse(
         pattern(), media_type="application/octet-stream", headers={"Content-Length": str(size)}

@@ -15,9 +15,10 @@ from starlette.routing import Route
 
 from plugin_runtime.asgi import asgi_app, asgi_handler
 from plugin_runtime.examples.bench import app as bench_app
+from plugin_runtime.examples.pattern import pattern_block
 
 from .conftest import DEADLINE_S
-from .test_server import pattern, wait_for
+from .test_server import wait_for
 
 hung = asyncio.Event()
 
@@ -116,7 +117,7 @@ async def direct() -> httpx.AsyncClient:
 
 async def test_demo_plugin_under_asgi(direct: httpx.AsyncClient) -> None:
     reply = await direct.get("/download", params={"size": 3000, "chunk": 1000})
-    assert reply.status_code == 200 and reply.content == pattern(3000)
+    assert reply.status_code == 200 and reply.content == pattern_block(3000)
 
     async def body():  # type: ignore[no-untyped-def]
         for _ in range(4):

@@ -22,7 +22,7 @@ APP = "plugin_runtime.examples.bench:app"
         ("plugin_runtime.examples.bench:nope", "has no attribute 'nope'"),
         ("plugin_runtime.examples.bench", "expected MODULE:ATTR"),
         ("plugin_runtime.examples.bench:MAX_DOWNLOAD_CHUNK", "is not callable"),
-        ("plugin_runtime.examples.bench:_pattern", "must be `async def"),
+        ("plugin_runtime.examples.pattern:pattern_block", "must be `async def"),
     ],
 )
 def test_bad_app_is_a_clear_usage_error(

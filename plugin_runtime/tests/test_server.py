@@ -15,12 +15,9 @@ from plugin_runtime import Request, ResponseWriter
 from plugin_runtime._proto import bench_stats_pb2 as stats_pb
 from plugin_runtime._proto import bench_stats_pb2_grpc as stats_grpc
 from plugin_runtime._proto import hooks_http_pb2 as pb
+from plugin_runtime.examples.pattern import pattern_block
 
 from .conftest import DEADLINE_S, PluginClient
-
-
-def pattern(n: int) -> bytes:
-    return bytes(i % 256 for i in range(n))
 
 
 async def wait_for(predicate) -> None:  # type: ignore[no-untyped-def]
@@ -67,7 +64,7 @@ async def test_download_streams_pattern_in_max_size_chunks(plugin_factory) -> No
     client = await plugin_factory(app, max_chunk_bytes=1000)
     init, body, messages = await client.fetch("/download?size=2500&chunk=300")
     assert init.status_code == 200
-    assert body == pattern(2500)
+    assert body == pattern_block(2500)
     assert [len(m.body_chunk) for m in messages] == [1000, 1000, 500]
     assert messages[-1].body_complete
 
@@ -126,7 +123,7 @@ async def test_handler_exception_aborts_with_internal(
             received.append(message)
     assert caught.value.code() == grpc.StatusCode.INTERNAL
     assert caught.value.details().startswith("plugin handler raised RuntimeError: /fail route")
-    assert b"".join(m.body_chunk for m in received) == pattern(after)
+    assert b"".join(m.body_chunk for m in received) == pattern_block(after)
     assert not any(m.body_complete for m in received)
 
 

@@ -9,7 +9,6 @@ scripts/docker-offline.sh."""
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -17,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,9 @@ import pytest
 from compose_support import REPO_ROOT, ComposeProject
 
 from bench.observe import container_memory
+from bench.polling import wait_until
 from bench.runner import container_pair
+from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks, pattern_sha256
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -35,25 +35,11 @@ DOWNLOAD_BYTES = 1024 * MiB  # 8x the cap
 UPLOAD_BYTES = 1024 * MiB  # 8x the cap
 OVER_CAP_BYTES = 512 * MiB  # what the buffering host is asked to hold
 WIRE_CHUNK = 1 * MiB
-# The pattern of the demo plugin (byte i = i % 256), one block to slice from.
-PATTERN = bytes(range(256)) * (WIRE_CHUNK // 256 + 1)
 # Small bench run for the compose check; the size proof is the direct transfers.
 BENCH_PROFILE = os.environ.get("STREAMBENCH_DOCKER_PROFILE", "smoke")
 # What scripts/nightly.sh compares a smoke run with: a committed compose run of
 # the smoke profile (`python -m bench baseline RUN` writes it as external-smoke).
 SMOKE_BASELINE = REPO_ROOT / "results" / "baseline" / "external-smoke"
-
-
-def pattern_block(offset: int, length: int) -> bytes:
-    start = offset % 256
-    return PATTERN[start : start + length]
-
-
-def pattern_sha256(size: int) -> str:
-    digest = hashlib.sha256()
-    for offset in range(0, size, WIRE_CHUNK):
-        digest.update(pattern_block(offset, min(WIRE_CHUNK, size - offset)))
-    return digest.hexdigest()
 
 
 def download_exact(port: int, size: int) -> int:
@@ -63,11 +49,10 @@ def download_exact(port: int, size: int) -> int:
         conn.request("GET", f"/plugins/bench/download?size={size}&chunk=65536")
         resp = conn.getresponse()
         assert resp.status == 200, f"download: HTTP {resp.status} {resp.read(500)!r}"
-        seen = 0
+        verifier = PatternVerifier()  # raises PatternMismatch at the first wrong byte
         while chunk := resp.read(WIRE_CHUNK):
-            assert chunk == pattern_block(seen, len(chunk)), f"download corrupt near {seen}"
-            seen += len(chunk)
-        return seen
+            verifier.update(chunk)
+        return verifier.offset
     finally:
         conn.close()
 
@@ -75,16 +60,12 @@ def download_exact(port: int, size: int) -> int:
 def upload_exact(port: int, size: int) -> dict[str, Any]:
     """POSTs `size` pattern bytes to /upload, streamed; returns the plugin's JSON."""
 
-    def body() -> Iterator[bytes]:
-        for offset in range(0, size, WIRE_CHUNK):
-            yield pattern_block(offset, min(WIRE_CHUNK, size - offset))
-
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
         conn.request(
             "POST",
             "/plugins/bench/upload",
-            body=body(),
+            body=pattern_chunks(size, WIRE_CHUNK),
             headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
         )
         resp = conn.getresponse()
@@ -180,10 +161,12 @@ def test_buffering_host_under_the_same_cap_is_oom_killed_and_fails_the_bench(
         print(f"download through the buffering host failed as expected: {exc!r}")
     assert received != OVER_CAP_BYTES, "the buffering host delivered 4x its cap: cap not applied"
     host = service_container(project, "host")
-    deadline = time.monotonic() + 30
-    while host.status == "running" and time.monotonic() < deadline:
-        time.sleep(0.5)
+
+    def host_stopped() -> bool:
         host.reload()
+        return host.status != "running"
+
+    wait_until(host_stopped, 30, interval=0.5, what="the buffering host to be stopped")
     assert host.attrs["State"]["OOMKilled"] is True, f"host state: {host.attrs['State']}"
 
     # The bench against this configuration reports a failure, not a pass.
@@ -218,12 +201,12 @@ def test_container_memory_sampler_reads_a_real_container(docker_engine: None) ->
     )
     try:
         sampler = container_memory.ContainerMemorySampler({"probe": container}, interval_s=0.1)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        def ballast_seen() -> bool:
             sampler.sample_once()
-            if sampler.figures["probe"].peak_bytes > 40 * MiB:
-                break
-            time.sleep(0.2)
+            return sampler.figures["probe"].peak_bytes > 40 * MiB
+
+        wait_until(ballast_seen, 20, interval=0.2, what="the 40 MiB ballast in the stats")
         figure = sampler.stop()["probe"]
         assert figure.limit_bytes == 96 * MiB
         assert 40 * MiB < figure.peak_bytes < 96 * MiB

@@ -8,7 +8,6 @@ STREAMBENCH_REQUIRE_DOCKER=1 (.ci/run)."""
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 import urllib.request
 from typing import Any
@@ -16,9 +15,12 @@ from typing import Any
 import pytest
 from compose_support import ComposeProject
 
+from bench.polling import wait_until
 from bench.runner.stack import free_tcp_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+# How long Prometheus may take to start and scrape what a test needs (bounds a failure only).
+SCRAPE_WAIT_S = 120.0
 
 
 def prometheus_api(port: int, path: str, **params: str) -> Any:
@@ -28,22 +30,6 @@ def prometheus_api(port: int, path: str, **params: str) -> Any:
         body = json.loads(resp.read())
     assert body["status"] == "success", body
     return body["data"]
-
-
-def poll(probe: Any, what: str, timeout: float = 120) -> Any:
-    """probe() until it returns something truthy (Prometheus starts, then scrapes)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-        except OSError as exc:  # not listening yet
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(1)
-    raise AssertionError(f"{what} not within {timeout}s (last: {last!r})")
 
 
 def test_prometheus_scrapes_the_host_and_sees_traffic(compose_project: ComposeProject) -> None:
@@ -59,7 +45,14 @@ def test_prometheus_scrapes_the_host_and_sees_traffic(compose_project: ComposePr
             up = [t for t in targets if t["labels"]["job"] == "streambench-host"]
             return up[0] if up and up[0]["health"] == "up" else None
 
-        target = poll(host_target_up, "the host target up")
+        # Prometheus starts, then scrapes; OSError is "not listening yet".
+        target, _ = wait_until(
+            host_target_up,
+            SCRAPE_WAIT_S,
+            interval=1,
+            what="the host target up",
+            retry_on=(OSError,),
+        )
         assert target["scrapeUrl"] == "http://host:8065/metrics"
 
         size = 1 << 20
@@ -72,7 +65,13 @@ def test_prometheus_scrapes_the_host_and_sees_traffic(compose_project: ComposePr
             result = prometheus_api(port, "query", query=query)["result"]
             return float(result[0]["value"][1]) if result else 0.0
 
-        assert poll(lambda: bytes_seen() >= size, "the download in the scraped series")
+        wait_until(
+            lambda: bytes_seen() >= size,
+            SCRAPE_WAIT_S,
+            interval=1,
+            what="the download in the scraped series",
+            retry_on=(OSError,),
+        )
         plugin_up = prometheus_api(port, "query", query="streambench_plugin_up")["result"]
         assert plugin_up and plugin_up[0]["value"][1] == "1", plugin_up
     except AssertionError:

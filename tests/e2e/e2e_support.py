@@ -2,8 +2,9 @@
 
 The tests talk to the host the way any HTTP/1.1 client would, with `http.client`
 (and httpx where it reads better), streaming every body: nothing here holds a
-whole request or response in memory. Byte patterns come from bench.load.client so the
-tests and the bench agree on what the demo plugin sends (byte i = i % 256).
+whole request or response in memory. Byte patterns come from plugin_runtime.examples.pattern
+and chunked framing from bench.load.client, so the tests, the bench and the demo plugin
+agree on what goes over the wire.
 """
 
 from __future__ import annotations
@@ -13,19 +14,19 @@ import http.client
 import os
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
-from bench.load.client import PatternVerifier, pattern_chunks
+from bench.load.client import LAST_CHUNK, chunk_frame
 from bench.observe.samplers import Sampler, StatsClient, window_growth
+from bench.polling import wait_until  # noqa: F401 (the e2e tests import it from here)
 from bench.runner.stack import Stack
+from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks
 
 KiB = 1024
 MiB = 1024 * KiB
-T = TypeVar("T")
 # How long a test waits for something that should happen (a handler cancelled, the
 # plugin idle, a log line): it bounds only a failure, so it is generous enough
 # that a busy machine never trips it.
@@ -54,22 +55,6 @@ def fetch_stats(stack: Stack) -> dict[str, Any]:
         return client.fetch()
     finally:
         client.close()
-
-
-def wait_until(
-    probe: Callable[[], T | None], timeout: float, interval: float = 0.01, what: str = ""
-) -> tuple[T, float]:
-    """Poll `probe` until it returns something truthy; (value, seconds waited)."""
-    started = time.monotonic()
-    last: T | None = None
-    while True:
-        last = probe()
-        elapsed = time.monotonic() - started
-        if last:
-            return last, elapsed
-        if elapsed > timeout:
-            raise AssertionError(f"not within {timeout}s: {what or probe!r} (last: {last!r})")
-        time.sleep(interval)
 
 
 def plugin_idle(stack: Stack) -> dict[str, Any] | None:
@@ -130,13 +115,10 @@ class BodyPump:
             for piece in self.pieces:
                 if self._stop.is_set():
                     return
-                if self.chunked:
-                    sock.sendall(b"%x\r\n" % len(piece) + bytes(piece) + b"\r\n")
-                else:
-                    sock.sendall(piece)
+                sock.sendall(b"".join(chunk_frame(piece)) if self.chunked else piece)
                 self.sent += len(piece)
             if self.chunked:
-                sock.sendall(b"0\r\n\r\n")
+                sock.sendall(LAST_CHUNK)
         except OSError as exc:  # the server answered early and closed, or we cut it
             self.error = exc
         finally:
@@ -206,12 +188,12 @@ def assert_echo_is_full_duplex(stack: Stack, pieces: int) -> None:
     resp: http.client.HTTPResponse | None = None
     for i in range(pieces):
         piece = os.urandom(16 * 1024 + i)
-        sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+        sock.sendall(b"".join(chunk_frame(piece)))
         if resp is None:
             resp = conn.getresponse()  # headers arrive with the first echoed chunk
             assert resp.status == 200
         assert resp.read(len(piece)) == piece, f"piece {i} not echoed back before the next"
-    sock.sendall(b"0\r\n\r\n")
+    sock.sendall(LAST_CHUNK)
     assert resp is not None
     assert resp.read() == b""
     conn.close()

@@ -30,9 +30,9 @@ from e2e_support import (
     wait_until,
 )
 
-from bench.load.client import PatternVerifier, pattern_chunks
 from bench.observe.samplers import StatsClient
 from bench.runner.stack import Stack
+from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks
 
 BIG_BODY = 256 * MiB
 # Far below the body size: a bridge that buffers a body would grow by ~256 MiB.

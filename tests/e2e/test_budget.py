@@ -30,8 +30,8 @@ from e2e_support import (
     wait_until,
 )
 
-from bench.load.client import PatternVerifier
 from bench.runner.stack import Stack, run_stack
+from plugin_runtime.examples.pattern import PatternVerifier
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ from e2e_support import (
 )
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.load.client import PatternVerifier
 from bench.runner.stack import Stack, run_stack, start_plugin
+from plugin_runtime.examples.pattern import PatternVerifier
 
 MAX_BODY = 1 * MiB
 READ_HEADER_TIMEOUT_S = 1.0

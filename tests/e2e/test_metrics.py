@@ -18,8 +18,8 @@ import pytest
 from e2e_support import MiB, connect, read_download, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.load.client import PatternVerifier
 from bench.runner.stack import Stack, run_stack
+from plugin_runtime.examples.pattern import PatternVerifier
 
 OUTCOMES = ("ok", "error", "aborted", "client_gone")
 # (sample name, sorted label pairs) -> value

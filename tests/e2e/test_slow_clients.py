@@ -31,8 +31,9 @@ from e2e_support import (
     wait_until,
 )
 
-from bench.load.client import PatternVerifier, pattern_chunks
+from bench.load.client import LAST_CHUNK, chunk_frame
 from bench.runner.stack import Stack, run_stack
+from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks
 
 # --read-progress-timeout, --write-progress-timeout, --idle-timeout: short, yet 20-30
 # times the slow clients' steps below, so a loaded machine cannot cut them.
@@ -212,9 +213,9 @@ def test_slow_but_steady_upload_completes(short_stack: Stack, record_figure) -> 
         assert sock is not None
         for data in pattern_chunks(size, piece):
             digest.update(data)
-            sock.sendall(b"%x\r\n" % len(data) + bytes(data) + b"\r\n")
+            sock.sendall(b"".join(chunk_frame(data)))
             time.sleep(pause)  # the client's pace, not a wait for the host
-        sock.sendall(b"0\r\n\r\n")
+        sock.sendall(LAST_CHUNK)
         resp = conn.getresponse()
         answer = resp.read()
     finally:

@@ -30,9 +30,9 @@ from e2e_support import (
     wait_until,
 )
 
-from bench.load.client import PatternVerifier, pattern_chunks
 from bench.observe.samplers import StatsClient
 from bench.runner.stack import Stack, run_stack
+from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks
 
 # plugin id -> --app: the module's asgi_handler wrapper, and the Starlette app itself.
 STARLETTE_APPS = {

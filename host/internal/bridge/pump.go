@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/mem"
 
 	pb "github.com/streambench/host/internal/gen/pluginapiv1"
 )
@@ -182,35 +183,23 @@ func (q *bodyQueue) release() {
 	}
 }
 
-// chunkPools holds a *sync.Pool of buffers per power-of-two capacity, so an
-// upload does not allocate and zero a fresh (up to 1 MiB) buffer per request.
-var chunkPools sync.Map
+// chunkBuffers holds the upload buffers, in tiers of every power of two from
+// 4 KiB to 16 MiB, so an upload takes a buffer of the tier just above its
+// chunk size (never a much larger one) and does not allocate a fresh (up to
+// 1 MiB) buffer per request; larger chunks come from the pool's fallback.
+var chunkBuffers = mem.NewTieredBufferPool(chunkBufferTiers()...)
 
-func chunkPool(capacity int) *sync.Pool {
-	if p, ok := chunkPools.Load(capacity); ok {
-		return p.(*sync.Pool)
+func chunkBufferTiers() []int {
+	var tiers []int
+	for size := 4 << 10; size <= 16<<20; size <<= 1 {
+		tiers = append(tiers, size)
 	}
-	p, _ := chunkPools.LoadOrStore(capacity, &sync.Pool{New: func() any {
-		buf := make([]byte, capacity)
-		return &buf
-	}})
-	return p.(*sync.Pool)
+	return tiers
 }
 
-// getChunkBuffer returns a buffer of length size from the pool of the next
-// power of two (at least 4 KiB), so only a handful of pools ever exist.
-func getChunkBuffer(size int) []byte {
-	capacity := 4 << 10
-	for capacity < size {
-		capacity <<= 1
-	}
-	return (*chunkPool(capacity).Get().(*[]byte))[:size]
-}
+func getChunkBuffer(size int) []byte { return *chunkBuffers.Get(size) }
 
-func putChunkBuffer(buf []byte) {
-	buf = buf[:cap(buf)]
-	chunkPool(cap(buf)).Put(&buf)
-}
+func putChunkBuffer(buf []byte) { chunkBuffers.Put(&buf) }
 
 // writable returns the free tail of the reader's buffer, waiting while both
 // buffers are full, or nil once the queue is stopped.

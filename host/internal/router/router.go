@@ -1,6 +1,7 @@
 // Package router maps the host's URL space onto its handlers:
 //
-//	/plugins/{id}/...  the plugin (prefix stripped, client Mattermost-User-Id removed)
+//	/plugins/{id}/...  the plugin, with the /plugins/{id} prefix stripped (the
+//	                   plugin handler drops a client's Mattermost-User-Id)
 //	/healthz           200 when the plugin's health is SERVING, else 503
 //	/debug/stats       JSON stats
 //	/metrics           Prometheus metrics
@@ -10,8 +11,6 @@ package router
 
 import (
 	"net/http"
-	"net/url"
-	"strings"
 
 	"github.com/streambench/host/internal/direct"
 )
@@ -21,7 +20,10 @@ type Routes struct {
 	// PluginID is the only id served under /plugins/; others get 404.
 	PluginID string
 	// Plugin serves plugin requests (the bridge). It sees the URL with the
-	// /plugins/{id} prefix stripped and RequestURI as the client sent it.
+	// /plugins/{id} prefix stripped and RequestURI as the client sent it; the
+	// headers are the client's, so it is the one that must not forward a
+	// client's Mattermost-User-Id (the bridge drops it where it builds the
+	// plugin's request).
 	Plugin http.Handler
 	// Healthy reports plugin readiness for /healthz; nil means always ready.
 	Healthy func() bool
@@ -55,26 +57,8 @@ func (rt Routes) servePlugin(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unknown plugin "+id, http.StatusNotFound)
 		return
 	}
-	r2 := stripPrefix(r, "/plugins/"+id)
-	r2.Header.Del("Mattermost-User-Id")
-	rt.Plugin.ServeHTTP(w, r2)
-}
-
-// stripPrefix is http.StripPrefix's request rewrite (Path and RawPath) on a
-// shallow copy with its own URL and Header, so the caller's request stays as
-// it was.
-func stripPrefix(r *http.Request, prefix string) *http.Request {
-	r2 := new(http.Request)
-	*r2 = *r
-	u := new(url.URL)
-	*u = *r.URL
-	u.Path = "/" + strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, prefix), "/")
-	if r.URL.RawPath != "" {
-		u.RawPath = "/" + strings.TrimPrefix(strings.TrimPrefix(r.URL.RawPath, prefix), "/")
-	}
-	r2.URL = u
-	r2.Header = r.Header.Clone()
-	return r2
+	// The mux pattern ends in "/", so the stripped path is never empty.
+	http.StripPrefix("/plugins/"+id, rt.Plugin).ServeHTTP(w, r)
 }
 
 func (rt Routes) serveHealth(w http.ResponseWriter, _ *http.Request) {
