@@ -75,6 +75,7 @@ def run_tool_steps(
             [
                 sys.executable,
                 *("-m", "pytest", str(BENCHMARKS_DIR.relative_to(REPO_ROOT))),
+                "--benchmark-only",  # the project's pytest options skip benchmarks
                 f"--benchmark-json={run_dir / 'pytest-benchmark.json'}",
                 *("-p", "no:cacheprovider", "-q"),
             ],

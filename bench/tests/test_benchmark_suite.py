@@ -32,7 +32,7 @@ def _pytest(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
 def test_benchmark_suite_writes_json_with_extra_info(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     run = _pytest(
-        ["bench/benchmarks", f"--benchmark-json={out}", "-q"],
+        ["bench/benchmarks", "--benchmark-only", f"--benchmark-json={out}", "-q"],
         {
             "BENCH_PYTEST_SIZE": str(SIZE),
             "BENCH_PYTEST_CHUNKS": "65536",
@@ -69,9 +69,11 @@ def test_benchmark_suite_writes_json_with_extra_info(tmp_path: Path) -> None:
     assert by_name["test_small_request_latency"]["extra_info"]["requests_per_s"] > 0
 
 
-def test_benchmarks_are_skipped_when_not_named() -> None:
-    """Collected through a parent directory, the suite skips instead of running a minute."""
-    run = _pytest(["bench", "-q", "-k", "test_download_through_bridge", "-rs"], {})
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    assert "benchmarks run only when named" in run.stdout, run.stdout[-2000:]
-    assert " skipped" in run.stdout and " passed" not in run.stdout, run.stdout[-2000:]
+def test_benchmarks_are_skipped_without_benchmark_only() -> None:
+    """Without --benchmark-only (the project's options say --benchmark-skip) the suite
+    skips instead of running a minute, named or collected through a parent directory."""
+    for where in ("bench", "bench/benchmarks"):
+        run = _pytest([where, "-q", "-k", "test_download_through_bridge", "-rs"], {})
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+        assert "--benchmark-skip" in run.stdout, run.stdout[-2000:]
+        assert " skipped" in run.stdout and " passed" not in run.stdout, run.stdout[-2000:]
