@@ -124,6 +124,11 @@ class ResponseWriter:
     def status(self) -> int:
         return self._status
 
+    @property
+    def raw(self) -> bool:
+        """send_raw() took the stream over: messages go exactly as the handler gave them."""
+        return self._raw
+
     def write_header(self, status: int, *, validate: bool = True) -> None:
         """Set the status and lock the headers; response-init leaves with the first message.
 
