@@ -166,12 +166,15 @@ class ResponseStream:
                 await self._write(held)
 
     async def discard(self) -> None:
-        """Stop a push still in flight (the handler was cancelled)."""
+        """Stop a push still in flight (the handler failed or was cancelled)."""
         push, self._push = self._push, None
-        if push is not None and not push.done():
+        if push is None:
+            return
+        if not push.done():
             push.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StreamCancelledError):
-                await push
+            await asyncio.wait([push])  # a cancellation of this task still propagates
+        if not push.cancelled():
+            push.exception()  # seen: no "exception was never retrieved" warning
 
 
 def add_serve_http(servicer: ServeHTTPServicer, server: grpc.aio.Server) -> None:

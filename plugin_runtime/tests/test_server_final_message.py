@@ -13,6 +13,7 @@ from plugin_runtime import Request, ResponseWriter
 from plugin_runtime._proto import hooks_http_pb2 as pb
 
 from .conftest import DEADLINE_S, PluginClient
+from .test_server import wait_for
 
 
 async def test_small_response_is_one_message_then_ok(bench_plugin: PluginClient) -> None:
@@ -91,3 +92,25 @@ async def test_raw_messages_go_exactly_as_sent(plugin_factory) -> None:  # type:
     received = [message async for message in call]
     assert received == sent
     assert await call.code() == grpc.StatusCode.OK
+
+
+async def test_cancel_while_working_after_close_cancels_the_handler(plugin_factory) -> None:  # type: ignore[no-untyped-def]
+    cancelled = asyncio.Event()
+
+    async def background_work(request: Request, response: ResponseWriter) -> None:
+        await response.write(b"answer")
+        await response.close()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    client = await plugin_factory(background_work)
+    call = client.call("/")
+    first = await asyncio.wait_for(call.read(), DEADLINE_S)
+    assert first.body_chunk == b"answer"  # pushed while the handler works on
+    call.cancel()
+    await asyncio.wait_for(cancelled.wait(), DEADLINE_S)  # the handler would sleep 60 s
+    counters = client.server.counters
+    await wait_for(lambda: counters.active == 0 and counters.cancelled == 1)
