@@ -13,6 +13,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from plugin_runtime.loader import INTERFACES, AppLoadError, load_app
+from plugin_runtime.loop import LOOPS, LoopUnavailableError, choose_loop
 from plugin_runtime.response import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_RESPONSE_BUFFER_BYTES
 from plugin_runtime.server import (
     DEFAULT_RECEIVE_WINDOW_BYTES,
@@ -92,6 +93,13 @@ def _serve_parser() -> argparse.ArgumentParser:
         "their turn (env PLUGIN_RESPONSE_BUFFER_BYTES; default %(default)s)",
     )
     parser.add_argument(
+        "--loop",
+        default=env.get("PLUGIN_LOOP", "auto"),
+        choices=LOOPS,
+        help="event loop: `uvloop` (faster per request), `asyncio`, or `auto` (uvloop when "
+        "installed) (env PLUGIN_LOOP; default %(default)s)",
+    )
+    parser.add_argument(
         "--log-level",
         default=env.get("PLUGIN_LOG_LEVEL", "INFO"),
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -146,21 +154,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parse_listen(args.listen)
         handler, interface = load_app(args.app, args.interface)
-    except (AppLoadError, ListenAddressError) as exc:
+        loop_name, loop_factory = choose_loop(args.loop)
+    except (AppLoadError, ListenAddressError, LoopUnavailableError) as exc:
         print(f"plugin_runtime: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    log.info("serving --app %s (interface=%s)", args.app, interface)
+    log.info("serving --app %s (interface=%s, loop=%s)", args.app, interface, loop_name)
     try:
-        asyncio.run(
-            serve(
-                handler,
-                args.listen,
-                args.max_chunk_bytes,
-                args.shutdown_grace,
-                args.receive_window_bytes,
-                args.response_buffer_bytes,
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(
+                serve(
+                    handler,
+                    args.listen,
+                    args.max_chunk_bytes,
+                    args.shutdown_grace,
+                    args.receive_window_bytes,
+                    args.response_buffer_bytes,
+                )
             )
-        )
     except ListenAddressError as exc:
         print(f"plugin_runtime: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -51,8 +51,9 @@ class Request:
         parts = urlsplit(init.url)
         self.path: str = parts.path or "/"
         self.query: dict[str, list[str]] = parse_qs(parts.query, keep_blank_values=True)
-        self.headers: Headers = Headers._from_proto(init.headers)
-        self.headers._lock("request headers are read-only")
+        # Converted on first use: a handler that reads no header pays nothing for them.
+        self._wire_headers = init.headers
+        self._headers: Headers | None = None
         self.plugin_context: pb.PluginContext = init.plugin_context
         # None when the length is unknown (chunked upload; -1 on the wire).
         self.content_length: int | None = init.content_length if init.content_length >= 0 else None
@@ -73,6 +74,15 @@ class Request:
         request._pending_first = first.body_chunk
         request._complete = first.body_complete
         return request
+
+    @property
+    def headers(self) -> Headers:
+        """The request headers (case-insensitive, multi-value, read-only)."""
+        if self._headers is None:
+            headers = Headers._from_proto(self._wire_headers)
+            headers._lock("request headers are read-only")
+            self._headers = headers
+        return self._headers
 
     @property
     def body(self) -> _Body:

@@ -21,8 +21,7 @@ close(): call flush() when the client must see them now (SSE, echo).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 
 from plugin_runtime._proto import hooks_http_pb2 as pb
 from plugin_runtime.headers import Headers
@@ -69,17 +68,19 @@ class ResponseBufferBudget:
         """Slots in use now."""
         return self.slots - self._semaphore._value  # asyncio has no public reading
 
-    @contextlib.asynccontextmanager
-    async def send_slot(self) -> AsyncIterator[None]:
+    # acquire()/release() rather than an async context manager: this runs for every
+    # message, and the generator behind @asynccontextmanager cost ~2 % of a small
+    # request's CPU (docs/performance.md).
+    async def acquire(self) -> None:
+        """Wait for a send slot (FIFO)."""
         self.waiting += 1
         try:
             await self._semaphore.acquire()
         finally:
             self.waiting -= 1
-        try:
-            yield
-        finally:
-            self._semaphore.release()
+
+    def release(self) -> None:
+        self._semaphore.release()
 
 
 class ResponseClosedError(RuntimeError):
@@ -124,6 +125,11 @@ class ResponseWriter:
     def status(self) -> int:
         return self._status
 
+    @property
+    def raw(self) -> bool:
+        """send_raw() took the stream over: messages go exactly as the handler gave them."""
+        return self._raw
+
     def write_header(self, status: int, *, validate: bool = True) -> None:
         """Set the status and lock the headers; response-init leaves with the first message.
 
@@ -159,11 +165,15 @@ class ResponseWriter:
         self, body: bytes | None, *, flush: bool = False, complete: bool = False
     ) -> None:
         """Build one message and send it, inside a send slot when there is a budget."""
-        if self._budget is None:
+        budget = self._budget
+        if budget is None:
             await self._send_message(self._message(body, flush, complete))
             return
-        async with self._budget.send_slot():
+        await budget.acquire()
+        try:
             await self._send_message(self._message(body, flush, complete))
+        finally:
+            budget.release()
 
     def _message(self, body: bytes | None, flush: bool, complete: bool) -> pb.ServeHTTPResponse:
         message = pb.ServeHTTPResponse(body_chunk=body or b"", flush=flush, body_complete=complete)

@@ -5,7 +5,8 @@ Each ServeHTTP stream runs the plugin handler inside the RPC's own task, so:
   returns once gRPC flow control accepts the message (no queue in between);
 - cancellation: when the host cancels the stream (client went away), grpc.aio
   cancels that task and the handler's next await raises CancelledError;
-- the request body is read with `context.read()` only when the handler asks.
+- the request body is read with `context.read()` only when the handler asks;
+- the message that ends the response leaves with the RPC's status (ResponseStream).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024
 # for ~10-20 % less upload throughput (docs/performance.md). 0 = BDP probing.
 DEFAULT_RECEIVE_WINDOW_BYTES = 1024 * 1024
 DEFAULT_SHUTDOWN_GRACE_S = 5.0
+SERVE_HTTP_SERVICE = "mattermost.pluginapi.v1.PluginHooks"
 
 
 # How long a handler whose request body was cut short waits to learn whether the
@@ -85,6 +87,110 @@ class StreamCancelledError(asyncio.CancelledError):
     A CancelledError, so a handler blocked in `await response.write()` unwinds
     exactly as when grpc.aio cancels its task (invariant 7).
     """
+
+
+class ResponseStream:
+    """The response side of one ServeHTTP stream: sends the handler's messages and
+    holds back the one that ends the response, so that it leaves with the status.
+
+    grpc.aio sends a streaming handler's messages and its final status in separate
+    batches, each a trip through C-core's completion queue, its poller thread and
+    the event loop; the message a handler *returns* leaves in one batch with the
+    status. A small response is one message (init + body + body_complete), so this
+    saves one of its four batches (docs/performance.md). ServeHTTP is therefore
+    served request-streaming, response-unary (`add_serve_http`): the wire is the
+    same (DATA frames, then the trailers, on one HTTP/2 stream) and the host stays
+    a bidirectional-stream client.
+
+    The held message waits one event-loop turn: a handler still running then
+    (work after close(), e.g. an ASGI app's background tasks) does not keep the
+    client waiting: the held bytes go out at once with flush, and body_complete
+    alone follows when the handler returns. Raw messages (send_raw, fault
+    injection) are held back one at a time, so the last one ends the stream as sent.
+    """
+
+    def __init__(self, context: grpc.aio.ServicerContext) -> None:
+        self._context = context
+        self._held: pb.ServeHTTPResponse | None = None
+        self._push: asyncio.Task[None] | None = None
+        self._handler_returned = False
+
+    async def _write(self, message: pb.ServeHTTPResponse) -> None:
+        try:
+            # A response-unary handler's context has no serializer for write().
+            await self._context.write(message.SerializeToString())
+        except Exception as exc:
+            # The messages we build always serialize, so a failed write means the
+            # stream is dead (grpc.aio raises ExecuteBatchError for a cancelled RPC).
+            raise StreamCancelledError(f"response stream closed: {exc!r}") from exc
+
+    async def send(self, message: pb.ServeHTTPResponse, *, raw: bool = False) -> None:
+        if raw:
+            if self._held is not None:
+                held, self._held = self._held, None
+                await self._write(held)
+            self._held = message
+        elif message.body_complete:
+            self._held = message
+            asyncio.get_running_loop().call_soon(self._push_if_still_running)
+        else:
+            await self._write(message)
+
+    def _push_if_still_running(self) -> None:
+        held = self._held
+        if self._handler_returned or held is None or not held.body_complete:
+            return
+        # body_complete alone stays held; init and body bytes go now, flushed.
+        self._held = pb.ServeHTTPResponse(body_complete=True)
+        if held.HasField("init") or held.body_chunk:
+            held.body_complete = False
+            held.flush = True
+            self._push = asyncio.get_running_loop().create_task(self._write(held))
+
+    async def finish(self) -> pb.ServeHTTPResponse:
+        """The handler returned: the message to return from the RPC (sent with OK)."""
+        self._handler_returned = True
+        if self._push is not None:
+            await self._push  # no two sends at once; raises if the stream died
+        held, self._held = self._held, None
+        return held if held is not None else pb.ServeHTTPResponse(body_complete=True)
+
+    async def send_held(self) -> None:
+        """Send what is held now (before a failure status ends the stream)."""
+        self._handler_returned = True
+        with contextlib.suppress(StreamCancelledError):
+            if self._push is not None:
+                await self._push
+            if self._held is not None:
+                held, self._held = self._held, None
+                await self._write(held)
+
+    async def discard(self) -> None:
+        """Stop a push still in flight (the handler failed or was cancelled)."""
+        push, self._push = self._push, None
+        if push is None:
+            return
+        if not push.done():
+            push.cancel()
+            await asyncio.wait([push])  # a cancellation of this task still propagates
+        if not push.cancelled():
+            push.exception()  # seen: no "exception was never retrieved" warning
+
+
+def add_serve_http(servicer: ServeHTTPServicer, server: grpc.aio.Server) -> None:
+    """Register ServeHTTP request-streaming, response-unary (see ResponseStream);
+    otherwise as the generated add_PluginHooksServicer_to_server does."""
+    handlers = {
+        "ServeHTTP": grpc.stream_unary_rpc_method_handler(
+            servicer.ServeHTTP,
+            request_deserializer=pb.ServeHTTPRequest.FromString,
+            response_serializer=pb.ServeHTTPResponse.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVE_HTTP_SERVICE, handlers),)
+    )
+    server.add_registered_method_handlers(SERVE_HTTP_SERVICE, handlers)
 
 
 class ListenAddressError(ValueError):
@@ -152,7 +258,9 @@ class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
         )
         self.idle_trimmer = IdleTrimmer(lambda: counters.active)
 
-    async def ServeHTTP(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:
+    async def ServeHTTP(
+        self, request_iterator: object, context: grpc.aio.ServicerContext
+    ) -> pb.ServeHTTPResponse:
         first = await context.read()
         if first is grpc.aio.EOF:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "stream ended before init")
@@ -170,13 +278,10 @@ class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
             log.error("bad ServeHTTP stream from host: %s", exc)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 
+        stream = ResponseStream(context)
+
         async def send(message: pb.ServeHTTPResponse) -> None:
-            try:
-                await context.write(message)
-            except Exception as exc:
-                # The messages we build always serialize, so a failed write means the
-                # stream is dead (grpc.aio raises ExecuteBatchError for a cancelled RPC).
-                raise StreamCancelledError(f"response stream closed: {exc!r}") from exc
+            await stream.send(message, raw=response.raw)
 
         response = ResponseWriter(send, self._max_chunk_bytes, self.budget)
         counters = self._counters
@@ -186,6 +291,7 @@ class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
             await self._handler(request, response)
             # A handler may return without close(): complete the response for it.
             await response.close()
+            return await stream.finish()
         except asyncio.CancelledError:
             # Invariant 7: the host cancelled the stream (client gone); let it unwind.
             counters.cancelled += 1
@@ -209,7 +315,8 @@ class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
                     request.path,
                     exc,
                 )
-                return
+                # No status can reach a cancelled stream; grpc.aio ends it quietly.
+                raise StreamCancelledError("stream cancelled by host") from exc
             counters.failed += 1
             detail = f"plugin handler raised {type(exc).__name__}: {exc}"
             log.error(
@@ -221,10 +328,14 @@ class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
                 response.committed,
                 exc_info=exc,
             )
+            # What the handler completed before failing still goes first, as it
+            # would have without the held-back final message.
+            await stream.send_held()
             # Invariant 6: the host maps this to 500 before response-init, and aborts
             # the client connection after it (never a truncated body that looks whole).
             await context.abort(grpc.StatusCode.INTERNAL, detail)
         finally:
+            await stream.discard()
             counters.active -= 1
             self.idle_trimmer.handler_ended()
 
@@ -267,7 +378,7 @@ class PluginServer:
                 ("grpc.http2.lookahead_bytes", self.receive_window_bytes),
             ]
         server = grpc.aio.server(options=options)
-        hooks_grpc.add_PluginHooksServicer_to_server(
+        add_serve_http(
             ServeHTTPServicer(
                 self._handler, self.counters, self.max_chunk_bytes, self.response_buffer_bytes
             ),

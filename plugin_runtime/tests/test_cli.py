@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from plugin_runtime.cli import main
+from plugin_runtime.loop import LoopUnavailableError, choose_loop
 
 APP = "plugin_runtime.examples.bench:app"
 
@@ -87,7 +88,83 @@ def test_process_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
         assert not sock.exists()
+        assert proc.stderr is not None
+        assert f"loop={choose_loop('auto')[0]}" in proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_loop_auto_takes_uvloop_when_installed_and_asyncio_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uvloop
+
+    assert choose_loop("auto") == ("uvloop", uvloop.new_event_loop)
+    assert choose_loop("uvloop") == ("uvloop", uvloop.new_event_loop)
+    assert choose_loop("asyncio") == ("asyncio", None)
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed
+    assert choose_loop("auto") == ("asyncio", None)
+    with pytest.raises(LoopUnavailableError, match="uvloop cannot be imported"):
+        choose_loop("uvloop")
+    with pytest.raises(ValueError, match="expected one of auto, asyncio, uvloop"):
+        choose_loop("trio")
+
+
+def test_loop_uvloop_missing_is_a_clear_usage_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)
+    assert main(["--app", APP, "--listen", f"unix:{tmp_path}/p.sock", "--loop", "uvloop"]) == 2
+    assert "--loop uvloop: uvloop cannot be imported" in capsys.readouterr().err
+
+
+async def _request_and_cancel_on_the_running_loop(sock: str) -> str:
+    """One download and one cancelled stream through a PluginServer on this loop."""
+    import asyncio
+
+    import grpc
+
+    from plugin_runtime._proto import hooks_http_pb2 as pb
+    from plugin_runtime._proto import hooks_http_pb2_grpc as hooks_grpc
+    from plugin_runtime.examples.bench import app
+    from plugin_runtime.server import PluginServer
+
+    def only_init(url: str) -> list[pb.ServeHTTPRequest]:
+        init = pb.ServeHTTPRequestInit(method="GET", url=url)
+        return [pb.ServeHTTPRequest(init=init, body_complete=True)]
+
+    server = PluginServer(app, f"unix:{sock}")
+    await server.start()
+    async with grpc.aio.insecure_channel(f"unix:{sock}") as channel:
+        stub = hooks_grpc.PluginHooksStub(channel)
+        call = stub.ServeHTTP(iter(only_init("/download?size=3000&chunk=1000")))
+        replies = [message async for message in call]
+        assert b"".join(m.body_chunk for m in replies) == bytes(i % 256 for i in range(3000))
+        assert replies[-1].body_complete
+        hang = stub.ServeHTTP(iter(only_init("/hang")))
+        async with asyncio.timeout(60):
+            while server.counters.active == 0:  # noqa: ASYNC110 (no event to wait on)
+                await asyncio.sleep(0.01)
+            hang.cancel()
+            while server.counters.cancelled == 0:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    await server.stop(grace=1)
+    return type(asyncio.get_running_loop()).__module__
+
+
+def test_plugin_serves_on_uvloop(tmp_path: Path) -> None:
+    """grpc.aio's poller hands completions to a uvloop loop as to asyncio's: a request
+    and a cancelled stream both work on it (in a fresh process: one loop kind each)."""
+    sock = str(tmp_path / "p.sock")
+    script = (
+        "import uvloop\n"
+        "from plugin_runtime.tests.test_cli import _request_and_cancel_on_the_running_loop\n"
+        f"print(uvloop.run(_request_and_cancel_on_the_running_loop({sock!r})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "uvloop"
