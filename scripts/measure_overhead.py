@@ -60,7 +60,7 @@ class Target:
 
 def free_port() -> int:
     sys.path.insert(0, str(REPO))
-    from bench.stack import free_tcp_port
+    from bench.runner.stack import free_tcp_port
 
     return free_tcp_port()
 

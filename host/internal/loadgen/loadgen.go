@@ -132,13 +132,14 @@ func Run(ctx context.Context, c Config) (Result, error) {
 		return Result{}, err
 	}
 
-	var deadline time.Time // zero: no time limit
-	if c.Duration > 0 {
-		deadline = time.Now().Add(c.Duration)
-	}
 	res := Result{Connections: c.Connections, WarmupRequests: warm.Requests}
 	cpuBefore := cpuSeconds()
 	started := time.Now()
+	var deadline time.Time // zero: no time limit
+	if c.Duration > 0 {
+		// From the same instant as Seconds, so a timed run never reports less than Duration.
+		deadline = started.Add(c.Duration)
+	}
 	drive(ctx, client, c, deadline, c.Requests, &res)
 	res.Seconds = time.Since(started).Seconds()
 	res.ClientCPUSecs = cpuSeconds() - cpuBefore
