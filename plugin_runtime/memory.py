@@ -19,6 +19,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +28,11 @@ from typing import Any, Protocol
 log = logging.getLogger("plugin_runtime")
 
 MALLOC_MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
+# glibc gives each thread that contends for the heap its own arena, up to 8 per
+# core, and memory freed in one arena is not reused by another: C-core's threads
+# and the event loop each kept their own high-water mark. Two arenas: 128 uploads
+# + 128 downloads peaked at 97-99 MiB instead of 126-128 MiB, same MB/s and CPU.
+MALLOC_ARENA_MAX = 2
 # Idle this long (no handler running) before memory is handed back.
 IDLE_TRIM_DELAY_S = 0.5
 # While handlers keep running, trim at most this often (as one of them ends).
@@ -47,13 +53,17 @@ def _glibc() -> Any | None:
 
 
 def tune_malloc() -> None:
-    """Raise glibc's mmap threshold (see the module doc); no-op elsewhere."""
+    """Raise glibc's mmap threshold and cap its arenas (see the module doc); no-op
+    elsewhere. Call it before the gRPC server starts its threads; an explicit
+    MALLOC_ARENA_MAX in the environment wins."""
     libc = _glibc()
     if libc is None:
         return
-    m_trim_threshold, m_mmap_threshold = -1, -3
+    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
     libc.mallopt(m_mmap_threshold, MALLOC_MMAP_THRESHOLD_BYTES)
     libc.mallopt(m_trim_threshold, 2 * MALLOC_MMAP_THRESHOLD_BYTES)
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        libc.mallopt(m_arena_max, MALLOC_ARENA_MAX)
 
 
 def return_free_heap() -> bool:

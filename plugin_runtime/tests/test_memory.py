@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from plugin_runtime import memory
 from plugin_runtime.memory import IdleTrimmer
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
@@ -95,3 +96,39 @@ async def test_default_timer_runs_on_the_event_loop() -> None:
         while trimmer.trims == 0:  # noqa: ASYNC110 (trims has no event to wait on)
             await asyncio.sleep(0.01)
     assert trimmer.trims == 1
+
+
+@dataclass
+class RecordingLibc:
+    """Stands in for glibc: records mallopt calls."""
+
+    calls: list[tuple[int, int]] = field(default_factory=list)
+
+    def mallopt(self, param: int, value: int) -> int:
+        self.calls.append((param, value))
+        return 1
+
+    def malloc_trim(self, pad: int) -> int:
+        return 1
+
+
+M_ARENA_MAX = -8
+
+
+@pytest.mark.parametrize(
+    ("env", "arena_max"),
+    [({}, memory.MALLOC_ARENA_MAX), ({"MALLOC_ARENA_MAX": "4"}, None)],
+    ids=["default: capped", "environment wins"],
+)
+def test_tune_malloc_caps_arenas_unless_the_environment_says(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], arena_max: int | None
+) -> None:
+    libc = RecordingLibc()
+    monkeypatch.setattr(memory, "_glibc", lambda: libc)
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    memory.tune_malloc()
+    settings = dict(libc.calls)
+    assert settings.get(M_ARENA_MAX) == arena_max
+    assert settings[-3] == memory.MALLOC_MMAP_THRESHOLD_BYTES  # M_MMAP_THRESHOLD
