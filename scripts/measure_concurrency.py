@@ -4,11 +4,16 @@ and through uvicorn serving the same demo app, in the same run.
     .venv/bin/python scripts/measure_concurrency.py --streams 32,128,256 --kinds down,up,mixed
     .venv/bin/python scripts/measure_concurrency.py --streams 128 --kinds down \
         --host-args="--max-streams 16"
+    docker compose up -d --build --wait host plugin
+    .venv/bin/python scripts/measure_concurrency.py --compose http://127.0.0.1:8065 \
+        --streams 32,256 --kinds mixed   # the compose stack at its memory caps
 
 Each transfer is one `curl` process (C, cheap per byte, so the client is not the
 bottleneck); downloads are checked for their exact length, uploads for the
 SHA-256 the hashing `/upload` returns. Peak RSS of the host, the plugin and
-uvicorn is sampled with psutil every 20 ms. Prints one JSON line per
+uvicorn is sampled with psutil every 20 ms; with --compose, the containers'
+working sets (the figure their memory cap acts on) with the Docker SDK, and
+whether one was OOM-killed or stopped. Prints one JSON line per
 (kind, streams, target) and a table; figures go to docs/performance.md.
 """
 
@@ -67,6 +72,33 @@ class PeakRSS:
         self.cpu = {
             name: _cpu_seconds(p) - self._cpu_start[name] for name, p in self._procs.items()
         }
+
+
+class ContainerPeaks:
+    """PeakRSS's counterpart for a compose stack: the containers' working sets."""
+
+    def __init__(self) -> None:
+        import docker  # the Docker SDK; only this mode needs it
+        from bench.observe.container_memory import ContainerMemorySampler
+
+        self._sampler = ContainerMemorySampler.for_compose(docker.from_env(), interval_s=0.1)
+        self._sampler.sample_once()
+        self.base = {k: v.last_bytes for k, v in self._sampler.figures.items()}
+        self.peak = dict(self.base)
+        self.cpu: dict[str, float] = {}
+        self.problems: list[str] = []
+
+    def __enter__(self) -> ContainerPeaks:
+        self._sampler.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for service, figure in self._sampler.stop().items():
+            self.peak[service] = figure.peak_bytes
+            if figure.oom_killed or not figure.running:
+                self.problems.append(
+                    f"{service}: oom_killed={figure.oom_killed} running={figure.running}"
+                )
 
 
 def _cpu_seconds(proc: psutil.Process) -> float:
@@ -157,6 +189,12 @@ def main() -> int:
     parser.add_argument("--host-args", default="")
     parser.add_argument("--plugin-args", default="")
     parser.add_argument("--no-uvicorn", action="store_true")
+    parser.add_argument(
+        "--compose",
+        metavar="HOST_URL",
+        help="measure a running compose stack (host published at HOST_URL) instead of "
+        "starting host + plugin; no uvicorn",
+    )
     args = parser.parse_args()
     size = args.size
     rows = []
@@ -168,17 +206,20 @@ def main() -> int:
                 out.writelines(pattern_chunks(size, MiB))
         sha = pattern_sha256(size)
         with contextlib.ExitStack() as exits:
-            stack = exits.enter_context(
-                stack_mod.run_stack(
-                    host_args=shlex.split(args.host_args),
-                    plugin_args=shlex.split(args.plugin_args),
-                    log_dir=tmp_path,
+            targets: dict[str, tuple[str, dict[str, int]]] = {}
+            if args.compose:
+                targets["compose"] = (f"{args.compose.rstrip('/')}/plugins/bench", {})
+            else:
+                stack = exits.enter_context(
+                    stack_mod.run_stack(
+                        host_args=shlex.split(args.host_args),
+                        plugin_args=shlex.split(args.plugin_args),
+                        log_dir=tmp_path,
+                    )
                 )
-            )
-            targets = {
-                "bridge": (stack.plugin_url, {"host": stack.host.pid, "plugin": stack.plugin.pid})
-            }
-            if not args.no_uvicorn:
+                pids = {"host": stack.host.pid, "plugin": stack.plugin.pid}
+                targets["bridge"] = (stack.plugin_url, pids)
+            if not args.no_uvicorn and not args.compose:
                 url, pid = exits.enter_context(uvicorn_ref(tmp_path))
                 targets["uvicorn"] = (url, {"uvicorn": pid})
             for kind in args.kinds.split(","):
@@ -189,7 +230,8 @@ def main() -> int:
                         plan = [kind] * n
                     for name, (base, pids) in targets.items():
                         time.sleep(1.0)  # let the idle trim and GC settle between batches
-                        with PeakRSS(pids) as rss:
+                        rss = ContainerPeaks() if args.compose else PeakRSS(pids)
+                        with rss:
                             results, wall = run_batch(plan, base, size, upload_file, sha)
                         rates = [size / r.seconds / 1e6 for r in results if r.ok and r.seconds]
                         failed = [r for r in results if not r.ok]
@@ -199,7 +241,8 @@ def main() -> int:
                             "target": name,
                             "ok": len(results) - len(failed),
                             "failed": len(failed),
-                            "failures": sorted({f"{r.kind}:{r.status}" for r in failed}),
+                            "failures": sorted({f"{r.kind}:{r.status}" for r in failed})
+                            + getattr(rss, "problems", []),
                             "aggregate_mb_s": round(len(plan) * size / wall / 1e6, 1),
                             "per_stream_median_mb_s": round(statistics.median(rates), 2)
                             if rates
