@@ -32,6 +32,7 @@ from bench.capacity.ramp import cpu_per_gib, directions, summarize_level, transf
 from bench.judge.assess import STATS_PROCESSES
 from bench.load.client import Connection, Response, TransferError
 from bench.observe.samplers import LOADGEN, Sampler, Window, window_delta, window_growth
+from bench.polling import wait_until
 from bench.runner.targets import Target
 from plugin_runtime.examples.pattern import (
     PatternMismatch,
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 120.0  # every stream thread is at the barrier well before this
 MIN_CLIENT_CPU_WINDOW_S = 0.25  # shorter levels: CPU seconds are counted in 10 ms ticks
+# After streams failed, how long the engine gets to report a container that died
+# with them: the clients see the reset before dockerd has recorded the exit (seen
+# under load), and a level must not blame "connection" errors on a kill it missed.
+CONTAINER_STATE_SETTLE_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -196,12 +201,31 @@ def exited_processes(processes: Mapping[str, int]) -> list[str]:
     return gone
 
 
-def containers_down(containers: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+def containers_down(
+    containers: Mapping[str, Any], settle_s: float = 0.0, poll_s: float = 0.25
+) -> tuple[list[str], list[str]]:
     """(OOM-killed, otherwise stopped) containers among a compose run's plugin and host.
 
     Only a container that is not running counts: each ramp starts with every
     container running (the command starts a killed one again), and one process per
-    container means a kill ends it, so a stale OOMKilled flag cannot count twice."""
+    container means a kill ends it, so a stale OOMKilled flag cannot count twice.
+    With `settle_s` (streams failed), the engine's state is read again until one
+    container is down or settle_s has passed."""
+
+    def down() -> tuple[list[str], list[str]] | None:
+        killed, stopped = _containers_down_now(containers)
+        return (killed, stopped) if killed or stopped else None
+
+    if settle_s <= 0:
+        return _containers_down_now(containers)
+    try:
+        found, _ = wait_until(down, settle_s, interval=poll_s, what="a container down")
+    except AssertionError:
+        return [], []  # every container stayed up: the failures were the streams' own
+    return found
+
+
+def _containers_down_now(containers: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     from bench.observe.container_memory import ContainerMemory
 
     killed, stopped = [], []
@@ -254,6 +278,7 @@ class LevelRunner:
             level.client_cpu_cores = client_cpu / span
         level.exited = exited_processes(target.processes)
         if self.containers:
-            level.oom_killed, stopped = containers_down(self.containers)
+            settle_s = CONTAINER_STATE_SETTLE_S if level.streams_ok < concurrency else 0.0
+            level.oom_killed, stopped = containers_down(self.containers, settle_s)
             level.exited += stopped
         return level

@@ -116,3 +116,31 @@ def test_containers_down_counts_only_containers_that_are_down(
     container: FakeContainer, killed: list[str], stopped: list[str]
 ) -> None:
     assert containers_down({"plugin": container}) == (killed, stopped)
+
+
+class LaggingContainer(FakeContainer):
+    """A container the engine still reports running for a few reloads after its kill."""
+
+    def __init__(self, reloads_until_down: int) -> None:
+        super().__init__("p", running=True)
+        self.reloads_left = reloads_until_down
+
+    def reload(self) -> None:
+        self.reloads_left -= 1
+        if self.reloads_left <= 0:
+            self.attrs["State"] = {"Running": False, "OOMKilled": True, "ExitCode": 137}
+
+
+def test_containers_down_waits_for_the_engine_to_record_a_kill() -> None:
+    lagging = LaggingContainer(reloads_until_down=3)
+    assert containers_down({"host": lagging}) == ([], [])  # one reading: still "running"
+    lagging = LaggingContainer(reloads_until_down=3)
+    assert containers_down({"host": lagging}, settle_s=30.0, poll_s=0.01) == (
+        ["container:host"],
+        [],
+    )
+
+
+def test_containers_down_gives_up_when_every_container_stays_up() -> None:
+    up = FakeContainer("p", running=True)
+    assert containers_down({"plugin": up}, settle_s=0.05, poll_s=0.01) == ([], [])
