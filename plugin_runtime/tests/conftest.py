@@ -3,7 +3,8 @@ and an in-process plugin server on a unix socket with a grpc.aio client."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import grpc
@@ -18,6 +19,13 @@ from plugin_runtime.server import Handler, PluginServer
 # How long a test waits for something that should happen: it bounds only a failure,
 # so it is generous enough that a busy machine never trips it.
 DEADLINE_S = 30.0
+
+
+async def wait_for(predicate: Callable[[], object]) -> None:
+    """Poll `predicate` for up to DEADLINE_S (fails the test if it never holds)."""
+    async with asyncio.timeout(DEADLINE_S):
+        while not predicate():  # noqa: ASYNC110 (the counters have no event to wait on)
+            await asyncio.sleep(0.01)
 
 
 class RecordingStream:

@@ -17,8 +17,7 @@ from plugin_runtime.asgi import asgi_app, asgi_handler
 from plugin_runtime.examples.bench import app as bench_app
 from plugin_runtime.examples.pattern import pattern_block
 
-from .conftest import DEADLINE_S
-from .test_server import wait_for
+from .conftest import DEADLINE_S, wait_for
 
 hung = asyncio.Event()
 

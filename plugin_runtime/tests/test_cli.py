@@ -130,6 +130,7 @@ async def _request_and_cancel_on_the_running_loop(sock: str) -> str:
     from plugin_runtime._proto import hooks_http_pb2_grpc as hooks_grpc
     from plugin_runtime.examples.bench import app
     from plugin_runtime.server import PluginServer
+    from plugin_runtime.tests.conftest import wait_for
 
     def only_init(url: str) -> list[pb.ServeHTTPRequest]:
         init = pb.ServeHTTPRequestInit(method="GET", url=url)
@@ -144,12 +145,9 @@ async def _request_and_cancel_on_the_running_loop(sock: str) -> str:
         assert b"".join(m.body_chunk for m in replies) == bytes(i % 256 for i in range(3000))
         assert replies[-1].body_complete
         hang = stub.ServeHTTP(iter(only_init("/hang")))
-        async with asyncio.timeout(60):
-            while server.counters.active == 0:  # noqa: ASYNC110 (no event to wait on)
-                await asyncio.sleep(0.01)
-            hang.cancel()
-            while server.counters.cancelled == 0:  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
+        await wait_for(lambda: server.counters.active > 0)
+        hang.cancel()
+        await wait_for(lambda: server.counters.cancelled > 0)
     await server.stop(grace=1)
     return type(asyncio.get_running_loop()).__module__
 

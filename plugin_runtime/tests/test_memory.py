@@ -6,7 +6,6 @@ machine); one test checks the default wiring to the running event loop.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +14,8 @@ import pytest
 
 from plugin_runtime import memory
 from plugin_runtime.memory import IdleTrimmer
+
+from .conftest import wait_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
 
@@ -92,9 +93,7 @@ def test_does_not_trim_while_handlers_run() -> None:
 async def test_default_timer_runs_on_the_event_loop() -> None:
     trimmer = IdleTrimmer(lambda: 0, delay_s=0.01)
     trimmer.handler_ended()
-    async with asyncio.timeout(30):  # generous: only a broken timer takes this long
-        while trimmer.trims == 0:  # noqa: ASYNC110 (trims has no event to wait on)
-            await asyncio.sleep(0.01)
+    await wait_for(lambda: trimmer.trims > 0)  # only a broken timer takes long
     assert trimmer.trims == 1
 
 

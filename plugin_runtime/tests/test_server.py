@@ -17,14 +17,7 @@ from plugin_runtime._proto import bench_stats_pb2_grpc as stats_grpc
 from plugin_runtime._proto import hooks_http_pb2 as pb
 from plugin_runtime.examples.pattern import pattern_block
 
-from .conftest import DEADLINE_S, PluginClient
-
-
-async def wait_for(predicate) -> None:  # type: ignore[no-untyped-def]
-    """Poll `predicate` for up to DEADLINE_S (fails the test if it never holds)."""
-    async with asyncio.timeout(DEADLINE_S):
-        while not predicate():  # noqa: ASYNC110 (the counters have no event to wait on)
-            await asyncio.sleep(0.01)
+from .conftest import DEADLINE_S, PluginClient, wait_for
 
 
 async def wait_for_stall(progress: list[int], limit: int, quiet_s: float = 1.0) -> int:

@@ -12,8 +12,7 @@ import pytest
 from plugin_runtime import Request, ResponseWriter
 from plugin_runtime._proto import hooks_http_pb2 as pb
 
-from .conftest import DEADLINE_S, PluginClient
-from .test_server import wait_for
+from .conftest import DEADLINE_S, PluginClient, wait_for
 
 
 async def test_small_response_is_one_message_then_ok(bench_plugin: PluginClient) -> None:
