@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
 	"slices"
@@ -15,29 +14,11 @@ import (
 	pb "github.com/streambench/host/internal/gen/pluginapiv1"
 )
 
-// bodylessServer serves b over HTTP/1.1 and h2c, like hoststub does.
-func bodylessServer(t *testing.T, b http.Handler) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(b)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 // oneConnClient talks to the server over a single connection (HTTP/1.1 or
 // h2c prior knowledge), so a second request shows whether it was reused.
 func oneConnClient(t *testing.T, h2c bool) *http.Client {
 	t.Helper()
-	tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}
-	if h2c {
-		tr.Protocols = new(http.Protocols)
-		tr.Protocols.SetUnencryptedHTTP2(true)
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
+	return protocolClient(t, &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}, h2c)
 }
 
 type tracedResponse struct {
@@ -118,7 +99,7 @@ func TestBodyForbiddenByStatusIsDropped(t *testing.T) {
 				b, logs := newBridge(t, replay(nil, msgs...))
 				b.Buffered = tc.buffered
 				b.WriteProgressTimeout = DefaultPumpStopTimeout // pieces and deadlines on too
-				srv := bodylessServer(t, b)
+				srv := protocolServer(t, nil, b)
 				client := oneConnClient(t, proto == "h2c")
 
 				got := tracedDo(t, client, tc.method, srv.URL+"/status")

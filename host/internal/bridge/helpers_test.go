@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -198,4 +199,32 @@ func mustContain(t testing.TB, logs *logBuffer, parts ...string) {
 			t.Errorf("log lacks %q; log:\n%s", p, got)
 		}
 	}
+}
+
+// protocolServer serves b over HTTP/1.1 and h2c (prior knowledge), as hoststub
+// does; wrap, when not nil, wraps its listener.
+func protocolServer(t *testing.T, wrap func(net.Listener) net.Listener, b http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(b)
+	if wrap != nil {
+		srv.Listener = wrap(srv.Listener)
+	}
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// protocolClient is a client over tr speaking HTTP/1.1, or h2c with prior
+// knowledge; its idle connections close with the test.
+func protocolClient(t *testing.T, tr *http.Transport, h2c bool) *http.Client {
+	t.Helper()
+	if h2c {
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
 }

@@ -36,15 +36,7 @@ func (l smallBufferListener) Accept() (net.Conn, error) {
 
 // progressServer serves b over HTTP/1.1 and h2c with small send buffers.
 func progressServer(t *testing.T, b http.Handler) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(b)
-	srv.Listener = smallBufferListener{srv.Listener}
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv
+	return protocolServer(t, func(l net.Listener) net.Listener { return smallBufferListener{l} }, b)
 }
 
 // smallBufferClient has a small receive buffer (set before connect, so the
@@ -58,13 +50,7 @@ func smallBufferClient(t *testing.T, h2c bool) *http.Client {
 		})
 		return errors.Join(err, serr)
 	}}
-	tr := &http.Transport{DialContext: dialer.DialContext}
-	if h2c {
-		tr.Protocols = new(http.Protocols)
-		tr.Protocols.SetUnencryptedHTTP2(true)
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
+	return protocolClient(t, &http.Transport{DialContext: dialer.DialContext}, h2c)
 }
 
 var protocols = []struct {
