@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import sys
@@ -39,8 +40,12 @@ IDLE_TRIM_DELAY_S = 0.5
 BUSY_TRIM_INTERVAL_S = 1.0
 
 
+@functools.cache
 def _glibc() -> Any | None:
-    """libc when it is glibc (has mallopt and malloc_trim); None elsewhere (musl, macOS)."""
+    """libc when it is glibc (has mallopt and malloc_trim); None elsewhere (musl, macOS).
+
+    Looked up once: find_library runs `ldconfig -p`, which must not happen on the
+    event loop each time the stats endpoint asks for a trim."""
     if not sys.platform.startswith("linux"):
         return None
     name = ctypes.util.find_library("c")
