@@ -20,6 +20,7 @@ from urllib.parse import quote, unquote
 from plugin_runtime._proto import hooks_http_pb2 as pb
 from plugin_runtime.request import Request
 from plugin_runtime.response import DEFAULT_MAX_CHUNK_BYTES, ResponseWriter
+from plugin_runtime.wire import RequestMessage, ResponseMessage
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -179,7 +180,7 @@ async def _serve_http(
     # One pump reads ASGI events into a one-slot queue: the handler pulls body from it
     # (at most one message read ahead), and the pump sees http.disconnect while the
     # handler is busy writing, so it can cancel the handler promptly.
-    inbox: asyncio.Queue[pb.ServeHTTPRequest | None] = asyncio.Queue(maxsize=1)
+    inbox: asyncio.Queue[RequestMessage | None] = asyncio.Queue(maxsize=1)
     handler_task: asyncio.Task[None] | None = None
     disconnected = asyncio.Event()
 
@@ -197,16 +198,14 @@ async def _serve_http(
             if message["type"] == "http.request" and not body_complete:
                 body_complete = not message.get("more_body", False)
                 await inbox.put(
-                    pb.ServeHTTPRequest(
-                        body_chunk=message.get("body", b""), body_complete=body_complete
-                    )
+                    RequestMessage(body_chunk=message.get("body", b""), body_complete=body_complete)
                 )
 
-    async def receive_message() -> pb.ServeHTTPRequest | None:
+    async def receive_message() -> RequestMessage | None:
         return await inbox.get()
 
-    async def send_message(message: pb.ServeHTTPResponse) -> None:
-        if message.HasField("init"):
+    async def send_message(message: ResponseMessage) -> None:
+        if message.init is not None:
             status = message.init.status_code or 200
             if not 100 <= status <= 999:
                 # What the host does for an invalid status (proto invariant 2).
@@ -222,7 +221,7 @@ async def _serve_http(
                     ],
                 }
             )
-        if message.body_chunk or message.body_complete or not message.HasField("init"):
+        if message.body_chunk or message.body_complete or message.init is None:
             await send(
                 {
                     "type": "http.response.body",

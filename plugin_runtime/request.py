@@ -13,9 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from plugin_runtime._proto import hooks_http_pb2 as pb
 from plugin_runtime.headers import Headers
+from plugin_runtime.wire import RequestMessage
 
 # Returns the next request message, or None when the host ended its side of the stream.
-ReceiveMessage = Callable[[], Awaitable[pb.ServeHTTPRequest | None]]
+ReceiveMessage = Callable[[], Awaitable[RequestMessage | None]]
 
 
 class BodyTruncatedError(ConnectionError):
@@ -67,8 +68,8 @@ class Request:
         self._pending_first: bytes = b""  # body riding on the first message
 
     @classmethod
-    def _from_first_message(cls, first: pb.ServeHTTPRequest, receive: ReceiveMessage) -> Request:
-        if not first.HasField("init"):
+    def _from_first_message(cls, first: RequestMessage, receive: ReceiveMessage) -> Request:
+        if first.init is None:
             raise ProtocolError("first ServeHTTPRequest message has no init")
         request = cls(first.init, receive)
         request._pending_first = first.body_chunk
@@ -103,7 +104,7 @@ class Request:
                 raise BodyTruncatedError(
                     "request stream ended before body_complete: the body is truncated"
                 )
-            if message.HasField("init"):
+            if message.init is not None:
                 raise ProtocolError("request init received twice on one stream")
             self._complete = message.body_complete
             if message.body_chunk:

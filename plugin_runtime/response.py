@@ -25,8 +25,9 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 
 from plugin_runtime._proto import hooks_http_pb2 as pb
 from plugin_runtime.headers import Headers
+from plugin_runtime.wire import ResponseMessage
 
-SendMessage = Callable[[pb.ServeHTTPResponse], Awaitable[None]]
+SendMessage = Callable[[ResponseMessage], Awaitable[None]]
 
 # Upstream Mattermost uses 64 KiB; grpc.aio's cost is per message (~100-170 us),
 # so 1 MiB messages are what reach >= 800 MB/s at < 1 CPU s/GiB
@@ -175,12 +176,12 @@ class ResponseWriter:
         finally:
             budget.release()
 
-    def _message(self, body: bytes | None, flush: bool, complete: bool) -> pb.ServeHTTPResponse:
-        message = pb.ServeHTTPResponse(body_chunk=body or b"", flush=flush, body_complete=complete)
+    def _message(self, body: bytes | None, flush: bool, complete: bool) -> ResponseMessage:
+        message = ResponseMessage(body_chunk=body or b"", flush=flush, body_complete=complete)
         # Invariant 1: exactly one response-init, on the first message of the stream.
         if not self._init_sent:
             self._init_sent = True
-            message.init.status_code = self._status
+            message.init = pb.ServeHTTPResponseInit(status_code=self._status)
             self.headers._add_to(message.init.headers)
         return message
 
@@ -267,7 +268,7 @@ class ResponseWriter:
             self._raw = True
             self._commit()
             self._init_sent = self._closed = True
-        await self._send_message(message)
+        await self._send_message(ResponseMessage.from_proto(message))
 
     async def write_from(self, chunks: AsyncIterable[bytes] | Iterable[bytes]) -> None:
         """write() every chunk of an (async) iterable, in order."""

@@ -25,7 +25,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from plugin_runtime._proto import bench_stats_pb2_grpc as stats_grpc
-from plugin_runtime._proto import hooks_http_pb2 as pb
 from plugin_runtime._proto import hooks_http_pb2_grpc as hooks_grpc
 from plugin_runtime.memory import IdleTrimmer, tune_malloc
 from plugin_runtime.request import BodyTruncatedError, ProtocolError, Request
@@ -36,6 +35,7 @@ from plugin_runtime.response import (
     ResponseWriter,
 )
 from plugin_runtime.stats import HandlerCounters, PluginStatsServicer
+from plugin_runtime.wire import RequestMessage, ResponseMessage, decode_request, encode_response
 
 log = logging.getLogger("plugin_runtime")
 
@@ -111,20 +111,20 @@ class ResponseStream:
 
     def __init__(self, context: grpc.aio.ServicerContext) -> None:
         self._context = context
-        self._held: pb.ServeHTTPResponse | None = None
+        self._held: ResponseMessage | None = None
         self._push: asyncio.Task[None] | None = None
         self._handler_returned = False
 
-    async def _write(self, message: pb.ServeHTTPResponse) -> None:
+    async def _write(self, message: ResponseMessage) -> None:
         try:
             # A response-unary handler's context has no serializer for write().
-            await self._context.write(message.SerializeToString())
+            await self._context.write(message.encode())
         except Exception as exc:
             # The messages we build always serialize, so a failed write means the
             # stream is dead (grpc.aio raises ExecuteBatchError for a cancelled RPC).
             raise StreamCancelledError(f"response stream closed: {exc!r}") from exc
 
-    async def send(self, message: pb.ServeHTTPResponse, *, raw: bool = False) -> None:
+    async def send(self, message: ResponseMessage, *, raw: bool = False) -> None:
         if raw:
             if self._held is not None:
                 held, self._held = self._held, None
@@ -141,19 +141,19 @@ class ResponseStream:
         if self._handler_returned or held is None or not held.body_complete:
             return
         # body_complete alone stays held; init and body bytes go now, flushed.
-        self._held = pb.ServeHTTPResponse(body_complete=True)
-        if held.HasField("init") or held.body_chunk:
+        self._held = ResponseMessage(body_complete=True)
+        if held.init is not None or held.body_chunk:
             held.body_complete = False
             held.flush = True
             self._push = asyncio.get_running_loop().create_task(self._write(held))
 
-    async def finish(self) -> pb.ServeHTTPResponse:
+    async def finish(self) -> ResponseMessage:
         """The handler returned: the message to return from the RPC (sent with OK)."""
         self._handler_returned = True
         if self._push is not None:
             await self._push  # no two sends at once; raises if the stream died
         held, self._held = self._held, None
-        return held if held is not None else pb.ServeHTTPResponse(body_complete=True)
+        return held if held is not None else ResponseMessage(body_complete=True)
 
     async def send_held(self) -> None:
         """Send what is held now (before a failure status ends the stream)."""
@@ -183,8 +183,8 @@ def add_serve_http(servicer: ServeHTTPServicer, server: grpc.aio.Server) -> None
     handlers = {
         "ServeHTTP": grpc.stream_unary_rpc_method_handler(
             servicer.ServeHTTP,
-            request_deserializer=pb.ServeHTTPRequest.FromString,
-            response_serializer=pb.ServeHTTPResponse.SerializeToString,
+            request_deserializer=decode_request,
+            response_serializer=encode_response,
         ),
     }
     server.add_generic_rpc_handlers(
@@ -260,12 +260,12 @@ class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
 
     async def ServeHTTP(
         self, request_iterator: object, context: grpc.aio.ServicerContext
-    ) -> pb.ServeHTTPResponse:
+    ) -> ResponseMessage:
         first = await context.read()
         if first is grpc.aio.EOF:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "stream ended before init")
 
-        async def receive() -> pb.ServeHTTPRequest | None:
+        async def receive() -> RequestMessage | None:
             try:
                 message = await context.read()
             except Exception as exc:
@@ -280,7 +280,7 @@ class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
 
         stream = ResponseStream(context)
 
-        async def send(message: pb.ServeHTTPResponse) -> None:
+        async def send(message: ResponseMessage) -> None:
             await stream.send(message, raw=response.raw)
 
         response = ResponseWriter(send, self._max_chunk_bytes, self.budget)

@@ -15,6 +15,7 @@ from plugin_runtime._proto import hooks_http_pb2_grpc as hooks_grpc
 from plugin_runtime.request import Request
 from plugin_runtime.response import ResponseWriter
 from plugin_runtime.server import Handler, PluginServer
+from plugin_runtime.wire import RequestMessage, ResponseMessage
 
 # How long a test waits for something that should happen: it bounds only a failure,
 # so it is generous enough that a busy machine never trips it.
@@ -29,15 +30,14 @@ async def wait_for(predicate: Callable[[], object]) -> None:
 
 
 class RecordingStream:
-    """Stands in for grpc.aio's context.write: records every response message."""
+    """Stands in for grpc.aio's context.write: records every response message as
+    protobuf parses its wire bytes."""
 
     def __init__(self) -> None:
         self.messages: list[pb.ServeHTTPResponse] = []
 
-    async def send(self, message: pb.ServeHTTPResponse) -> None:
-        copy = pb.ServeHTTPResponse()
-        copy.CopyFrom(message)
-        self.messages.append(copy)
+    async def send(self, message: ResponseMessage) -> None:
+        self.messages.append(pb.ServeHTTPResponse.FromString(message.encode()))
 
     @property
     def body(self) -> bytes:
@@ -58,11 +58,11 @@ def request_from(
 ) -> tuple[Request, list[int]]:
     """A Request whose body comes from `chunks`; the list counts receive() calls."""
     calls: list[int] = []
-    messages = [pb.ServeHTTPRequest(body_chunk=c) for c in chunks]
+    messages = [RequestMessage(body_chunk=c) for c in chunks]
     if complete:
-        messages.append(pb.ServeHTTPRequest(body_complete=True))
+        messages.append(RequestMessage(body_complete=True))
 
-    async def receive() -> pb.ServeHTTPRequest | None:
+    async def receive() -> RequestMessage | None:
         calls.append(1)
         return messages.pop(0) if messages else None
 

@@ -7,6 +7,7 @@ import pytest
 from plugin_runtime._proto import hooks_http_pb2 as pb
 from plugin_runtime.headers import HeadersLockedError
 from plugin_runtime.request import BodyTruncatedError, ProtocolError, Request
+from plugin_runtime.wire import RequestMessage
 
 from .conftest import request_from
 
@@ -55,12 +56,12 @@ async def test_truncated_body_raises_instead_of_looking_complete() -> None:
 
 
 async def test_body_on_the_first_message_and_second_init_is_a_protocol_error() -> None:
-    queue = [pb.ServeHTTPRequest(init=pb.ServeHTTPRequestInit(method="GET"))]
+    queue = [RequestMessage(init=pb.ServeHTTPRequestInit(method="GET"))]
 
-    async def receive() -> pb.ServeHTTPRequest | None:
+    async def receive() -> RequestMessage | None:
         return queue.pop(0) if queue else None
 
-    first = pb.ServeHTTPRequest(
+    first = RequestMessage(
         init=pb.ServeHTTPRequestInit(method="PUT", url="/u", content_length=3),
         body_chunk=b"xyz",
     )
@@ -70,4 +71,4 @@ async def test_body_on_the_first_message_and_second_init_is_a_protocol_error() -
     with pytest.raises(ProtocolError, match="twice"):
         await request.read(1)
     with pytest.raises(ProtocolError, match="no init"):
-        Request._from_first_message(pb.ServeHTTPRequest(body_chunk=b"x"), receive)
+        Request._from_first_message(RequestMessage(body_chunk=b"x"), receive)

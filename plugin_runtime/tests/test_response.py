@@ -17,6 +17,7 @@ from plugin_runtime.response import (
     ResponseClosedError,
     ResponseWriter,
 )
+from plugin_runtime.wire import ResponseMessage
 
 from .conftest import RecordingStream, writer_with_stream
 
@@ -234,8 +235,8 @@ async def test_responses_beyond_the_send_slots_wait_with_full_size_messages() ->
     in_flight, peak = 0, 0
     streams = [RecordingStream() for _ in range(8)]
 
-    def counted(stream: RecordingStream) -> Callable[[pb.ServeHTTPResponse], Awaitable[None]]:
-        async def send(message: pb.ServeHTTPResponse) -> None:
+    def counted(stream: RecordingStream) -> Callable[[ResponseMessage], Awaitable[None]]:
+        async def send(message: ResponseMessage) -> None:
             nonlocal in_flight, peak
             in_flight += 1
             peak = max(peak, in_flight)
