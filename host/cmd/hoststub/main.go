@@ -60,6 +60,7 @@ type config struct {
 	windowBytes       int
 	readBufferBytes   int
 	logLevel          string
+	maxProcs          int
 	limits            limits
 }
 
@@ -91,6 +92,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.windowBytes, "window-bytes", pluginconn.DefaultWindowBytes, "HTTP/2 flow-control window to the plugin, -1 = grpc-go dynamic default")
 	fs.IntVar(&c.readBufferBytes, "read-buffer-bytes", pluginconn.DefaultReadBufferBytes, "gRPC transport read buffer")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.IntVar(&c.maxProcs, "max-procs", defaultMaxProcs(), "threads running Go code at once (GOMAXPROCS); default half the CPUs, the other half is the plugin's; GOMAXPROCS in the environment wins")
 	c.limits.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -119,6 +121,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, errors.New("--read-progress-timeout, --write-progress-timeout and --idle-timeout must be >= 0 (0 = none)")
 	case c.windowBytes > 1<<30:
 		return c, fmt.Errorf("--window-bytes must be <= 1 GiB (got %d)", c.windowBytes)
+	case c.maxProcs < 1:
+		return c, fmt.Errorf("--max-procs must be >= 1 (got %d)", c.maxProcs)
 	}
 	return c, c.limits.validate()
 }
@@ -159,6 +163,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	procs := applyMaxProcs(cfg.maxProcs, getenv)
 
 	conn, err := pluginconn.Dial(cfg.pluginAddr, pluginconn.Options{
 		WindowBytes:     int32(cfg.windowBytes),
@@ -228,7 +233,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info("hoststub listening", "listen", ln.Addr().String(), "plugin_addr", cfg.pluginAddr,
 		"plugin_id", cfg.pluginID, "buffered", cfg.buffered, "window_bytes", cfg.windowBytes,
-		"read_progress_timeout", cfg.readProgress, "write_progress_timeout", cfg.writeProgress, "idle_timeout", cfg.idleTimeout)
+		"read_progress_timeout", cfg.readProgress, "write_progress_timeout", cfg.writeProgress, "idle_timeout", cfg.idleTimeout,
+		"gomaxprocs", procs)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

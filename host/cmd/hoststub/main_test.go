@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -199,7 +201,7 @@ func TestEndToEnd(t *testing.T) {
 	logs := &syncBuffer{}
 	go func() {
 		exit <- run(ctx, []string{"--listen", "127.0.0.1:0", "--plugin-addr", "unix:" + sock, "--shutdown-grace", "20s",
-			"--idle-timeout", "300ms"}, env(nil), logs, ready)
+			"--idle-timeout", "300ms", "--max-procs", strconv.Itoa(runtime.GOMAXPROCS(0))}, env(nil), logs, ready)
 	}()
 	addr := <-ready
 	base := "http://" + addr
