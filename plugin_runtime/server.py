@@ -35,7 +35,7 @@ from plugin_runtime.response import (
     ResponseWriter,
 )
 from plugin_runtime.stats import HandlerCounters, PluginStatsServicer
-from plugin_runtime.wire import RequestMessage, ResponseMessage, decode_request, encode_response
+from plugin_runtime.wire import RequestMessage, ResponseMessage, decode_request
 
 log = logging.getLogger("plugin_runtime")
 
@@ -184,7 +184,7 @@ def add_serve_http(servicer: ServeHTTPServicer, server: grpc.aio.Server) -> None
         "ServeHTTP": grpc.stream_unary_rpc_method_handler(
             servicer.ServeHTTP,
             request_deserializer=decode_request,
-            response_serializer=encode_response,
+            response_serializer=ResponseMessage.encode,
         ),
     }
     server.add_generic_rpc_handlers(

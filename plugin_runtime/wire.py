@@ -24,9 +24,8 @@ from plugin_runtime._proto import hooks_http_pb2 as pb
 # Tags (field number << 3 | wire type) of ServeHTTPRequest / ServeHTTPResponse.
 _INIT = 0x0A  # 1, length-delimited
 _BODY_CHUNK = 0x12  # 2, length-delimited
-_BODY_COMPLETE_TRUE = b"\x18\x01"  # 3, varint 1
-_FLUSH_TRUE = b"\x20\x01"  # 4, varint 1 (responses only)
-_BODY_COMPLETE = 0x18
+_BODY_COMPLETE = 0x18  # 3, varint
+_FLUSH = 0x20  # 4, varint (responses only)
 
 
 def _varint(value: int) -> bytes:
@@ -51,13 +50,13 @@ class ResponseMessage:
         parts: list[bytes] = []
         if self.init is not None:
             init = self.init.SerializeToString()
-            parts += (bytes((_INIT,)), _varint(len(init)), init)
+            parts += (bytes((_INIT,)) + _varint(len(init)), init)
         if self.body_chunk:
-            parts += (bytes((_BODY_CHUNK,)), _varint(len(self.body_chunk)), self.body_chunk)
+            parts += (bytes((_BODY_CHUNK,)) + _varint(len(self.body_chunk)), self.body_chunk)
         if self.body_complete:
-            parts.append(_BODY_COMPLETE_TRUE)
+            parts.append(bytes((_BODY_COMPLETE, 1)))
         if self.flush:
-            parts.append(_FLUSH_TRUE)
+            parts.append(bytes((_FLUSH, 1)))
         return b"".join(parts)
 
     @classmethod
@@ -71,11 +70,6 @@ class ResponseMessage:
 
     def to_proto(self) -> pb.ServeHTTPResponse:
         return pb.ServeHTTPResponse.FromString(self.encode())
-
-
-def encode_response(message: ResponseMessage) -> bytes:
-    """The gRPC response serializer for ServeHTTP."""
-    return message.encode()
 
 
 @dataclass(slots=True, frozen=True)
@@ -124,9 +118,7 @@ def decode_request(data: bytes) -> RequestMessage:
     try:
         if pos < end and data[pos] == _BODY_CHUNK:
             length, start = _read_varint(data, pos + 1)
-            pos = start + length
-            if pos > end:
-                return RequestMessage.from_proto(pb.ServeHTTPRequest.FromString(data))
+            pos = start + length  # past `end` when the body is cut short: protobuf says so below
             body = data[start:pos]
         if pos < end and data[pos] == _BODY_COMPLETE:
             value, pos = _read_varint(data, pos + 1)
