@@ -14,7 +14,16 @@ SHA-256 the hashing `/upload` returns. Peak RSS of the host, the plugin and
 uvicorn is sampled with psutil every 20 ms; with --compose, the containers'
 working sets (the figure their memory cap acts on) with the Docker SDK, and
 whether one was OOM-killed or stopped. Prints one JSON line per
-(kind, streams, target) and a table; figures go to docs/performance.md.
+(kind, streams, target), a table and each process's peak growth from the fewest
+streams to the most; figures go to docs/performance.md.
+
+By default one host + plugin (and one uvicorn) serve every row in turn, so a
+row's peak includes what earlier rows left in the process, and a row with fewer
+streams ends sooner. To compare peaks across concurrency, give each row its own
+processes and the same bytes to move:
+
+    .venv/bin/python scripts/measure_concurrency.py --streams 32,256 --kinds down,mixed \
+        --fresh --same-bytes   # 32 x 512 MiB against 256 x 64 MiB
 """
 
 from __future__ import annotations
@@ -181,11 +190,111 @@ def uvicorn_ref(log_dir: Path) -> Iterator[tuple[str, int]]:
         stack_mod.stop_process(proc)
 
 
+def _upload_file(size: int) -> Path:
+    path = Path("/dev/shm") / f"concurrency-{size}.bin"
+    if not path.exists() or path.stat().st_size != size:
+        with path.open("wb") as out:
+            out.writelines(pattern_chunks(size, MiB))
+    return path
+
+
+@contextlib.contextmanager
+def serving_targets(
+    args: argparse.Namespace, log_dir: Path
+) -> Iterator[dict[str, tuple[str, dict[str, int]]]]:
+    """The targets to measure, by name: (base URL of the demo app, PIDs to sample)."""
+    with contextlib.ExitStack() as exits:
+        targets: dict[str, tuple[str, dict[str, int]]] = {}
+        if args.compose:
+            targets["compose"] = (f"{args.compose.rstrip('/')}/plugins/bench", {})
+        else:
+            stack = exits.enter_context(
+                stack_mod.run_stack(
+                    host_args=shlex.split(args.host_args),
+                    plugin_args=shlex.split(args.plugin_args),
+                    log_dir=log_dir,
+                )
+            )
+            pids = {"host": stack.host.pid, "plugin": stack.plugin.pid}
+            targets["bridge"] = (stack.plugin_url, pids)
+        if not args.no_uvicorn and not args.compose:
+            url, pid = exits.enter_context(uvicorn_ref(log_dir))
+            targets["uvicorn"] = (url, {"uvicorn": pid})
+        yield targets
+
+
+def measure_row(
+    kind: str, n: int, size: int, name: str, base: str, pids: dict[str, int], compose: bool
+) -> dict:
+    """N transfers of size bytes at once against one target, and what they cost it."""
+    plan = ["up"] * (n // 2) + ["down"] * (n - n // 2) if kind == "mixed" else [kind] * n
+    upload_file = _upload_file(size) if "up" in plan else Path("/dev/null")
+    sha = pattern_sha256(size) if "up" in plan else ""
+    time.sleep(1.0)  # let the idle trim and GC settle between batches
+    rss = ContainerPeaks() if compose else PeakRSS(pids)
+    with rss:
+        results, wall = run_batch(plan, base, size, upload_file, sha)
+    rates = [size / r.seconds / 1e6 for r in results if r.ok and r.seconds]
+    failed = [r for r in results if not r.ok]
+    return {
+        "kind": kind,
+        "streams": n,
+        "bytes_per_transfer": size,
+        "target": name,
+        "pids": pids,
+        "ok": len(results) - len(failed),
+        "failed": len(failed),
+        "failures": sorted({f"{r.kind}:{r.status}" for r in failed}) + getattr(rss, "problems", []),
+        "aggregate_mb_s": round(len(plan) * size / wall / 1e6, 1),
+        "per_stream_median_mb_s": round(statistics.median(rates), 2) if rates else 0,
+        "per_stream_min_mb_s": round(min(rates), 2) if rates else 0,
+        "slowest_over_median": round(min(rates) / statistics.median(rates), 3) if rates else 0,
+        "jain": round(jain(rates), 3),
+        "peak_rss_mib": {k: round(v / MiB, 1) for k, v in rss.peak.items()},
+        "base_rss_mib": {k: round(v / MiB, 1) for k, v in rss.base.items()},
+        "wall_s": round(wall, 2),
+        "cpu_s_per_gib": {
+            k: round(v / (len(plan) * size / (1024 * MiB)), 2) for k, v in rss.cpu.items()
+        },
+    }
+
+
+def peak_growth(rows: list[dict]) -> list[str]:
+    """Peak memory at the most streams over peak at the fewest, per kind, target and process."""
+    lines = []
+    for kind, target in dict.fromkeys((r["kind"], r["target"]) for r in rows):
+        same = [r for r in rows if r["kind"] == kind and r["target"] == target]
+        low = min(same, key=lambda r: r["streams"])
+        high = max(same, key=lambda r: r["streams"])
+        if low is high:
+            continue
+        for process, peak in high["peak_rss_mib"].items():
+            before = low["peak_rss_mib"][process]
+            who = target if process == target else f"{target} {process}"
+            lines.append(
+                f"{kind} {who}: {before} MiB at {low['streams']} -> {peak} MiB at "
+                f"{high['streams']} streams ({(peak / before - 1) * 100:+.0f} %)"
+            )
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", default="32,128,256")
     parser.add_argument("--kinds", default="down,up,mixed")
-    parser.add_argument("--size", type=int, default=64 * MiB)
+    parser.add_argument("--size", type=int, default=64 * MiB, help="bytes per transfer")
+    parser.add_argument(
+        "--same-bytes",
+        action="store_true",
+        help="every row moves as much as the largest: a transfer at N streams carries "
+        "size x max(streams) / N bytes, so rows last about as long",
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start the host, plugin and uvicorn again for every row, so a row's peak "
+        "is not what an earlier row left in the process",
+    )
     parser.add_argument("--host-args", default="")
     parser.add_argument("--plugin-args", default="")
     parser.add_argument("--no-uvicorn", action="store_true")
@@ -196,97 +305,54 @@ def main() -> int:
         "starting host + plugin; no uvicorn",
     )
     args = parser.parse_args()
-    size = args.size
+    if args.fresh and args.compose:
+        parser.error("--fresh starts processes; a compose stack is measured as it runs")
+    streams = [int(s) for s in args.streams.split(",")]
     rows = []
     with tempfile.TemporaryDirectory(prefix="concurrency-") as tmp:
-        tmp_path = Path(tmp)
-        upload_file = Path("/dev/shm") / f"concurrency-{size}.bin"
-        if not upload_file.exists() or upload_file.stat().st_size != size:
-            with upload_file.open("wb") as out:
-                out.writelines(pattern_chunks(size, MiB))
-        sha = pattern_sha256(size)
-        with contextlib.ExitStack() as exits:
-            targets: dict[str, tuple[str, dict[str, int]]] = {}
-            if args.compose:
-                targets["compose"] = (f"{args.compose.rstrip('/')}/plugins/bench", {})
-            else:
-                stack = exits.enter_context(
-                    stack_mod.run_stack(
-                        host_args=shlex.split(args.host_args),
-                        plugin_args=shlex.split(args.plugin_args),
-                        log_dir=tmp_path,
-                    )
-                )
-                pids = {"host": stack.host.pid, "plugin": stack.plugin.pid}
-                targets["bridge"] = (stack.plugin_url, pids)
-            if not args.no_uvicorn and not args.compose:
-                url, pid = exits.enter_context(uvicorn_ref(tmp_path))
-                targets["uvicorn"] = (url, {"uvicorn": pid})
+        log_dir = Path(tmp)
+        with contextlib.ExitStack() as shared:
+            targets = None if args.fresh else shared.enter_context(serving_targets(args, log_dir))
             for kind in args.kinds.split(","):
-                for n in (int(s) for s in args.streams.split(",")):
-                    if kind == "mixed":
-                        plan = ["up"] * (n // 2) + ["down"] * (n - n // 2)
-                    else:
-                        plan = [kind] * n
-                    for name, (base, pids) in targets.items():
-                        time.sleep(1.0)  # let the idle trim and GC settle between batches
-                        rss = ContainerPeaks() if args.compose else PeakRSS(pids)
-                        with rss:
-                            results, wall = run_batch(plan, base, size, upload_file, sha)
-                        rates = [size / r.seconds / 1e6 for r in results if r.ok and r.seconds]
-                        failed = [r for r in results if not r.ok]
-                        row = {
-                            "kind": kind,
-                            "streams": n,
-                            "target": name,
-                            "ok": len(results) - len(failed),
-                            "failed": len(failed),
-                            "failures": sorted({f"{r.kind}:{r.status}" for r in failed})
-                            + getattr(rss, "problems", []),
-                            "aggregate_mb_s": round(len(plan) * size / wall / 1e6, 1),
-                            "per_stream_median_mb_s": round(statistics.median(rates), 2)
-                            if rates
-                            else 0,
-                            "per_stream_min_mb_s": round(min(rates), 2) if rates else 0,
-                            "slowest_over_median": round(min(rates) / statistics.median(rates), 3)
-                            if rates
-                            else 0,
-                            "jain": round(jain(rates), 3),
-                            "peak_rss_mib": {k: round(v / MiB, 1) for k, v in rss.peak.items()},
-                            "base_rss_mib": {k: round(v / MiB, 1) for k, v in rss.base.items()},
-                            "wall_s": round(wall, 2),
-                            "cpu_s_per_gib": {
-                                k: round(v / (len(plan) * size / (1024 * MiB)), 2)
-                                for k, v in rss.cpu.items()
-                            },
-                        }
-                        rows.append(row)
-                        print(json.dumps(row), flush=True)
-            if "uvicorn" in targets:
-                for row in rows:
-                    if row["target"] == "bridge":
-                        ref = next(
-                            r
-                            for r in rows
-                            if r["target"] == "uvicorn"
-                            and r["kind"] == row["kind"]
-                            and r["streams"] == row["streams"]
+                for n in streams:
+                    size = args.size * max(streams) // n if args.same_bytes else args.size
+                    with contextlib.ExitStack() as per_row:
+                        row_targets = targets or per_row.enter_context(
+                            serving_targets(args, log_dir)
                         )
-                        row["x_uvicorn"] = round(row["aggregate_mb_s"] / ref["aggregate_mb_s"], 2)
+                        for name, (base, pids) in row_targets.items():
+                            row = measure_row(kind, n, size, name, base, pids, bool(args.compose))
+                            rows.append(row)
+                            print(json.dumps(row), flush=True)
+    for row in rows:
+        ref = next(
+            (
+                r
+                for r in rows
+                if r["target"] == "uvicorn"
+                and (r["kind"], r["streams"]) == (row["kind"], row["streams"])
+            ),
+            None,
+        )
+        if row["target"] == "bridge" and ref:
+            row["x_uvicorn"] = round(row["aggregate_mb_s"] / ref["aggregate_mb_s"], 2)
     print()
     print(
-        "| kind | streams | target | ok/failed | aggregate MB/s | x uvicorn "
+        "| kind | streams | MiB each | target | ok/failed | aggregate MB/s | x uvicorn "
         "| slowest/median | Jain | peak RSS MiB | CPU s/GiB |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         peaks = ", ".join(f"{k} {v}" for k, v in r["peak_rss_mib"].items())
         cpu = ", ".join(f"{k} {v}" for k, v in r["cpu_s_per_gib"].items())
         print(
-            f"| {r['kind']} | {r['streams']} | {r['target']} | {r['ok']}/{r['failed']} "
-            f"| {r['aggregate_mb_s']} | {r.get('x_uvicorn', '')} | {r['slowest_over_median']} "
-            f"| {r['jain']} | {peaks} | {cpu} |"
+            f"| {r['kind']} | {r['streams']} | {r['bytes_per_transfer'] // MiB} | {r['target']} "
+            f"| {r['ok']}/{r['failed']} | {r['aggregate_mb_s']} | {r.get('x_uvicorn', '')} "
+            f"| {r['slowest_over_median']} | {r['jain']} | {peaks} | {cpu} |"
         )
+    print()
+    for line in peak_growth(rows):
+        print(line)
     return 0 if all(r["failed"] == 0 for r in rows) else 1
 
 
