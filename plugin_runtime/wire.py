@@ -68,9 +68,6 @@ class ResponseMessage:
             flush=message.flush,
         )
 
-    def to_proto(self) -> pb.ServeHTTPResponse:
-        return pb.ServeHTTPResponse.FromString(self.encode())
-
 
 @dataclass(slots=True, frozen=True)
 class RequestMessage:
