@@ -49,6 +49,7 @@ class HandlerCounters:
             self.budget_figures() if self.budget_figures else (0, 0, 0, 0)
         )
         with process.oneshot():
+            cpu = process.cpu_times()
             return stats_pb.PluginStats(
                 rss_bytes=process.memory_info().rss,
                 threads=process.num_threads(),
@@ -62,6 +63,7 @@ class HandlerCounters:
                 max_chunk_bytes=self.max_chunk_bytes,
                 allocated_blocks=allocated_blocks,
                 gc_objects=gc_objects,
+                cpu_seconds=cpu.user + cpu.system,
                 response_budget_bytes=budget_bytes,
                 response_send_slots=slots,
                 response_sending=sending,

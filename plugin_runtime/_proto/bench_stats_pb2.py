@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'plugin_runtime/_proto/bench_stats.proto\x12\x0estreambench.v1\"-\n\x12PluginStatsRequest\x12\x17\n\x0f\x63ollect_garbage\x18\x01 \x01(\x08\"\x98\x03\n\x0bPluginStats\x12\x11\n\trss_bytes\x18\x01 \x01(\x03\x12\x0f\n\x07threads\x18\x02 \x01(\x05\x12\x10\n\x08open_fds\x18\x03 \x01(\x05\x12\x17\n\x0f\x61\x63tive_handlers\x18\x04 \x01(\x05\x12\x15\n\rasyncio_tasks\x18\x05 \x01(\x05\x12\x16\n\x0ehandlers_total\x18\x06 \x01(\x03\x12\x1a\n\x12handlers_cancelled\x18\x07 \x01(\x03\x12\x0b\n\x03pid\x18\x08 \x01(\x05\x12\x17\n\x0fmax_chunk_bytes\x18\t \x01(\x03\x12\x17\n\x0fhandlers_failed\x18\n \x01(\x03\x12\x18\n\x10\x61llocated_blocks\x18\x0b \x01(\x03\x12\x17\n\ngc_objects\x18\x0c \x01(\x03H\x00\x88\x01\x01\x12\x1d\n\x15response_budget_bytes\x18( \x01(\x03\x12\x1b\n\x13response_send_slots\x18) \x01(\x05\x12\x18\n\x10response_sending\x18* \x01(\x05\x12\x18\n\x10response_waiting\x18+ \x01(\x05\x42\r\n\x0b_gc_objects2a\n\x12PluginStatsService\x12K\n\x08GetStats\x12\".streambench.v1.PluginStatsRequest\x1a\x1b.streambench.v1.PluginStatsB7Z5github.com/streambench/host/internal/gen/benchstatsv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'plugin_runtime/_proto/bench_stats.proto\x12\x0estreambench.v1\"-\n\x12PluginStatsRequest\x12\x17\n\x0f\x63ollect_garbage\x18\x01 \x01(\x08\"\xad\x03\n\x0bPluginStats\x12\x11\n\trss_bytes\x18\x01 \x01(\x03\x12\x0f\n\x07threads\x18\x02 \x01(\x05\x12\x10\n\x08open_fds\x18\x03 \x01(\x05\x12\x17\n\x0f\x61\x63tive_handlers\x18\x04 \x01(\x05\x12\x15\n\rasyncio_tasks\x18\x05 \x01(\x05\x12\x16\n\x0ehandlers_total\x18\x06 \x01(\x03\x12\x1a\n\x12handlers_cancelled\x18\x07 \x01(\x03\x12\x0b\n\x03pid\x18\x08 \x01(\x05\x12\x17\n\x0fmax_chunk_bytes\x18\t \x01(\x03\x12\x17\n\x0fhandlers_failed\x18\n \x01(\x03\x12\x18\n\x10\x61llocated_blocks\x18\x0b \x01(\x03\x12\x17\n\ngc_objects\x18\x0c \x01(\x03H\x00\x88\x01\x01\x12\x13\n\x0b\x63pu_seconds\x18\r \x01(\x01\x12\x1d\n\x15response_budget_bytes\x18( \x01(\x03\x12\x1b\n\x13response_send_slots\x18) \x01(\x05\x12\x18\n\x10response_sending\x18* \x01(\x05\x12\x18\n\x10response_waiting\x18+ \x01(\x05\x42\r\n\x0b_gc_objects2a\n\x12PluginStatsService\x12K\n\x08GetStats\x12\".streambench.v1.PluginStatsRequest\x1a\x1b.streambench.v1.PluginStatsB7Z5github.com/streambench/host/internal/gen/benchstatsv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,7 +35,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PLUGINSTATSREQUEST']._serialized_start=59
   _globals['_PLUGINSTATSREQUEST']._serialized_end=104
   _globals['_PLUGINSTATS']._serialized_start=107
-  _globals['_PLUGINSTATS']._serialized_end=515
-  _globals['_PLUGINSTATSSERVICE']._serialized_start=517
-  _globals['_PLUGINSTATSSERVICE']._serialized_end=614
+  _globals['_PLUGINSTATS']._serialized_end=536
+  _globals['_PLUGINSTATSSERVICE']._serialized_start=538
+  _globals['_PLUGINSTATSSERVICE']._serialized_end=635
 # @@protoc_insertion_point(module_scope)

@@ -15,6 +15,17 @@ async def test_plain_poll_counts_blocks_but_does_not_collect(bench_plugin: Plugi
     assert not stats.HasField("gc_objects")
 
 
+async def test_cpu_seconds_grow_with_requests(bench_plugin: PluginClient) -> None:
+    stub = stats_grpc.PluginStatsServiceStub(bench_plugin.channel)
+    before = (await stub.GetStats(stats_pb.PluginStatsRequest())).cpu_seconds
+    assert before > 0
+    after = before
+    while after <= before:  # the process's CPU clock ticks in steps of 10 ms
+        await bench_plugin.fetch("/download?size=1048576&chunk=65536")
+        after = (await stub.GetStats(stats_pb.PluginStatsRequest())).cpu_seconds
+    assert after > before
+
+
 async def test_collection_counts_what_handlers_keep(plugin_factory) -> None:  # type: ignore[no-untyped-def]
     client: PluginClient = await plugin_factory(leaky.app)
     stub = stats_grpc.PluginStatsServiceStub(client.channel)

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/streambench/host/internal/gen/benchstatsv1"
@@ -65,6 +66,9 @@ type Host struct {
 	HeapObjects   uint64 `json:"heap_objects"`
 	// OpenFDs counts /proc/self/fd (-1 where it does not exist).
 	OpenFDs int `json:"open_fds"`
+	// CPUSeconds is the user + system CPU time the process has spent since it
+	// started (getrusage), so CPU per byte can be read without psutil.
+	CPUSeconds float64 `json:"cpu_seconds"`
 	// GCForced is true when this reading followed a forced collection (?gc=1).
 	GCForced bool `json:"gc_forced"`
 	Limits
@@ -102,6 +106,8 @@ type Plugin struct {
 	AllocatedBlocks   int64 `json:"allocated_blocks"`
 	// GCObjects is only present after a forced collection (?gc=1).
 	GCObjects *int64 `json:"gc_objects,omitempty"`
+	// CPUSeconds is the plugin process's user + system CPU time so far.
+	CPUSeconds float64 `json:"cpu_seconds"`
 	// The response budget: bytes, send slots, slots in use, responses waiting.
 	ResponseBudgetBytes int64 `json:"response_budget_bytes"`
 	ResponseSendSlots   int32 `json:"response_send_slots"`
@@ -133,7 +139,19 @@ func ReadHost(streams *Streams) Host {
 		HeapLiveBytes:  metricUint64(heap[0]),
 		HeapObjects:    metricUint64(heap[1]),
 		OpenFDs:        openFDs(),
+		CPUSeconds:     cpuSeconds(),
 	}
+}
+
+// cpuSeconds is the process's user + system CPU time (getrusage); -1 when
+// the call fails.
+func cpuSeconds() float64 {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		return -1
+	}
+	seconds := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return seconds(usage.Utime) + seconds(usage.Stime)
 }
 
 // CollectGarbage forces two full GC cycles, so that objects parked in
@@ -277,6 +295,7 @@ func (h *Handler) readPlugin(ctx context.Context, collect bool) any {
 		MaxChunkBytes:     st.GetMaxChunkBytes(),
 		AllocatedBlocks:   st.GetAllocatedBlocks(),
 		GCObjects:         gcObjects,
+		CPUSeconds:        st.GetCpuSeconds(),
 
 		ResponseBudgetBytes: st.GetResponseBudgetBytes(),
 		ResponseSendSlots:   st.GetResponseSendSlots(),

@@ -22,7 +22,7 @@ func (f *fakePlugin) GetStats(
 	_ context.Context, in *benchstatsv1.PluginStatsRequest, _ ...grpc.CallOption,
 ) (*benchstatsv1.PluginStats, error) {
 	f.asked = append(f.asked, in)
-	st := &benchstatsv1.PluginStats{RssBytes: 1 << 20, AllocatedBlocks: 1234}
+	st := &benchstatsv1.PluginStats{RssBytes: 1 << 20, AllocatedBlocks: 1234, CpuSeconds: 2.5}
 	if in.GetCollectGarbage() {
 		objects := int64(99)
 		st.GcObjects = &objects
@@ -81,9 +81,12 @@ func TestStatsGCQuery(t *testing.T) {
 			if body["plugin"]["allocated_blocks"] != float64(1234) {
 				t.Errorf("plugin.allocated_blocks = %v", body["plugin"]["allocated_blocks"])
 			}
+			if body["plugin"]["cpu_seconds"] != 2.5 {
+				t.Errorf("plugin.cpu_seconds = %v, want 2.5", body["plugin"]["cpu_seconds"])
+			}
 			for _, key := range []string{
 				"rss_bytes", "goroutines", "heap_inuse_bytes", "active_streams", "streams_total",
-				"heap_live_bytes", "heap_objects", "open_fds",
+				"heap_live_bytes", "heap_objects", "open_fds", "cpu_seconds",
 			} {
 				if _, ok := body["host"][key]; !ok {
 					t.Errorf("host.%s missing", key)
@@ -121,6 +124,22 @@ func TestHeapLiveAfterCollectionCountsWhatIsHeld(t *testing.T) {
 	}
 	if runtime.GOOS == "linux" && base.OpenFDs <= 0 {
 		t.Errorf("open fds %d on linux", base.OpenFDs)
+	}
+}
+
+var spin uint64
+
+// The process's CPU time rises with the work it does, so the bench can divide
+// it by the bytes a transfer moved.
+func TestCPUSecondsGrowWithWork(t *testing.T) {
+	before := ReadHost(&Streams{}).CPUSeconds
+	if before <= 0 {
+		t.Fatalf("cpu_seconds %v at start, want > 0", before)
+	}
+	for ReadHost(&Streams{}).CPUSeconds < before+0.05 {
+		for i := range 1 << 20 {
+			spin += uint64(i) * spin
+		}
 	}
 }
 

@@ -92,6 +92,10 @@ type PluginStats struct {
 	// len(gc.get_objects()) after the collection: container objects alive.
 	// Present only when collect_garbage was asked (counting walks every object).
 	GcObjects *int64 `protobuf:"varint,12,opt,name=gc_objects,json=gcObjects,proto3,oneof" json:"gc_objects,omitempty"`
+	// User + system CPU seconds the plugin process has spent since it started
+	// (psutil cpu_times): the bench divides its growth over a transfer by the
+	// bytes moved (CPU per GiB) where it cannot read the process itself (compose).
+	CpuSeconds float64 `protobuf:"fixed64,13,opt,name=cpu_seconds,json=cpuSeconds,proto3" json:"cpu_seconds,omitempty"`
 	// Response memory budget (--response-buffer-bytes) and its send slots:
 	// responses sending a full-size message now, and those waiting for a slot.
 	ResponseBudgetBytes int64 `protobuf:"varint,40,opt,name=response_budget_bytes,json=responseBudgetBytes,proto3" json:"response_budget_bytes,omitempty"`
@@ -216,6 +220,13 @@ func (x *PluginStats) GetGcObjects() int64 {
 	return 0
 }
 
+func (x *PluginStats) GetCpuSeconds() float64 {
+	if x != nil {
+		return x.CpuSeconds
+	}
+	return 0
+}
+
 func (x *PluginStats) GetResponseBudgetBytes() int64 {
 	if x != nil {
 		return x.ResponseBudgetBytes
@@ -250,7 +261,7 @@ const file_bench_stats_proto_rawDesc = "" +
 	"\n" +
 	"\x11bench_stats.proto\x12\x0estreambench.v1\"=\n" +
 	"\x12PluginStatsRequest\x12'\n" +
-	"\x0fcollect_garbage\x18\x01 \x01(\bR\x0ecollectGarbage\"\xfe\x04\n" +
+	"\x0fcollect_garbage\x18\x01 \x01(\bR\x0ecollectGarbage\"\x9f\x05\n" +
 	"\vPluginStats\x12\x1b\n" +
 	"\trss_bytes\x18\x01 \x01(\x03R\brssBytes\x12\x18\n" +
 	"\athreads\x18\x02 \x01(\x05R\athreads\x12\x19\n" +
@@ -265,7 +276,9 @@ const file_bench_stats_proto_rawDesc = "" +
 	" \x01(\x03R\x0ehandlersFailed\x12)\n" +
 	"\x10allocated_blocks\x18\v \x01(\x03R\x0fallocatedBlocks\x12\"\n" +
 	"\n" +
-	"gc_objects\x18\f \x01(\x03H\x00R\tgcObjects\x88\x01\x01\x122\n" +
+	"gc_objects\x18\f \x01(\x03H\x00R\tgcObjects\x88\x01\x01\x12\x1f\n" +
+	"\vcpu_seconds\x18\r \x01(\x01R\n" +
+	"cpuSeconds\x122\n" +
 	"\x15response_budget_bytes\x18( \x01(\x03R\x13responseBudgetBytes\x12.\n" +
 	"\x13response_send_slots\x18) \x01(\x05R\x11responseSendSlots\x12)\n" +
 	"\x10response_sending\x18* \x01(\x05R\x0fresponseSending\x12)\n" +
