@@ -1,40 +1,48 @@
-"""`python -m bench run | sweep | compare | baseline` (see docs/bench.md)."""
+"""`python -m bench run | sweep | rps | ab | capacity | compare | baseline | history | report`.
+
+Every subcommand that measures plans runs on the one pipeline (bench/runner/run.py:
+plan -> run -> observe -> judge -> report); see docs/bench.md.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from bench import figures
 from bench.capacity import command as capacity_command
 from bench.capacity import report as capacity_report
+from bench.capacity.gate import compare_capacity
+from bench.core.paths import BASELINE_DIR, RESULTS_DIR
+from bench.core.profiles import get_profile
+from bench.core.targets import BRIDGE, GO_DIRECT, GRPC_FLOOR, SPAWNED_REFERENCES
+from bench.core.units import parse_size
 from bench.judge import compare
 from bench.report import history
 from bench.report.baseline import copy_baseline
 from bench.report.markdown import sweep_markdown
-from bench.runner.run import (
-    RunPlan,
-    ServicesFactory,
-    execute,
-    new_run_dir,
-    only_targets,
-    services_factory,
-)
-from bench.runner.stack import REPO_ROOT
-from bench.runner.targets import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT
+from bench.results import Summary, SummaryError, load_summary
+from bench.results.capacity import CapacityRun
+from bench.results.run import RunSummary
+from bench.runner.flags import add_target_flags, check_target_flags, name_list, service_options
+from bench.runner.rounds import ABPlan, execute_ab
+from bench.runner.run import RunPlan, execute, new_run_dir
+from bench.runner.services import Variant
 from bench.runner.tools import ToolSteps
 from bench.scenarios import KINDS
-from bench.scenarios.profiles import PROFILES, Profile, get_profile
+from bench.scenarios.files import FileDownload
+from bench.scenarios.latency import SMALL_BODY_BYTES, Rps
+from bench.scenarios.transfer import Download, Upload
 
 log = logging.getLogger("bench")
 
 SWEEP_CHUNKS = (16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024)
-BASELINE_DIR = REPO_ROOT / "results" / "baseline"
+AB_SCENARIOS = ("rps", "download", "upload", "file")
 
 
 def _chunk_list(text: str) -> list[int]:
@@ -47,116 +55,130 @@ def _chunk_list(text: str) -> list[int]:
     return sizes
 
 
-def _name_list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _finish(summary: dict[str, Any], run_dir: Path) -> int:
+def _variant(text: str) -> Variant:
+    try:
+        return Variant.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _finish(summary: RunSummary, run_dir: Path) -> int:
     print((run_dir / "summary.md").read_text())
     print(f"results written to {run_dir}")
-    failed = [v["name"] for v in summary["verdicts"] if not v["passed"]]
+    failed = [v.name for v in summary.failed_verdicts()]
     if failed:
         print(f"verdicts failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 
 
-def _plan(
-    args: argparse.Namespace,
-    profile: Profile,
-    chunk_sizes: list[int],
-    references: set[str],
-    **plan: Any,
-) -> tuple[RunPlan, ServicesFactory]:
-    """A new run folder, the services of each chunk setting, and what to run against them."""
-    run_dir = new_run_dir(Path(args.results_dir))
-    factory, mode = services_factory(
-        run_dir,
-        references,
-        target_url=args.target_url,
-        stats_url=args.stats_url,
-        docker=getattr(args, "docker", False),
-    )
-    return RunPlan(
-        profile,
-        chunk_sizes,
-        mode=mode,
-        run_dir=run_dir,
-        sample_interval_s=args.sample_interval,
-        **plan,
-    ), factory
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile)
-    references = {PYTHON_DIRECT, BUFFERED} if not args.no_references else set()
-    plan, factory = _plan(
-        args,
+    references = () if args.no_references else SPAWNED_REFERENCES
+    plan = RunPlan(
         profile,
         args.chunk_sizes or list(profile.chunk_sizes),
-        references,
-        kinds=args.scenarios,
+        args.scenarios,
+        new_run_dir(Path(args.results_dir)),
+        service_options(args, references),
+        sample_interval_s=args.sample_interval,
         tools=ToolSteps(
             pytest_benchmark=not args.no_pytest_benchmark,
             locust=not args.no_locust,
             locust_seconds=args.locust_seconds,
         ),
+        targets=frozenset(args.targets) if args.targets else None,
     )
-    summary = execute(plan, factory)
-    capacity_report.link_latest(plan.run_dir)  # the newest capacity figures, when there are any
+    summary = execute(plan)
+    capacity_report.link_latest(plan.run_dir, summary)  # the newest capacity figures, if any
     return _finish(summary, plan.run_dir)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     base = get_profile(args.profile)
     size = args.size or base.sweep_size
-    profile = dataclasses.replace(base, sizes=(size,), reference_sizes=(size,))
-    chunk_sizes = args.chunk_sizes or list(SWEEP_CHUNKS)
-    plan, factory = _plan(args, profile, chunk_sizes, set(), kinds=["download", "upload"])
-    summary = execute(plan, lambda chunk: only_targets(factory(chunk), {BRIDGE, GO_DIRECT}))
-    sweep_md = sweep_markdown(summary.get("sweep", []))
-    (plan.run_dir / "sweep.md").write_text(sweep_md + "\n")
+    profile = dataclasses.replace(base, sizes=(size,), reference_sizes=(size,), file_sizes=(size,))
+    plan = RunPlan(
+        profile,
+        args.chunk_sizes or list(SWEEP_CHUNKS),
+        ["download", "upload", "file"],
+        new_run_dir(Path(args.results_dir)),
+        service_options(args, (), docker=args.docker),
+        sample_interval_s=args.sample_interval,
+        targets=frozenset(args.targets or (BRIDGE, GO_DIRECT, GRPC_FLOOR)),
+    )
+    summary = execute(plan)
+    (plan.run_dir / "sweep.md").write_text(sweep_markdown(summary.sweep or []) + "\n")
     return _finish(summary, plan.run_dir)
 
 
-def cmd_rps(args: argparse.Namespace) -> int:
-    """Small-request throughput of the bridge and its references, rounds alternating."""
-    import psutil
-
-    from bench.load import rps
-
-    run_dir = new_run_dir(Path(args.results_dir))
-    references = {PYTHON_DIRECT} if not args.no_references else set()
-    chunk = (args.chunk_sizes or [1024 * 1024])[0]
-    factory, _mode = services_factory(
-        run_dir, references, target_url=args.target_url, stats_url=args.stats_url
-    )
-    with factory(chunk) as services:
-        procs = {name: psutil.Process(pid) for name, pid in services.processes.items()}
-
-        def read_processes() -> dict[str, dict[str, float]]:
-            out = {}
-            for name, proc in procs.items():
-                cpu = proc.cpu_times()
-                out[name] = {"cpu_seconds": cpu.user + cpu.system}
-            return out
-
-        wanted = args.targets or [BRIDGE, PYTHON_DIRECT, GO_DIRECT]
-        targets = {name: services.targets[name] for name in wanted if name in services.targets}
-        by_target = rps.alternate(
-            targets,
-            rounds=args.rounds,
-            connections=args.connections,
+def _ab_scenario(args: argparse.Namespace, kind: str, chunk: int) -> Any:
+    """The scenario every target runs in each round."""
+    if kind == "rps":
+        return lambda target: Rps(
+            target,
+            chunk,
+            size=SMALL_BODY_BYTES,
+            concurrency=args.connections,
             seconds=args.seconds,
             warmup_s=args.warmup,
-            read_processes=read_processes,
         )
-    table = rps.alternate_markdown(by_target)
-    (run_dir / "rps.md").write_text(table + "\n")
-    (run_dir / "rps.json").write_text(json.dumps(by_target, indent=2) + "\n")
-    print(table)
-    print(f"results written to {run_dir}")
+    if kind == "download":
+        return lambda target: Download(target, chunk, size=args.size)
+    if kind == "upload":
+        return lambda target: Upload(target, chunk, size=args.size, hashed=not args.no_hash)
+    return lambda target: FileDownload(target, chunk, size=args.size)
+
+
+def cmd_ab(args: argparse.Namespace, kind: str | None = None) -> int:
+    """Targets and bridge variants alive at once, measured in alternating rounds."""
+    kind = kind or args.scenario
+    if args.target_url:
+        print("bench: rounds start their own services (no --target-url)", file=sys.stderr)
+        return 2
+    chunk = (args.chunk_sizes or [1024 * 1024])[0]
+    references = () if args.no_references else SPAWNED_REFERENCES
+    if kind != "rps" and args.size is None:
+        args.size = 512 * 1024 * 1024
+    plan = ABPlan(
+        profile=get_profile(args.profile),
+        scenario_for=_ab_scenario(args, kind, chunk),
+        kind=kind,
+        chunk=chunk,
+        rounds=args.rounds,
+        run_dir=new_run_dir(Path(args.results_dir)),
+        references=frozenset(service_options(args, references).references),
+        variants=tuple(args.variant or ()),
+        targets=tuple(args.targets) if args.targets else None,
+        reference=args.reference,
+        file_sizes=(args.size,) if kind == "file" else (),
+        sample_interval_s=args.sample_interval,
+    )
+    execute_ab(plan)
+    print((plan.run_dir / "summary.md").read_text())
+    print(f"results written to {plan.run_dir}")
     return 0
+
+
+def gate(
+    baseline: Summary, current: Summary, tol: compare.CompareTolerances | None = None
+) -> compare.Comparison:
+    """The gate of the summaries' kind: a run's (bench/judge/compare.py) or a capacity
+    ramp's (bench/capacity/gate.py); CompareError for kinds that do not compare."""
+    if isinstance(baseline, CapacityRun) != isinstance(current, CapacityRun):
+        raise compare.CompareError("a capacity run compares only with a capacity run")
+    if isinstance(baseline, CapacityRun) and isinstance(current, CapacityRun):
+        return compare_capacity(baseline, current, tol)
+    if isinstance(baseline, RunSummary) and isinstance(current, RunSummary):
+        return compare.compare(baseline, current, tol)
+    raise compare.CompareError("A/B runs are not gated: read their ratios")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -166,14 +188,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         latency_fraction=args.latency_tolerance,
     )
     try:
-        baseline = compare.load_summary(args.baseline)
-        current = compare.load_summary(args.current)
-        result = compare.compare(baseline, current, tol)
-    except compare.CompareError as exc:
+        baseline, current = load_summary(args.baseline), load_summary(args.current)
+        result = gate(baseline, current, tol)
+    except (SummaryError, compare.CompareError) as exc:
         print(f"bench compare: {exc}", file=sys.stderr)
         return 2
     print(compare.terminal_table(result))
-    md = compare.markdown(result, baseline["_path"], current["_path"])
+    md = compare.markdown(result, baseline.path, current.path)
     targets = [args.markdown] if args.markdown else []
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         targets.append(os.environ["GITHUB_STEP_SUMMARY"])
@@ -185,23 +206,32 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     try:
-        target = copy_baseline(Path(args.run_dir), Path(args.baseline_dir), args.name)
-    except (FileNotFoundError, ValueError) as exc:
+        target = copy_baseline(
+            Path(args.run_dir), Path(args.baseline_dir), args.name, allow_dirty=args.allow_dirty
+        )
+    except (FileNotFoundError, SummaryError) as exc:
         print(f"bench baseline: {exc}", file=sys.stderr)
         return 2
     print(f"baseline updated: {target}")
     return 0
 
 
-def _add_target_args(p: argparse.ArgumentParser) -> None:
+def _add_round_flags(p: argparse.ArgumentParser) -> None:
+    add_target_flags(p)
+    p.add_argument("--chunk-sizes", type=_chunk_list, help="the first one is used (default 1 MiB)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds, every target once in each")
+    p.add_argument("--connections", type=int, default=32, help="rps: keep-alive connections")
+    p.add_argument("--seconds", type=float, default=3.0, help="rps: measured seconds per round")
+    p.add_argument("--warmup", type=float, default=0.5, help="rps: unmeasured seconds per round")
     p.add_argument(
-        "--profile", default="quick", choices=sorted(PROFILES), help="run size (default quick)"
+        "--variant",
+        type=_variant,
+        action="append",
+        help="a bridge started from another tree/env, NAME=TREE[;ENV=VALUE...] (repeatable; "
+        "BENCH_PLUGIN_PYTHON=... picks the plugin's interpreter, HOSTSTUB_BIN=... the host)",
     )
-    p.add_argument("--chunk-sizes", type=_chunk_list, help="comma-separated bytes")
-    p.add_argument("--results-dir", default=str(REPO_ROOT / "results"))
-    p.add_argument("--target-url", help="use a running host (e.g. http://host:8065)")
-    p.add_argument("--stats-url", help="its /debug/stats URL (with --target-url)")
-    p.add_argument("--sample-interval", type=float, default=0.05, help="seconds (psutil)")
+    p.add_argument("--reference", help="ratios to this target (default python-direct)")
+    p.add_argument("--no-references", action="store_true", help="start no spawned peer")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -210,31 +240,40 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the scenarios, write results/<UTC timestamp>/")
-    _add_target_args(run)
-    run.add_argument("--scenarios", type=_name_list, help="comma-separated kinds (default all)")
-    run.add_argument("--no-references", action="store_true", help="skip python-direct/buffered")
+    add_target_flags(run)
+    run.add_argument("--chunk-sizes", type=_chunk_list, help="comma-separated bytes")
+    run.add_argument(
+        "--scenarios", type=name_list(KINDS), help="comma-separated kinds (default all)"
+    )
+    run.add_argument(
+        "--no-references",
+        action="store_true",
+        help="start no spawned peer (python-direct, buffered, go-plugin)",
+    )
     run.add_argument("--no-locust", action="store_true")
     run.add_argument("--no-pytest-benchmark", action="store_true")
     run.add_argument("--locust-seconds", type=int, help="default: the profile's")
     run.set_defaults(func=cmd_run)
 
-    sweep = sub.add_parser("sweep", help="download/upload across chunk sizes")
-    _add_target_args(sweep)
-    sweep.add_argument("--size", type=int, help="bytes per transfer (default: profile's)")
+    sweep = sub.add_parser("sweep", help="download/upload/file across chunk sizes")
+    add_target_flags(sweep)
+    sweep.add_argument("--chunk-sizes", type=_chunk_list, help="comma-separated bytes")
+    sweep.add_argument("--size", type=_size, help="bytes per transfer (default: profile's)")
     sweep.add_argument("--docker", action="store_true", help="a container pair per setting")
     sweep.set_defaults(func=cmd_sweep)
 
     rps_ = sub.add_parser(
-        "rps", help="small-request req/s of the bridge and references, rounds alternating"
+        "rps", help="small-request req/s of the bridge, its peers and variants, rounds alternating"
     )
-    _add_target_args(rps_)
-    rps_.add_argument("--rounds", type=int, default=3, help="rounds (best one counts)")
-    rps_.add_argument("--connections", type=int, default=32)
-    rps_.add_argument("--seconds", type=float, default=3.0, help="measured seconds per round")
-    rps_.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds per round")
-    rps_.add_argument("--targets", type=_name_list, help="default bridge,python-direct,go-direct")
-    rps_.add_argument("--no-references", action="store_true", help="skip python-direct")
-    rps_.set_defaults(func=cmd_rps)
+    _add_round_flags(rps_)
+    rps_.set_defaults(func=lambda args: cmd_ab(args, "rps"), size=None, no_hash=False)
+
+    ab = sub.add_parser("ab", help="one scenario against targets and variants, rounds alternating")
+    _add_round_flags(ab)
+    ab.add_argument("--scenario", choices=AB_SCENARIOS, default="rps")
+    ab.add_argument("--size", type=_size, help="bytes per transfer (default 512m)")
+    ab.add_argument("--no-hash", action="store_true", help="upload: ?hash=none (the transport)")
+    ab.set_defaults(func=cmd_ab)
 
     cmp_ = sub.add_parser("compare", help="exit 1 when CURRENT regressed against BASELINE")
     cmp_.add_argument("baseline", help="summary.json or run folder")
@@ -255,9 +294,15 @@ def parser() -> argparse.ArgumentParser:
     base.add_argument("run_dir")
     base.add_argument("--baseline-dir", default=str(BASELINE_DIR), help="root of the baselines")
     base.add_argument("--name", help="folder name (default <mode>-<profile>, e.g. spawned-quick)")
+    base.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="accept a run made from a tree with uncommitted changes",
+    )
     base.set_defaults(func=cmd_baseline)
 
-    history.add_parser(sub, REPO_ROOT / "results")
+    history.add_parser(sub, RESULTS_DIR)
+    figures.add_parser(sub)
     return ap
 
 
@@ -267,16 +312,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    if getattr(args, "scenarios", None):
-        unknown = set(args.scenarios) - set(KINDS)
-        if unknown:
-            print(
-                f"bench: unknown scenarios {sorted(unknown)}; known: {', '.join(KINDS)}",
-                file=sys.stderr,
-            )
-            return 2
-    if getattr(args, "stats_url", None) and not getattr(args, "target_url", None):
-        print("bench: --stats-url needs --target-url", file=sys.stderr)
+    problem = check_target_flags(args)
+    if problem:
+        print(f"bench: {problem}", file=sys.stderr)
         return 2
     try:
         return int(args.func(args))

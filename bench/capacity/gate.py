@@ -1,34 +1,30 @@
 """`bench compare` of two capacity runs: the nightly gate.
 
-Per ramp of the baseline (target/mode): the capacity may not drop, and at every
-level both runs held, each process's peak memory may not rise beyond the compare
-tolerances for peaks (fraction + slack, as for container peaks). Only the
-bridge gates; the references' changes are shown as `info`.
+Only like is compared with like: the same profile, mode and ramp settings
+(levels, stream bytes, chunk) and the same limits (memory cap, TTFB SLO); a run
+under others is not comparable and the gate says so (exit 2). Per ramp of the
+baseline (target/mode): the capacity may not drop (a higher one is reported as
+improved), and at every level both runs held, each process's peak memory may
+not rise beyond the compare tolerances for peaks (fraction + slack, as for
+container peaks). Only the bridge gates; the peers' changes are shown as `info`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from bench.capacity.model import CAPACITY_KIND, CapacityRun, Ramp, from_json
-from bench.judge.compare import Check, CompareError, CompareTolerances, Comparison
+from bench.core.targets import BRIDGE
+from bench.judge.compare import Check, CompareError, CompareTolerances, Comparison, higher_is_worse
 from bench.observe.samplers import LOADGEN
-from bench.runner.targets import BRIDGE
+from bench.results.capacity import CapacityRun, Ramp
 
 
-def is_capacity(summary: Mapping[str, Any]) -> bool:
-    return summary.get("kind") == CAPACITY_KIND
-
-
-def load(summary: Mapping[str, Any]) -> CapacityRun:
-    """A capacity summary.json (already parsed) as records; CompareError when malformed."""
-    try:
-        return from_json(dict(summary))
-    except (KeyError, TypeError) as exc:
-        raise CompareError(
-            f"{summary.get('_path', 'summary')}: not a readable capacity run ({exc!r})"
-        ) from exc
+def comparability(baseline: CapacityRun, current: CapacityRun) -> list[str]:
+    """Why two capacity runs are not comparable (empty: they are)."""
+    problems = []
+    if baseline.profile != current.profile:
+        problems.append(f"profile {baseline.profile} vs {current.profile}")
+    if baseline.environment.mode != current.environment.mode:
+        problems.append(f"mode {baseline.environment.mode} vs {current.environment.mode}")
+    return problems + baseline.settings.differences(current.settings)
 
 
 def _capacity_check(base: Ramp, cur: Ramp) -> Check:
@@ -38,7 +34,17 @@ def _capacity_check(base: Ramp, cur: Ramp) -> Check:
     elif cur.capacity > base.capacity:
         status = "improved"
     note = "" if cur.stopped_at is None else f"stopped at {cur.stopped_at}: {cur.reason}"
-    return Check(base.key, "capacity", base.capacity, cur.capacity, base.capacity, status, note)
+    # Half the capacity is caught unless the baseline held no level at all.
+    return Check(
+        base.key,
+        "capacity",
+        base.capacity,
+        cur.capacity,
+        base.capacity,
+        status,
+        note,
+        catches_2x=base.capacity >= 1,
+    )
 
 
 def _memory_checks(base: Ramp, cur: Ramp, tol: CompareTolerances) -> list[Check]:
@@ -52,39 +58,44 @@ def _memory_checks(base: Ramp, cur: Ramp, tol: CompareTolerances) -> list[Check]
             now = cur_level.peak(peak.name)
             if peak.name == LOADGEN or now is None:
                 continue
-            limit = peak.peak_bytes * (1 + tol.container_fraction) + tol.container_slack_bytes
-            if now > limit:
-                status = "REGRESSION"
-            elif now < peak.peak_bytes - tol.container_slack_bytes:
-                status = "improved"
-            else:
-                status = "ok"
             checks.append(
-                Check(
+                higher_is_worse(
                     f"{base.key}/x{base_level.concurrency}",
                     f"peak_memory/{peak.name}",
                     peak.peak_bytes,
                     now,
-                    limit,
-                    status,
+                    tol.container_fraction,
+                    tol.container_slack_bytes,
                 )
             )
     return checks
 
 
 def compare_capacity(
-    baseline: Mapping[str, Any], current: Mapping[str, Any], tol: CompareTolerances
+    baseline: CapacityRun, current: CapacityRun, tol: CompareTolerances | None = None
 ) -> Comparison:
-    base_run, cur_run = load(baseline), load(current)
-    current_ramps = {r.key: r for r in cur_run.ramps}
-    missing = [r.key for r in base_run.ramps if r.key not in current_ramps]
+    tol = tol or CompareTolerances()
+    problems = comparability(baseline, current)
+    if problems:
+        raise CompareError(
+            f"not comparable: {current.path or 'the current run'} ramped under other "
+            f"conditions than the baseline: {'; '.join(problems)}"
+        )
+    current_ramps = {r.key: r for r in current.ramps}
+    missing = [r.key for r in baseline.ramps if r.key not in current_ramps]
     if missing:
         raise CompareError(
-            f"{current.get('_path', 'current run')} lacks ramps of the baseline: "
+            f"{current.path or 'current run'} lacks ramps of the baseline: "
             f"{', '.join(missing)} (run the same profile, targets and modes)"
         )
-    result = Comparison()
-    for base in base_run.ramps:
+    result = Comparison(
+        tolerances=[
+            "capacity: no drop (any lower level is a regression)",
+            f"peaks per level: baseline x {1 + tol.container_fraction:g} + "
+            f"{tol.container_slack_bytes / 2**20:g} MiB",
+        ]
+    )
+    for base in baseline.ramps:
         cur = current_ramps[base.key]
         checks = [_capacity_check(base, cur), *_memory_checks(base, cur, tol)]
         if base.target != BRIDGE:

@@ -8,17 +8,23 @@ process, the cap drawn across); a level that broke a limit is marked with an x.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bench.capacity.model import CAPACITY_KIND, MODES, CapacityRun, LevelResult, Ramp
+from bench.core.tables import md_table
+from bench.core.units import MiB
 from bench.observe.samplers import LOADGEN
-from bench.report.markdown import md_table
-from bench.report.summary import SCHEMA_VERSION
+from bench.report.plots import pyplot
+from bench.report.summary import write_summary
+from bench.results import SummaryError, load_summary
+from bench.results.capacity import MODES, CapacityRun, LevelResult, Ramp
+from bench.results.format import CAPACITY_KIND, write_json
+from bench.results.run import LatestCapacity, RunSummary
 
-MiB = 1024 * 1024
 CLIENT_BOUND_CORES = 0.9  # the load generator near one core: the GIL may be the limit
+log = logging.getLogger(__name__)
 THROUGHPUT_PNG = "capacity_throughput.png"
 MEMORY_PNG = "capacity_memory.png"
 
@@ -79,6 +85,7 @@ def levels_table(ramps: Iterable[Ramp]) -> str:
                     ramp.key,
                     f"{lv.concurrency}"
                     + (f" (x{lv.transfers_per_stream})" if lv.transfers_per_stream > 1 else ""),
+                    f"{lv.stream_bytes / MiB:g}",
                     _fmt(lv.aggregate_mb_s),
                     f"{_fmt(lv.stream_mb_s_min, '.1f')} / {_fmt(lv.stream_mb_s_median, '.1f')}",
                     _fmt(lv.jain_index, ".2f"),
@@ -93,6 +100,7 @@ def levels_table(ramps: Iterable[Ramp]) -> str:
     header = [
         "ramp",
         "streams",
+        "MiB each",
         "MB/s",
         "stream MB/s min / median",
         "Jain",
@@ -106,15 +114,45 @@ def levels_table(ramps: Iterable[Ramp]) -> str:
     return md_table(header, rows)
 
 
+def peak_growth_rows(ramps: Iterable[Ramp]) -> list[list[str]]:
+    """Per ramp and process: the peak at the fewest streams against the peak at the most
+    that held (what grows with the number of clients, not with a body)."""
+    rows = []
+    for ramp in ramps:
+        held = [lv for lv in ramp.levels if lv.held]
+        if len(held) < 2:
+            continue
+        low, high = held[0], held[-1]
+        for peak in low.processes:
+            top = high.peak(peak.name)
+            if peak.name == LOADGEN or top is None or not peak.peak_bytes:
+                continue
+            rows.append(
+                [
+                    ramp.key,
+                    peak.name,
+                    f"{peak.peak_bytes / MiB:.1f} at {low.concurrency}",
+                    f"{top / MiB:.1f} at {high.concurrency}",
+                    f"{(top / peak.peak_bytes - 1):+.0%}",
+                ]
+            )
+    return rows
+
+
 def summary_markdown(run: CapacityRun) -> str:
-    env = run.environment
+    s = run.settings
+    per_stream = (
+        f"{s.stream_bytes / MiB:g} MiB x {max(s.levels)} / N each (the same bytes per level)"
+        if s.same_bytes
+        else f"{s.stream_bytes / MiB:g} MiB each"
+    )
     out = [
         f"# streambench capacity {run.run_id} ({run.profile} profile)",
         "",
-        f"{env.get('cpu_count')} CPUs, Python {env.get('python')}, {env.get('go') or 'go ?'}, "
-        f"commit {str(env.get('git_commit'))[:12]}{' (dirty)' if env.get('git_dirty') else ''}, "
-        f"mode {env.get('mode')}. Levels {', '.join(map(str, run.levels))} concurrent streams of "
-        f"{env.get('stream_bytes', 0) / MiB:g} MiB each.",
+        run.environment.line(),
+        "",
+        f"Levels {', '.join(map(str, run.levels))} concurrent streams of {per_stream}"
+        + ("; fresh processes for every level." if s.fresh else "."),
         "",
         f"A level holds when every stream moved its bytes intact, no serving process or "
         f"container went over {run.limits.memory_cap_bytes / MiB:.0f} MiB or was killed, and "
@@ -129,8 +167,8 @@ def summary_markdown(run: CapacityRun) -> str:
         "",
         (
             "streams (xN) = N transfers back to back on each stream, so that a level moves at "
-            f"least {env['min_level_bytes'] / MiB:g} MiB; "
-            if env.get("min_level_bytes")
+            f"least {s.min_level_bytes / MiB:g} MiB; "
+            if s.min_level_bytes
             else ""
         )
         + "MB/s = 10^6 B/s over the level's wall time; Jain = fairness of per-stream MB/s "
@@ -147,6 +185,16 @@ def summary_markdown(run: CapacityRun) -> str:
             f"(one Python interpreter tops out near 1.0; from {CLIENT_BOUND_CORES} a level "
             "is marked client-bound?).",
         ]
+    growth = peak_growth_rows(run.ramps)
+    if growth:
+        out += [
+            "",
+            "## Peak growth with the number of streams",
+            "",
+            md_table(
+                ["ramp", "process", "peak MiB (fewest)", "peak MiB (most held)", "growth"], growth
+            ),
+        ]
     if run.notes:
         out += ["", *[f"- {note}" for note in run.notes]]
     out += ["", f"Plots: [{THROUGHPUT_PNG}]({THROUGHPUT_PNG}), [{MEMORY_PNG}]({MEMORY_PNG})."]
@@ -158,8 +206,6 @@ def summary_markdown(run: CapacityRun) -> str:
 
 def _panels(run: CapacityRun, title: str) -> tuple[Any, Any, list[Any], list[str]]:
     """A figure with one panel per mode present in the run: (pyplot, figure, axes, modes)."""
-    from bench.report.plots import pyplot
-
     plt = pyplot()
     modes = [m for m in MODES if any(r.mode == m for r in run.ramps)] or [MODES[0]]
     fig, axes = plt.subplots(1, len(modes), figsize=(5.5 * len(modes), 4.5), squeeze=False)
@@ -232,16 +278,13 @@ def plot_memory(run: CapacityRun, path: Path) -> Path:
 
 def write_capacity_run(run_dir: Path, run: CapacityRun) -> None:
     """summary.json, summary.md and the two plots into run_dir."""
-    from bench.capacity.model import to_json
-
     run_dir.mkdir(parents=True, exist_ok=True)
     plot_throughput(run, run_dir / THROUGHPUT_PNG)
     plot_memory(run, run_dir / MEMORY_PNG)
     run.files = sorted(
         {p.name for p in run_dir.iterdir() if p.is_file()} | {"summary.json", "summary.md"}
     )
-    data = to_json(run, SCHEMA_VERSION)
-    (run_dir / "summary.json").write_text(json.dumps(data, indent=2) + "\n")
+    write_json(run_dir / "summary.json", run.to_json())
     (run_dir / "summary.md").write_text(summary_markdown(run))
 
 
@@ -264,26 +307,26 @@ def latest_capacity_run(results_dir: Path, before: str | None = None) -> Path | 
     return None
 
 
-def link_latest(run_dir: Path) -> None:
-    """Adds the newest capacity figures next to a `bench run` (summary.md and .json)."""
-    from bench.capacity.model import from_json
-
+def link_latest(run_dir: Path, summary: RunSummary) -> None:
+    """Adds the newest capacity figures to a `bench run`'s summary (and its files)."""
     found = latest_capacity_run(run_dir.parent, before=run_dir.name)
     if found is None:
         return
-    capacity = from_json(json.loads((found / "summary.json").read_text()))
+    try:
+        capacity = load_summary(found)
+    except SummaryError as exc:
+        log.warning("not linking %s: %s", found, exc)
+        return
+    if not isinstance(capacity, CapacityRun):
+        return
     link = f"../{found.name}/summary.md"
+    summary.latest_capacity = LatestCapacity(
+        found.name, link, {r.key: r.capacity for r in capacity.ramps}
+    )
+    write_summary(run_dir, summary)
     section = (
         f"\n## Capacity (latest capacity run: [{found.name}]({link}))\n\n"
         f"{capacity_table(capacity.ramps)}\n"
     )
     with (run_dir / "summary.md").open("a") as out:
         out.write(section)
-    summary_path = run_dir / "summary.json"
-    summary = json.loads(summary_path.read_text())
-    summary["latest_capacity"] = {
-        "run_id": found.name,
-        "summary": link,
-        "capacity": {r.key: r.capacity for r in capacity.ramps},
-    }
-    summary_path.write_text(json.dumps(summary, indent=2, default=str) + "\n")

@@ -1,33 +1,37 @@
-"""`bench compare BASELINE CURRENT`: the regression gate.
+"""`bench compare BASELINE CURRENT` on two `bench run` summaries: the regression gate.
 
-Per scenario of the baseline: peak RSS growth per process, container peak
-memory, throughput; per leak counter of the current run's soak: its growth per
-request, a regression whenever the soak's leak verdict failed (a leak is never
-tolerated relative to a baseline). Throughput is compared
-as the ratio to the Go-direct reference of the same run when both runs have it
-(so a slower machine does not look like a regression), else as raw MB/s; the
-small-request throughput scenario (`rps`) likewise by req/s, and its p99 latency
-may grow by a fraction plus a slack.
-Exit status: 0 no regression, 1 regression, 2 unusable input.
+Only like is compared with like: two runs of other modes, profiles, chunk
+settings or process settings are not comparable, and the gate says so (exit 2)
+instead of passing. Per scenario of the baseline: peak RSS growth per process,
+container peak memory, throughput; per leak counter of the current run's soak:
+its growth per request, a regression whenever the soak's leak verdict failed (a
+leak is never tolerated relative to a baseline). Throughput is compared as the
+ratio to the Go-direct reference of the same run when both runs have it (so a
+slower machine does not look like a regression), else as raw MB/s; the
+small-request throughput scenario (`rps`) likewise by req/s, and its p99
+latency may grow by a fraction plus a slack. Only the bridge gates; the peers'
+changes are shown as `info`.
+
+Every comparison states its tolerances, and each check whether it could catch a
+2x regression of its own baseline figure at all (a growth of 2 MiB doubling to
+4 MiB stays under 2 x 1.5 + 8 MiB): the summary lists those that could not.
+Exit status: 0 no regression, 1 regression, 2 unusable input or not comparable.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from bench.report.markdown import md_table
-from bench.report.summary import SCHEMA_VERSION
-from bench.runner.targets import BRIDGE, GO_DIRECT
-
-MiB = 1024 * 1024
+from bench.core.tables import md_table
+from bench.core.targets import BRIDGE, GO_DIRECT
+from bench.core.units import MiB
+from bench.observe.samplers import LOADGEN
+from bench.results.run import RunSummary, ScenarioRow
 
 
 class CompareError(ValueError):
-    """A summary that cannot be compared: missing, malformed, other schema, missing scenario."""
+    """Two summaries that cannot be compared: other settings, kinds, missing scenarios."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,19 @@ class CompareTolerances:
     latency_fraction: float = 0.5  # small-request p99 may grow by 50 % ...
     latency_slack_ms: float = 2.0  # ... plus this (scheduler noise on a busy machine)
 
+    def describe(self) -> list[str]:
+        return [
+            f"RSS growth: baseline x {1 + self.memory_fraction:g} + "
+            f"{self.memory_slack_bytes / MiB:g} MiB",
+            f"container / process peaks: baseline x {1 + self.container_fraction:g} + "
+            f"{self.container_slack_bytes / MiB:g} MiB",
+            f"throughput and req/s (as ratios to Go direct when both runs have it): "
+            f"baseline x {1 - self.throughput_fraction:g}",
+            f"small-request p99: baseline x {1 + self.latency_fraction:g} + "
+            f"{self.latency_slack_ms:g} ms",
+            "leaks: none (a failed leak verdict is a regression)",
+        ]
+
 
 @dataclass
 class Check:
@@ -48,64 +65,28 @@ class Check:
     baseline: float | None
     current: float | None
     limit: float | None
-    status: str  # "ok", "REGRESSION", "improved", "info" (a reference's change: not gated)
+    status: str  # "ok", "REGRESSION", "improved", "info" (a peer's change: not gated)
     note: str = ""
+    # Would the limit be crossed if the baseline figure got twice as bad?
+    catches_2x: bool = True
 
 
 @dataclass
 class Comparison:
     checks: list[Check] = field(default_factory=list)
+    tolerances: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. another machine
 
     @property
     def regressions(self) -> list[Check]:
         return [c for c in self.checks if c.status == "REGRESSION"]
 
-
-def load_summary(path: str | Path) -> dict[str, Any]:
-    """summary.json from a file or a run folder, validated enough to compare."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "summary.json"
-    if not p.is_file():
-        raise CompareError(f"{p}: no such file (expected a summary.json or a run folder)")
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise CompareError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    if not isinstance(data, dict):
-        raise CompareError(f"{p}: expected a JSON object at the top level")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise CompareError(
-            f"{p}: schema_version {data.get('schema_version')!r}, this bench reads {SCHEMA_VERSION}"
-        )
-    if data.get("kind") == "capacity":  # a `bench capacity` run: bench/capacity/gate.py
-        if not isinstance(data.get("ramps"), list):
-            raise CompareError(f"{p}: capacity run without a 'ramps' list")
-        data["_path"] = str(p)
-        return data
-    scenarios = data.get("scenarios")
-    if not isinstance(scenarios, list):
-        raise CompareError(f"{p}: 'scenarios' missing or not a list")
-    for i, s in enumerate(scenarios):
-        if not isinstance(s, dict) or "id" not in s or "ok" not in s:
-            raise CompareError(f"{p}: scenarios[{i}] lacks 'id'/'ok'")
-    data["_path"] = str(p)
-    return data
+    def too_loose(self) -> list[Check]:
+        """Gated checks whose limit a 2x regression of their baseline would not cross."""
+        return [c for c in self.checks if c.status != "info" and not c.catches_2x]
 
 
-def _by_id(summary: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return {s["id"]: s for s in summary["scenarios"]}
-
-
-def _go_direct_twin(scenario: Mapping[str, Any], by_id: Mapping[str, Any]) -> Any:
-    if scenario.get("target") != BRIDGE:
-        return None
-    twin_id = scenario["id"].replace(f"/{BRIDGE}/", f"/{GO_DIRECT}/", 1)
-    twin = by_id.get(twin_id)
-    return twin.get("throughput_mb_s") if twin and twin.get("ok") else None
-
-
-def _higher_is_worse(
+def higher_is_worse(
     scenario: str, metric: str, base: float, cur: float, fraction: float, slack: float
 ) -> Check:
     limit = base * (1 + fraction) + slack
@@ -115,10 +96,10 @@ def _higher_is_worse(
         status = "improved"
     else:
         status = "ok"
-    return Check(scenario, metric, base, cur, limit, status)
+    return Check(scenario, metric, base, cur, limit, status, catches_2x=2 * base > limit)
 
 
-def _lower_is_worse(scenario: str, metric: str, base: float, cur: float, fraction: float) -> Check:
+def lower_is_worse(scenario: str, metric: str, base: float, cur: float, fraction: float) -> Check:
     limit = base * (1 - fraction)
     if cur < limit:
         status = "REGRESSION"
@@ -126,45 +107,47 @@ def _lower_is_worse(scenario: str, metric: str, base: float, cur: float, fractio
         status = "improved"
     else:
         status = "ok"
-    return Check(scenario, metric, base, cur, limit, status)
+    return Check(scenario, metric, base, cur, limit, status, catches_2x=base / 2 < limit)
 
 
-def compare(
-    baseline: Mapping[str, Any],
-    current: Mapping[str, Any],
-    tol: CompareTolerances | None = None,
-) -> Comparison:
-    tol = tol or CompareTolerances()
-    from bench.capacity import gate
-
-    if gate.is_capacity(baseline) or gate.is_capacity(current):
-        if not (gate.is_capacity(baseline) and gate.is_capacity(current)):
-            raise CompareError("a capacity run compares only with a capacity run")
-        return gate.compare_capacity(baseline, current, tol)
-    base_ids, cur_ids = _by_id(baseline), _by_id(current)
-    missing = sorted(set(base_ids) - set(cur_ids))
-    if missing:
-        raise CompareError(
-            f"{current.get('_path', 'current run')} lacks scenarios of the baseline: "
-            f"{', '.join(missing)} (run the same profile and scenarios, or update the baseline)"
+def comparability(baseline: RunSummary, current: RunSummary) -> tuple[list[str], list[str]]:
+    """(why the runs are not comparable, notes that do not stop the comparison)."""
+    base, cur = baseline.environment, current.environment
+    problems = []
+    if baseline.profile != current.profile:
+        problems.append(f"profile {baseline.profile} vs {current.profile}")
+    if base.mode != cur.mode:
+        problems.append(f"mode {base.mode} vs {cur.mode}")
+    if base.chunk_sizes and cur.chunk_sizes and base.chunk_sizes != cur.chunk_sizes:
+        problems.append(f"chunk sizes {base.chunk_sizes} vs {cur.chunk_sizes}")
+    for key in sorted(set(base.settings) | set(cur.settings)):
+        mine, theirs = base.settings.get(key), cur.settings.get(key)
+        if mine != theirs and base.settings and cur.settings:
+            problems.append(f"setting {key}: {mine} vs {theirs}")
+    notes = []
+    if (base.cpu_count, base.machine) != (cur.cpu_count, cur.machine):
+        notes.append(
+            f"another machine: {base.cpu_count} CPUs {base.machine} vs "
+            f"{cur.cpu_count} CPUs {cur.machine} (throughput is compared as ratios to Go direct)"
         )
-    result = Comparison()
-    for sid, base in base_ids.items():
-        cur = cur_ids[sid]
-        if base["ok"] and not cur["ok"]:
-            result.checks.append(Check(sid, "ok", 1, 0, None, "REGRESSION", str(cur.get("error"))))
-            continue
-        if not base["ok"]:
-            continue
-        for proc, base_growth in (base.get("rss_growth_bytes") or {}).items():
-            if proc == "loadgen":
-                continue  # the load generator is not under test
-            cur_growth = (cur.get("rss_growth_bytes") or {}).get(proc)
-            if cur_growth is None:
-                continue
-            result.checks.append(
-                _higher_is_worse(
-                    sid,
+    return problems, notes
+
+
+def _go_direct_twin(row: ScenarioRow, by_id: Mapping[str, ScenarioRow]) -> ScenarioRow | None:
+    if row.target != BRIDGE:
+        return None
+    twin = by_id.get(row.id.replace(f"/{BRIDGE}/", f"/{GO_DIRECT}/", 1))
+    return twin if twin is not None and twin.ok else None
+
+
+def _memory_checks(base: ScenarioRow, cur: ScenarioRow, tol: CompareTolerances) -> list[Check]:
+    checks = []
+    for proc, base_growth in base.rss_growth_bytes.items():
+        cur_growth = cur.rss_growth_bytes.get(proc)
+        if proc != LOADGEN and cur_growth is not None:  # the load generator is not under test
+            checks.append(
+                higher_is_worse(
+                    base.id,
                     f"rss_growth/{proc}",
                     base_growth,
                     cur_growth,
@@ -172,117 +155,161 @@ def compare(
                     tol.memory_slack_bytes,
                 )
             )
-        for name, base_peak in (base.get("container_peak_bytes") or {}).items():
-            cur_peak = (cur.get("container_peak_bytes") or {}).get(name)
-            if cur_peak is not None:
-                result.checks.append(
-                    _higher_is_worse(
-                        sid,
-                        f"container_peak/{name}",
-                        base_peak,
-                        cur_peak,
-                        tol.container_fraction,
-                        tol.container_slack_bytes,
-                    )
+    for name, base_peak in base.container_peak_bytes.items():
+        cur_peak = cur.container_peak_bytes.get(name)
+        if cur_peak is not None:
+            checks.append(
+                higher_is_worse(
+                    base.id,
+                    f"container_peak/{name}",
+                    base_peak,
+                    cur_peak,
+                    tol.container_fraction,
+                    tol.container_slack_bytes,
                 )
-        base_tp, cur_tp = base.get("throughput_mb_s"), cur.get("throughput_mb_s")
-        if base_tp and cur_tp:
-            base_ref = _go_direct_twin(base, base_ids)
-            cur_ref = _go_direct_twin(cur, cur_ids)
-            if base_ref and cur_ref:
-                check = _lower_is_worse(
-                    sid,
-                    "throughput/go-direct",
-                    base_tp / base_ref,
-                    cur_tp / cur_ref,
-                    tol.throughput_fraction,
-                )
-                check.note = f"{base_tp:.0f} -> {cur_tp:.0f} MB/s raw"
-            else:
-                check = _lower_is_worse(
-                    sid, "throughput_mb_s", base_tp, cur_tp, tol.throughput_fraction
-                )
-            result.checks.append(check)
-        if base.get("kind") == "rps":
-            result.checks.extend(_rps_checks(sid, base, cur, base_ids, cur_ids, tol))
-    for check in result.checks:
-        target = base_ids.get(check.scenario, {}).get("target")
-        if target not in (None, BRIDGE) and check.status == "REGRESSION":
-            # References (go-direct, python-direct, buffered) are context, not under test.
-            check.status = "info"
-            check.note = (check.note + " reference: not gated").strip()
-    base_leaks = _leak_figures(baseline)
-    for name, (cur_growth, limit, passed) in _leak_figures(current).items():
-        base_growth = base_leaks.get(name, (None, None, None))[0]
-        status = "ok" if passed else "REGRESSION"
-        note = "" if name in base_leaks else "not in the baseline"
-        result.checks.append(
-            Check(name, "leak_growth/request", base_growth, cur_growth, limit, status, note)
-        )
-    return result
+            )
+    return checks
 
 
-def _requests_per_s(scenario: Mapping[str, Any] | None) -> float | None:
-    if not scenario or not scenario.get("ok"):
+def _rate_check(
+    base: ScenarioRow,
+    cur: ScenarioRow,
+    base_ids: Mapping[str, ScenarioRow],
+    cur_ids: Mapping[str, ScenarioRow],
+    tol: CompareTolerances,
+    value: str,
+) -> Check | None:
+    """Throughput (`value` "mb_s") or req/s ("req_s"): as the ratio to the Go-direct
+    twin of the same run when both runs have one, else raw."""
+
+    def figure(row: ScenarioRow | None) -> float | None:
+        if row is None:
+            return None
+        return row.throughput_mb_s if value == "mb_s" else row.requests_per_s
+
+    base_v, cur_v = figure(base), figure(cur)
+    if not base_v or not cur_v:
         return None
-    value = (scenario.get("extra") or {}).get("requests_per_s")
-    return float(value) if value else None
+    base_ref = figure(_go_direct_twin(base, base_ids))
+    cur_ref = figure(_go_direct_twin(cur, cur_ids))
+    name = "throughput" if value == "mb_s" else "req_s"
+    unit = "MB/s" if value == "mb_s" else "req/s"
+    if base_ref and cur_ref:
+        check = lower_is_worse(
+            base.id,
+            f"{name}/go-direct",
+            base_v / base_ref,
+            cur_v / cur_ref,
+            tol.throughput_fraction,
+        )
+        check.note = f"{base_v:.0f} -> {cur_v:.0f} {unit} raw"
+        return check
+    metric = "throughput_mb_s" if value == "mb_s" else "req_s"
+    return lower_is_worse(base.id, metric, base_v, cur_v, tol.throughput_fraction)
 
 
-def _rps_checks(
-    sid: str,
-    base: Mapping[str, Any],
-    cur: Mapping[str, Any],
-    base_ids: Mapping[str, Any],
-    cur_ids: Mapping[str, Any],
+def _p99_check(base: ScenarioRow, cur: ScenarioRow, tol: CompareTolerances) -> Check | None:
+    if base.latency_ms is None or cur.latency_ms is None:
+        return None
+    return higher_is_worse(
+        base.id,
+        "p99_ms",
+        base.latency_ms.p99,
+        cur.latency_ms.p99,
+        tol.latency_fraction,
+        tol.latency_slack_ms,
+    )
+
+
+def _scenario_checks(
+    base: ScenarioRow,
+    cur: ScenarioRow,
+    base_ids: Mapping[str, ScenarioRow],
+    cur_ids: Mapping[str, ScenarioRow],
     tol: CompareTolerances,
 ) -> list[Check]:
-    """Small-request throughput: req/s like throughput (as a ratio to go-direct's req/s
-    of the same run when both runs have it), p99 latency like a cost (higher is worse)."""
+    if base.ok and not cur.ok:
+        return [Check(base.id, "ok", 1, 0, None, "REGRESSION", str(cur.error))]
+    if not base.ok:
+        return []
+    checks = _memory_checks(base, cur, tol)
+    if base.kind == "rps":
+        optional = [
+            _rate_check(base, cur, base_ids, cur_ids, tol, "req_s"),
+            _p99_check(base, cur, tol),
+        ]
+    else:
+        optional = [_rate_check(base, cur, base_ids, cur_ids, tol, "mb_s")]
+    checks += [c for c in optional if c is not None]
+    if base.target != BRIDGE:
+        for check in checks:
+            if check.status == "REGRESSION":  # the peers are context, not under test
+                check.status = "info"
+                check.note = (check.note + " reference: not gated").strip()
+    return checks
+
+
+def _leak_figures(summary: RunSummary) -> dict[str, tuple[float, float, bool]]:
+    """leak/<counter>/c<chunk> verdicts: (growth per request, limit, passed)."""
+    out = {}
+    for v in summary.verdicts:
+        growth = v.figures.get("growth_per_request")
+        limit = v.figures.get("limit_per_request")
+        if (
+            v.name.startswith("leak/")
+            and isinstance(growth, int | float)
+            and isinstance(limit, int | float)
+        ):
+            out[v.name] = (float(growth), float(limit), v.passed)
+    return out
+
+
+def _leak_checks(baseline: RunSummary, current: RunSummary) -> list[Check]:
+    base_leaks = _leak_figures(baseline)
     checks = []
-    base_rps, cur_rps = _requests_per_s(base), _requests_per_s(cur)
-    if base_rps and cur_rps:
-        twin = (
-            sid.replace(f"/{BRIDGE}/", f"/{GO_DIRECT}/", 1)
-            if base.get("target") == BRIDGE
-            else None
-        )
-        base_ref = _requests_per_s(base_ids.get(twin)) if twin else None
-        cur_ref = _requests_per_s(cur_ids.get(twin)) if twin else None
-        if base_ref and cur_ref:
-            check = _lower_is_worse(
-                sid,
-                "req_s/go-direct",
-                base_rps / base_ref,
-                cur_rps / cur_ref,
-                tol.throughput_fraction,
-            )
-            check.note = f"{base_rps:.0f} -> {cur_rps:.0f} req/s raw"
-        else:
-            check = _lower_is_worse(sid, "req_s", base_rps, cur_rps, tol.throughput_fraction)
-        checks.append(check)
-    base_p99 = (base.get("latency_ms") or {}).get("p99")
-    cur_p99 = (cur.get("latency_ms") or {}).get("p99")
-    if base_p99 is not None and cur_p99 is not None:
+    for name, (cur_growth, limit, passed) in _leak_figures(current).items():
+        base_growth = base_leaks.get(name, (None, None, None))[0]
+        note = "" if name in base_leaks else "not in the baseline"
         checks.append(
-            _higher_is_worse(
-                sid, "p99_ms", base_p99, cur_p99, tol.latency_fraction, tol.latency_slack_ms
+            Check(
+                name,
+                "leak_growth/request",
+                base_growth,
+                cur_growth,
+                limit,
+                "ok" if passed else "REGRESSION",
+                note,
             )
         )
     return checks
 
 
-def _leak_figures(summary: Mapping[str, Any]) -> dict[str, tuple[float, float, bool]]:
-    """leak/<counter>/c<chunk> verdicts: (growth per request, limit, passed)."""
-    out = {}
-    for v in summary.get("verdicts") or []:
-        if isinstance(v, dict) and str(v.get("name", "")).startswith("leak/"):
-            figures = v.get("figures") or {}
-            growth = figures.get("growth_per_request")
-            limit = figures.get("limit_per_request")
-            if isinstance(growth, int | float) and isinstance(limit, int | float):
-                out[v["name"]] = (float(growth), float(limit), bool(v.get("passed")))
-    return out
+def compare(
+    baseline: RunSummary, current: RunSummary, tol: CompareTolerances | None = None
+) -> Comparison:
+    tol = tol or CompareTolerances()
+    problems, notes = comparability(baseline, current)
+    if problems:
+        raise CompareError(
+            f"not comparable: {current.path or 'the current run'} ran under other "
+            f"conditions than the baseline: {'; '.join(problems)} (run it the same way, "
+            "or record a new baseline)"
+        )
+    base_ids, cur_ids = baseline.by_id(), current.by_id()
+    missing = sorted(set(base_ids) - set(cur_ids))
+    if missing:
+        raise CompareError(
+            f"{current.path or 'current run'} lacks scenarios of the baseline: "
+            f"{', '.join(missing)} (run the same profile and scenarios, or update the baseline)"
+        )
+    result = Comparison(tolerances=tol.describe(), notes=notes)
+    for sid, base in base_ids.items():
+        result.checks += _scenario_checks(base, cur_ids[sid], base_ids, cur_ids, tol)
+    result.checks += _leak_checks(baseline, current)
+    return result
+
+
+# -- the tables ---------------------------------------------------------------------
 
 
 def _fmt_value(metric: str, value: float | None) -> str:
@@ -305,6 +332,9 @@ def _fmt_value(metric: str, value: float | None) -> str:
     return f"{value:.1f}"
 
 
+HEADER = ["scenario", "metric", "baseline", "current", "limit", "status", "note"]
+
+
 def _rows(comparison: Comparison) -> list[list[str]]:
     return [
         [
@@ -314,13 +344,30 @@ def _rows(comparison: Comparison) -> list[list[str]]:
             _fmt_value(c.metric, c.current),
             _fmt_value(c.metric, c.limit),
             c.status,
-            c.note,
+            (c.note + ("" if c.catches_2x or c.status == "info" else " (blind to 2x)")).strip(),
         ]
         for c in comparison.checks
     ]
 
 
-HEADER = ["scenario", "metric", "baseline", "current", "limit", "status", "note"]
+def verdict_line(comparison: Comparison) -> str:
+    n = len(comparison.regressions)
+    return f"{n} regression(s)" if n else "no regression"
+
+
+def _gate_text(comparison: Comparison) -> list[str]:
+    """Tolerances, notes and the checks too loose to catch a 2x regression."""
+    lines = [f"Tolerances: {'; '.join(comparison.tolerances)}."] if comparison.tolerances else []
+    lines += [f"Note: {note}." for note in comparison.notes]
+    loose = comparison.too_loose()
+    if loose:
+        metrics = sorted({c.metric.split("/")[0] for c in loose})
+        lines.append(
+            f"Too loose to catch a 2x regression: {len(loose)} of {len(comparison.checks)} "
+            f"checks ({', '.join(metrics)}: baseline figures so small that doubling them "
+            "stays under the slack; marked 'blind to 2x')."
+        )
+    return lines
 
 
 def terminal_table(comparison: Comparison) -> str:
@@ -328,20 +375,13 @@ def terminal_table(comparison: Comparison) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    verdict = (
-        f"{len(comparison.regressions)} regression(s)"
-        if comparison.regressions
-        else "no regression"
-    )
-    return "\n".join(lines) + f"\n\n{verdict} in {len(comparison.checks)} checks\n"
+    tail = f"\n\n{verdict_line(comparison)} in {len(comparison.checks)} checks\n"
+    return "\n".join(lines) + tail + "".join(f"{line}\n" for line in _gate_text(comparison))
 
 
 def markdown(comparison: Comparison, baseline_path: str, current_path: str) -> str:
-    head = "## Bench comparison\n\n"
-    head += f"Baseline `{baseline_path}`, current `{current_path}`: "
-    head += (
-        f"**{len(comparison.regressions)} regression(s)**\n\n"
-        if comparison.regressions
-        else "**no regression**\n\n"
-    )
-    return head + md_table(HEADER, _rows(comparison)) + "\n"
+    head = f"## Bench comparison\n\nBaseline `{baseline_path}`, current `{current_path}`: "
+    head += f"**{verdict_line(comparison)}**\n\n"
+    body = md_table(HEADER, _rows(comparison)) + "\n"
+    gate = _gate_text(comparison)
+    return head + body + ("\n" + "\n\n".join(gate) + "\n" if gate else "")

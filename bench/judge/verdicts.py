@@ -7,11 +7,11 @@ summary.md can show why it passed or failed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
 
-MiB = 1024 * 1024
+from bench.core.units import MiB, human_size
+from bench.results.run import ContainerFigures, Verdict
 
 
 @dataclass(frozen=True)
@@ -43,17 +43,6 @@ class Tolerances:
     # slow reader: bytes the host pulled from the plugin beyond what the client read
     backpressure_ahead_bytes: int = 32 * MiB
     backpressure_rss_growth_bytes: int = 32 * MiB
-
-
-@dataclass
-class Verdict:
-    name: str
-    passed: bool
-    summary: str
-    figures: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _mib(n: float) -> str:
@@ -342,36 +331,55 @@ def abort_cleanup(
     )
 
 
-def container_held(peak_bytes: float, limit_bytes: float, oom_killed: bool, restarts: int) -> bool:
-    """The container pass rule: never OOM-killed or restarted, and its peak working set
-    under its cap (a limit of 0 means no cap was read: only survival counts)."""
-    survived = not oom_killed and restarts == 0
-    return survived and (not limit_bytes or peak_bytes < limit_bytes)
-
-
-def container_memory(name: str, figures: Mapping[str, Any]) -> Verdict:
+def container_memory(name: str, figures: ContainerFigures) -> Verdict:
     """A capped container survived the run: never OOM-killed or restarted, peak under its cap.
 
     This is the hard form of "no full buffering": the kernel kills a container
     that holds a body many times its cap, whatever the scenarios saw before.
-    figures: a container's entry in summary.json `containers` (ContainerMemory.to_dict).
     """
-    limit = figures.get("limit_bytes") or 0
-    peak = figures.get("peak_bytes") or 0
-    oom = bool(figures.get("oom_killed"))
-    restarts = int(figures.get("restart_count") or 0)
-    passed = container_held(peak, limit, oom, restarts)
+    limit, peak = figures.limit_bytes, figures.peak_bytes
     return Verdict(
         name=f"container-memory/{name}",
-        passed=passed,
+        passed=figures.held(),
         summary=(
-            f"{figures.get('service', name)}: peak {_mib(peak)} of {_mib(limit)} cap, "
-            f"OOM killed {oom}, restarts {restarts}"
+            f"{figures.service or name}: peak {_mib(peak)} of {_mib(limit)} cap, "
+            f"OOM killed {figures.oom_killed}, restarts {figures.restart_count}"
         ),
         figures={
             "peak_bytes": peak,
             "limit_bytes": limit,
-            "oom_killed": oom,
-            "restart_count": restarts,
+            "oom_killed": figures.oom_killed,
+            "restart_count": figures.restart_count,
         },
+    )
+
+
+def ranges(
+    kind: str, target: str, size: int, checks: Sequence[tuple[int, int, bool, str]]
+) -> Verdict:
+    """Every Range request of a served file got 206 and exactly the bytes asked for.
+
+    checks: (first, last, ok, detail) per request.
+    """
+    failed = [f"bytes={a}-{b}: {detail}" for a, b, ok, detail in checks if not ok]
+    return Verdict(
+        name=f"ranges/{kind}/{target}/{human_size(size)}",
+        passed=bool(checks) and not failed,
+        summary=(
+            f"{len(checks) - len(failed)} of {len(checks)} ranges of a {_mib(size)} file "
+            "answered 206 with the right bytes" + (f"; {'; '.join(failed)}" if failed else "")
+        ),
+        figures={"ranges": [list(c) for c in checks], "file_bytes": size},
+    )
+
+
+def soak_outcomes(requests: int, outcomes: Mapping[str, int], anomalies: Sequence[str]) -> Verdict:
+    """Every request of the soak's mix was answered as its kind expects."""
+    return Verdict(
+        name="soak-outcomes",
+        passed=not anomalies,
+        summary=(
+            f"{requests} mixed requests, {len(anomalies)} unexpected outcomes; {dict(outcomes)}"
+        ),
+        figures={"anomalies": list(anomalies[:20]), "outcomes": dict(outcomes)},
     )

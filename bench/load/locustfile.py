@@ -24,7 +24,7 @@ Environment (read by every worker, so set it on workers too):
 
 The step ramp of `python -m bench capacity` (opt-in: read by the master only):
   BENCH_RAMP_LEVELS    1,2,4,... users per step, or a capacity profile name (smoke,
-                       quick, full: 1, 2, 4, ... up to its maximum; bench/capacity/ramp.py).
+                       quick, full: 1, 2, 4, ... up to its maximum; bench/core/profiles.py).
                        Unset: no shape, -u/-r/-t apply as usual.
   BENCH_RAMP_STEP_S    seconds per step (default 30)
   BENCH_RAMP_STOP_ON_FAILURE  1 (default): end the ramp as soon as a request failed
@@ -49,7 +49,7 @@ from collections.abc import Iterator
 import requests
 from locust import LoadTestShape, User, constant, task
 
-from bench.capacity.ramp import parse_levels, step_users
+from bench.core.profiles import parse_levels, step_users
 from bench.load.client import TransferError
 from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks, pattern_sha256
 

@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.core.paths import LOADGEN_BIN
 from bench.load.client import Connection, TransferError
-from bench.runner.stack import REPO_ROOT
 
-LOADGEN_BIN = Path(os.environ.get("LOADGEN_BIN", REPO_ROOT / "bin" / "loadgen"))
 GO_GENERATOR = "go-loadgen"
 PYTHON_GENERATOR = "python-threads"
 
@@ -236,90 +235,3 @@ def measure(
         "cpu_us_per_request": cpu_per_request_us(before, after, processes, served),
     }
     return result, extra
-
-
-# -- `python -m bench rps`: the bridge against its references, rounds alternating --
-
-
-def best_round(rounds: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
-    """The round with the most requests per second (the least disturbed on a shared machine)."""
-    if not rounds:
-        raise ValueError("no rounds")
-    return max(rounds, key=lambda r: r["requests_per_s"])
-
-
-def alternate(
-    targets: Mapping[str, Any],
-    *,
-    rounds: int,
-    connections: int,
-    seconds: float,
-    warmup_s: float,
-    size: int = 1024,
-    read_processes: Reading,
-    binary: Path = LOADGEN_BIN,
-    log: Callable[[str], None] = print,
-) -> dict[str, list[dict[str, Any]]]:
-    """Every target once per round, in turn, so all of them see the same background load.
-
-    targets: name -> bench.runner.targets.Target. Returns name -> one figures dict per round.
-    """
-    from bench.scenarios.base import percentile
-
-    out: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
-    for index in range(rounds):
-        for name, target in targets.items():
-            load, extra = measure(
-                target.base_url,
-                f"{target.download_path}?size={size}&chunk={size}",
-                connections=connections,
-                seconds=seconds,
-                warmup_s=warmup_s,
-                expect_bytes=size,
-                processes=list(target.processes),
-                read_processes=read_processes,
-                binary=binary,
-            )
-            ordered = sorted(load.latencies_s)
-            figures = {
-                **extra,
-                "p50_ms": percentile(ordered, 50) * 1000 if ordered else None,
-                "p99_ms": percentile(ordered, 99) * 1000 if ordered else None,
-            }
-            out[name].append(figures)
-            log(
-                f"round {index + 1} {name}: {figures['requests_per_s']:.0f} req/s, "
-                f"p50 {figures['p50_ms'] or 0:.2f} ms, p99 {figures['p99_ms'] or 0:.2f} ms, "
-                f"CPU us/request {_cpu_text(figures['cpu_us_per_request'])}, "
-                f"client {figures['client_cpu_cores']:.2f} cores, {figures['errors']} errors"
-            )
-    return out
-
-
-def _cpu_text(cpu: Mapping[str, float]) -> str:
-    return ", ".join(f"{n} {v:.0f}" for n, v in cpu.items()) or "-"
-
-
-def alternate_markdown(by_target: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
-    """Best round per target, and the bridge's ratios to each reference (same run)."""
-    best = {name: best_round(rounds) for name, rounds in by_target.items() if rounds}
-    lines = [
-        "| target | req/s (best) | p50 ms | p99 ms | CPU us/request | rounds req/s |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, fig in best.items():
-        rounds = ", ".join(f"{r['requests_per_s']:.0f}" for r in by_target[name])
-        lines.append(
-            f"| {name} | {fig['requests_per_s']:.0f} | {fig['p50_ms'] or 0:.2f} | "
-            f"{fig['p99_ms'] or 0:.2f} | {_cpu_text(fig['cpu_us_per_request'])} | {rounds} |"
-        )
-    bridge = best.get("bridge")
-    if bridge:
-        lines.append("")
-        for name, fig in best.items():
-            if name == "bridge" or not fig["requests_per_s"] or not fig["p99_ms"]:
-                continue
-            rate = bridge["requests_per_s"] / fig["requests_per_s"]
-            tail = (bridge["p99_ms"] or 0) / fig["p99_ms"]
-            lines.append(f"- bridge / {name}: req/s {rate:.2f}x, p99 {tail:.2f}x")
-    return "\n".join(lines)

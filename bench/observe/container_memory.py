@@ -5,8 +5,8 @@ the bench), and around the container pairs of `sweep --docker`
 (bench/runner/container_pair.py), `ContainerMemorySampler` follows the
 `plugin` and `host` containers' memory and reports, per service, the working
 set (what `docker stats` shows), its peak, the cap, and whether the kernel
-OOM-killed it. Whether that passes is the judge's rule
-(bench/judge/verdicts.py: `container_held`).
+OOM-killed it. Whether that passes is the record's rule
+(bench/results/run.py: `ContainerFigures.held`).
 
 cgroup v1 and v2 report memory differently; `parse_memory_stats` reads both:
 
@@ -23,23 +23,21 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from bench.judge.verdicts import container_held
+from bench.core.units import parse_size
+from bench.results.run import ContainerFigures
 
 log = logging.getLogger(__name__)
 
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 DEFAULT_PROJECT = "streambench"
-
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 
 class DockerEnvError(RuntimeError):
@@ -48,12 +46,7 @@ class DockerEnvError(RuntimeError):
 
 def parse_mem_limit(value: str | int) -> int:
     """Bytes of a compose-style memory size: `128m`, `1g`, `512k`, `134217728`."""
-    if isinstance(value, int):
-        return value
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmg]?)b?\s*", value.lower())
-    if match is None:
-        raise ValueError(f"memory size {value!r}: expected e.g. 128m, 1g or a byte count")
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
+    return parse_size(value, "memory size")
 
 
 @dataclass(frozen=True)
@@ -99,22 +92,8 @@ def parse_memory_stats(stats: Mapping[str, Any]) -> MemorySample:
     )
 
 
-@dataclass
-class ContainerMemory:
-    """What one service's container did during a run (one JSON object in summary.json)."""
-
-    service: str
-    container: str
-    limit_bytes: int = 0
-    samples: int = 0
-    last_bytes: int = 0
-    peak_bytes: int = 0  # largest working set sampled
-    max_usage_bytes: int | None = None  # cgroup v1 kernel peak (page cache included)
-    cgroup: str = ""
-    oom_killed: bool = False
-    restart_count: int = 0
-    running: bool = True
-    exit_code: int | None = None
+class ContainerMemory(ContainerFigures):
+    """A ContainerFigures record filled while a run samples one service's container."""
 
     def observe(self, sample: MemorySample) -> None:
         self.samples += 1
@@ -136,28 +115,9 @@ class ContainerMemory:
         if self.exit_code == 137:
             self.oom_killed = True
 
-    @property
-    def within_limit(self) -> bool:
-        return container_held(
-            self.peak_bytes, self.limit_bytes, self.oom_killed, self.restart_count
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "service": self.service,
-            "container": self.container,
-            "cgroup": self.cgroup,
-            "samples": self.samples,
-            "limit_bytes": self.limit_bytes,
-            "last_bytes": self.last_bytes,
-            "peak_bytes": self.peak_bytes,
-            "max_usage_bytes": self.max_usage_bytes,
-            "oom_killed": self.oom_killed,
-            "restart_count": self.restart_count,
-            "running": self.running,
-            "exit_code": self.exit_code,
-            "within_limit": self.within_limit,
-        }
+    def record(self) -> ContainerFigures:
+        """A copy as the plain results record."""
+        return ContainerFigures(**{f.name: getattr(self, f.name) for f in fields(ContainerFigures)})
 
 
 def docker_client(timeout: float = 30.0) -> Any:
@@ -236,14 +196,18 @@ class ContainerMemorySampler:
         services: Iterable[str] = ("plugin", "host"),
         project: str | None = None,
         interval_s: float = 0.25,
+        optional: Iterable[str] = ("go-plugin",),
     ) -> ContainerMemorySampler:
+        """The project's containers of `services` (each required) and of `optional`
+        services (followed when the project runs them)."""
         name = compose_project(client, project)
         found: dict[str, Any] = {}
-        for service in services:
+        for service in [*services, *optional]:
             containers = find_service_containers(client, service, name)
-            if not containers:
+            if containers:
+                found[service] = containers[0]
+            elif service not in optional:
                 raise DockerEnvError(f"no container of service {service!r} in project {name!r}")
-            found[service] = containers[0]
         return cls(found, interval_s=interval_s)
 
     def sample_once(self) -> None:
@@ -290,8 +254,8 @@ class ContainerMemorySampler:
                 log.warning("state of %s unavailable: %s", service, exc)
         return self.figures
 
-    def report(self) -> dict[str, dict[str, Any]]:
-        return {service: figure.to_dict() for service, figure in self.figures.items()}
+    def report(self) -> dict[str, ContainerFigures]:
+        return {service: figure.record() for service, figure in self.figures.items()}
 
     def __enter__(self) -> ContainerMemorySampler:
         return self.start()

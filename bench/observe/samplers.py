@@ -2,8 +2,10 @@
 
 Sources, each optional:
 - psutil on PIDs the bench spawned (host, plugin, references) and on the load generator
-  itself: RSS every tick; USS (reads smaps, costly) only on demand;
-- GET /debug/stats (host and plugin figures, goroutines, handlers, tasks, fds);
+  itself: RSS and CPU every tick; USS (reads smaps, costly) only on demand;
+- GET /debug/stats of each running service, by source name (`stats` for the host,
+  `stats:go-plugin` for the Go plugin's host): memory, CPU, goroutines, handlers,
+  tasks, fds;
 - container memory through bench/observe/container_memory.py when Docker answers.
 
 Scenarios mark windows on the shared timeline (`mark`), and reports slice the
@@ -25,6 +27,8 @@ from urllib.parse import urlsplit
 
 import psutil
 
+from bench.core.targets import HOST_STATS
+
 log = logging.getLogger(__name__)
 
 LOADGEN = "loadgen"
@@ -37,7 +41,7 @@ class Sample:
     """One reading: t is seconds on the run's clock (time.monotonic() - start)."""
 
     t: float
-    source: str  # process name ("host", "plugin", "loadgen", ...), "stats", "container:<name>"
+    source: str  # process name ("host", "loadgen", ...), a stats source, "container:<name>"
     values: Mapping[str, float]
 
 
@@ -213,7 +217,9 @@ class Sampler:
             self._procs[name] = psutil.Process(pid)
         if include_loadgen:
             self._procs[LOADGEN] = psutil.Process(os.getpid())
-        self._stats = StatsClient(stats_url) if stats_url else None
+        self._stats: dict[str, StatsClient] = {}
+        if stats_url:
+            self._stats[HOST_STATS] = StatsClient(stats_url)
         self.container_reader = container_reader
         self.timeline = Timeline()
         self._t0 = time.monotonic()
@@ -229,12 +235,15 @@ class Sampler:
         with self._lock:
             self._procs[name] = psutil.Process(pid)
 
-    def set_stats_url(self, stats_url: str | None) -> None:
-        """Follow another host's /debug/stats (one host/plugin pair per chunk setting)."""
+    def set_stats_url(self, stats_url: str | None, source: str = HOST_STATS) -> None:
+        """Follow a service's /debug/stats under `source` (None: stop following it);
+        one host/plugin pair per chunk setting means another URL per setting."""
         with self._lock:
-            if self._stats is not None:
-                self._stats.close()
-            self._stats = StatsClient(stats_url) if stats_url else None
+            old = self._stats.pop(source, None)
+            if old is not None:
+                old.close()
+            if stats_url:
+                self._stats[source] = StatsClient(stats_url)
 
     def remove_process(self, name: str) -> None:
         with self._lock:
@@ -256,8 +265,8 @@ class Sampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
-        if self._stats is not None:
-            self._stats.close()
+        for client in self._stats.values():
+            client.close()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -274,12 +283,13 @@ class Sampler:
                 except (psutil.NoSuchProcess, psutil.ZombieProcess):
                     self._error(f"process {name} (pid {proc.pid}) is gone")
                     self._procs.pop(name, None)
-            if stats and self._stats is not None:
+            if stats and self._stats:
                 self._last_stats = t
-                try:
-                    taken["stats"] = flatten_stats(self._stats.fetch())
-                except (OSError, ValueError) as exc:
-                    self._error(str(exc))
+                for source, client in self._stats.items():
+                    try:
+                        taken[source] = flatten_stats(client.fetch())
+                    except (OSError, ValueError) as exc:
+                        self._error(str(exc))
             if self.container_reader is not None:
                 try:
                     for key, value in self.container_reader().items():
@@ -307,27 +317,28 @@ class Sampler:
         self.sample_now()
         window.end = self.now()
 
-    def collected_stats(self) -> dict[str, float]:
+    def collected_stats(self, source: str = HOST_STATS) -> dict[str, float]:
         """/debug/stats after a forced GC on host and plugin (flattened), also added to
-        the timeline; {} when there is no stats URL. Never on a timer: only the leak
-        soak asks, between rounds."""
+        the timeline; {} when there is no such stats URL. Never on a timer: only the
+        leak soak asks, between rounds."""
         with self._lock:
-            if self._stats is None:
+            client = self._stats.get(source)
+            if client is None:
                 return {}
             t = self.now()
             try:
-                values = flatten_stats(self._stats.fetch_collected())
+                values = flatten_stats(client.fetch_collected())
             except (OSError, ValueError) as exc:
                 self._error(str(exc))
                 return {}
-            self.timeline.samples.append(Sample(t, "stats", values))
+            self.timeline.samples.append(Sample(t, source, values))
         return values
 
-    def latest_stats(self) -> dict[str, float]:
-        """A fresh /debug/stats reading (flattened), or {} when there is no stats URL."""
-        if self._stats is None:
+    def latest_stats(self, source: str = HOST_STATS) -> dict[str, float]:
+        """A fresh /debug/stats reading (flattened), or {} when there is no such URL."""
+        if source not in self._stats:
             return {}
-        return self.sample_now().get("stats", {})
+        return self.sample_now().get(source, {})
 
 
 def window_growth(

@@ -9,11 +9,13 @@ nightly jobs, stay), and writes into RESULTS_DIR/history/:
 - history.md: tables of the key figures per run over time;
 - history_<section>.png: the same figures plotted over time.
 
-Key figures: bridge throughput as a ratio to Go direct (and to uvicorn) at the
-largest size, peak memory per process (RSS and container), leak figures and
-failed verdicts, and capacity (highest concurrency that held) from capacity
-runs. Runs of every age are read defensively: a key an older run lacks is a
-missing value, never an error.
+Key figures: the bridge's throughput as a ratio to Go direct, uvicorn and the Go
+plugin at the largest size, its distance to the floor (CPU per GiB against the
+gRPC pair and the two hops), peak memory per process (RSS and container), leak
+figures and failed verdicts, and capacity (highest concurrency that held) from
+capacity runs. Run summaries are read into their records
+(bench/results/run.py), which read every version: a figure an older run lacks is
+a missing value, never an error.
 """
 
 from __future__ import annotations
@@ -27,14 +29,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.core.numbers import median
+from bench.core.targets import GO_DIRECT, GO_PLUGIN, PYTHON_DIRECT
+from bench.core.units import MiB
+from bench.judge.references import headline
+from bench.results.ab import ABRun
+from bench.results.format import AB_KIND, CAPACITY_KIND
+from bench.results.run import RunSummary
+
 log = logging.getLogger(__name__)
 
 HISTORY_DIR = "history"
 SERIES_FILE = "history.json"
-MiB = 1024 * 1024
-# Throughput ratios are read at the bench's default chunk when a run has it.
-DEFAULT_CHUNK = 1024 * 1024
-RATIO_REFERENCES = ("go-direct", "python-direct")
+RATIO_REFERENCES = (GO_DIRECT, PYTHON_DIRECT, GO_PLUGIN)
 
 
 @dataclass
@@ -61,6 +68,7 @@ class RunPoint:
 # Sections: title, figure-name prefix, unit shown in the table.
 SECTIONS = (
     ("throughput", "Bridge throughput as a ratio to the references", "ratio "),
+    ("floor", "Bridge CPU per GiB as a multiple of its floor and of the two hops", "floor "),
     ("memory", "Peak memory per process (MiB)", "peak "),
     ("leak", "Leak figures (growth per request; older runs: RSS slope)", "leak "),
     ("failed", "Failed verdicts", "failed "),
@@ -82,50 +90,54 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def throughput_ratios(summary: Mapping[str, Any]) -> dict[str, float]:
+def throughput_ratios(summary: RunSummary) -> dict[str, float]:
     """`ratio <kind> / <reference>` at the largest size per kind (default chunk preferred)."""
-    best: dict[str, tuple[tuple[int, int], float]] = {}
-    for ref in _list(summary.get("references")):
-        ref = _mapping(ref)
-        kind, size, chunk = ref.get("kind"), _number(ref.get("size_bytes")), ref.get("chunk_bytes")
-        if not isinstance(kind, str) or size is None:
-            continue
-        rank = (int(size), 1 if chunk == DEFAULT_CHUNK else 0)
-        for target, ratio in _mapping(ref.get("bridge_ratio_to")).items():
-            value = _number(ratio)
-            if target not in RATIO_REFERENCES or value is None:
-                continue
-            name = f"ratio {kind} / {target}"
-            if name not in best or rank > best[name][0]:
-                best[name] = (rank, value)
-    return {name: value for name, (_, value) in best.items()}
-
-
-def peak_memory(summary: Mapping[str, Any]) -> dict[str, float]:
-    """`peak <process> RSS` over all scenarios and `peak <service> container` in MiB."""
-    out: dict[str, float] = {}
-    for row in _list(summary.get("scenarios")):
-        for process, peak in _mapping(_mapping(row).get("peak_rss_bytes")).items():
-            value = _number(peak)
-            if value is not None and process in ("host", "plugin"):
-                name = f"peak {process} RSS"
-                out[name] = max(out.get(name, 0.0), value / MiB)
-    for figure in _mapping(summary.get("containers")).values():
-        figure = _mapping(figure)
-        service, value = figure.get("service"), _number(figure.get("peak_bytes"))
-        if isinstance(service, str) and value is not None:
-            name = f"peak {service} container"
-            out[name] = max(out.get(name, 0.0), value / MiB)
+    out = {}
+    for kind, ref in headline(summary.references).items():
+        for target in RATIO_REFERENCES:
+            if target in ref.bridge_ratio_to:
+                out[f"ratio {kind} / {target}"] = ref.bridge_ratio_to[target]
     return out
 
 
-def leak_figures(summary: Mapping[str, Any]) -> dict[str, float]:
+def floor_figures(summary: RunSummary) -> dict[str, float]:
+    """`floor <kind> <side> x floor` and `... x two hops` at the largest size per kind."""
+    largest: dict[str, tuple[tuple[int, int], Any]] = {}
+    for row in summary.floors:
+        rank = (row.size_bytes, 1 if row.chunk_bytes == 1024 * 1024 else 0)
+        if row.kind not in largest or rank > largest[row.kind][0]:
+            largest[row.kind] = (rank, row)
+    out = {}
+    for kind, (_, row) in largest.items():
+        for side, distance in row.sides().items():
+            if distance.ratio_to_floor is not None:
+                out[f"floor {kind} {side} x floor"] = distance.ratio_to_floor
+            if side == "total" and distance.ratio_to_two_hops is not None:
+                out[f"floor {kind} total x two hops"] = distance.ratio_to_two_hops
+    return out
+
+
+def peak_memory(summary: RunSummary) -> dict[str, float]:
+    """`peak <process> RSS` over all scenarios and `peak <service> container` in MiB."""
+    out: dict[str, float] = {}
+    for row in summary.scenarios:
+        for process, peak in row.peak_rss_bytes.items():
+            if process in ("host", "plugin"):
+                name = f"peak {process} RSS"
+                out[name] = max(out.get(name, 0.0), peak / MiB)
+    for figure in summary.containers.values():
+        if figure.service:
+            name = f"peak {figure.service} container"
+            out[name] = max(out.get(name, 0.0), figure.peak_bytes / MiB)
+    return out
+
+
+def leak_figures(summary: RunSummary) -> dict[str, float]:
     """Worst growth per request of each leak counter (older runs: the RSS slope per
     process), failed leak verdicts, failed verdicts."""
     out: dict[str, float] = {}
-    verdicts = [_mapping(v) for v in _list(summary.get("verdicts"))]
-    for verdict in verdicts:
-        figures = _mapping(verdict.get("figures"))
+    for verdict in summary.verdicts:
+        figures = verdict.figures
         growth = _number(figures.get("growth_per_request"))
         counter = figures.get("counter")
         if growth is not None and isinstance(counter, str):
@@ -136,21 +148,36 @@ def leak_figures(summary: Mapping[str, Any]) -> dict[str, float]:
         if slope is not None and isinstance(process, str):
             name = f"leak {process} B/request"
             out[name] = max(out.get(name, slope), slope)
-    if verdicts:
-        failed = [str(v.get("name", "")) for v in verdicts if v.get("passed") is False]
+    if summary.verdicts:
+        failed = [v.name for v in summary.failed_verdicts()]
         out["failed leak verdicts"] = float(sum(1 for name in failed if name.startswith("leak")))
         out["failed verdicts (all)"] = float(len(failed))
     return out
 
 
 def capacity_figures(summary: Mapping[str, Any]) -> dict[str, float]:
-    """`capacity <target>/<kind>` from a capacity run's ramps."""
+    """`capacity <target>/<kind>` from a capacity run's ramps (read from each ramp's key
+    and capacity alone, so a ramp of any version counts)."""
     out: dict[str, float] = {}
     for ramp in _list(summary.get("ramps")):
         ramp = _mapping(ramp)
         key, value = ramp.get("key"), _number(ramp.get("capacity"))
         if isinstance(key, str) and value is not None:
             out[f"capacity {key}"] = value
+    return out
+
+
+def ab_figures(summary: Mapping[str, Any]) -> dict[str, float]:
+    """`ratio <target> / <reference>`: the median of the rounds' ratios of an A/B run."""
+    try:
+        run = ABRun.from_json(dict(summary))
+    except (KeyError, TypeError, ValueError):
+        return {}
+    out = {}
+    for target in run.targets:
+        ratios = run.ratios(target.name)
+        if target.name != run.reference and ratios:
+            out[f"ratio {run.scenario} {target.name} / {run.reference}"] = median(ratios)
     return out
 
 
@@ -181,15 +208,19 @@ def read_point(summary_path: Path, baseline: str | None = None) -> RunPoint | No
         return None
     env = _mapping(summary.get("environment"))
     run_id = str(summary.get("run_id") or summary_path.parent.name)
-    kind = "capacity" if summary.get("kind") == "capacity" else "run"
-    if (summary_path.parent / "sweep.md").is_file():
-        kind = "sweep"  # `bench sweep`: one size, bridge and Go direct only
-    figures = {
-        **throughput_ratios(summary),
-        **peak_memory(summary),
-        **leak_figures(summary),
-        **capacity_figures(summary),
-    }
+    if summary.get("kind") == CAPACITY_KIND:
+        kind, figures = "capacity", capacity_figures(summary)
+    elif summary.get("kind") == AB_KIND:
+        kind, figures = "ab", ab_figures(summary)
+    else:
+        kind = "sweep" if (summary_path.parent / "sweep.md").is_file() else "run"
+        run = RunSummary.from_json(dict(summary), str(summary_path))
+        figures = {
+            **throughput_ratios(run),
+            **floor_figures(run),
+            **peak_memory(run),
+            **leak_figures(run),
+        }
     commit = env.get("git_commit")
     go = env.get("host_go_version") or env.get("go")
     go = _go_version(go) if isinstance(go, str) else None

@@ -1,66 +1,13 @@
-"""summary.md: verdicts, scenarios, leak rounds, references, sweep, from summary.json's document.
-
-It renders the JSON form (not the typed rows), so an older run's summary.json renders too.
-"""
+"""summary.md of a `bench run` or `bench sweep`, section by section, from its RunSummary."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from bench.core.tables import fmt, fmt_mib, md_table, per_name
+from bench.core.targets import BRIDGE, TARGETS
+from bench.core.units import human_size
+from bench.judge.references import headline
 from bench.judge.verdicts import round_deltas
-from bench.scenarios.profiles import human_size
-
-MiB = 1024 * 1024
-
-
-def _fmt_mib(n: float | None) -> str:
-    return "-" if n is None else f"{n / MiB:.1f}"
-
-
-def _fmt(n: float | None, spec: str = ".0f") -> str:
-    return "-" if n is None else format(n, spec)
-
-
-def md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-_METRIC_LABELS = {"p50_ms": "p50 ms", "p99_ms": "p99 ms", "rss_growth_bytes": "RSS growth MiB"}
-
-
-def _reference_metrics_markdown(references: list[Mapping[str, Any]], targets: list[str]) -> str:
-    """Latency and RSS growth of the same transfers; bridge / reference (lower is better)."""
-    rows = []
-    for r in references:
-        transfer = f"{r['kind']} {human_size(r['size_bytes'])} c{human_size(r['chunk_bytes'])}"
-        for metric, label in _METRIC_LABELS.items():
-            figures = r.get("metrics", {}).get(metric)
-            if not figures:
-                continue
-            if metric == "rss_growth_bytes":
-                cells = [_fmt_mib(figures.get(t)) for t in targets]
-            else:
-                cells = [_fmt(figures.get(t), ".2f") for t in targets]
-            ratios = r.get("metric_ratios", {}).get(metric, {})
-            rows.append(
-                [
-                    transfer,
-                    label,
-                    *cells,
-                    ", ".join(f"{t} {ratio:.2f}x" for t, ratio in ratios.items()) or "-",
-                ]
-            )
-    return md_table(["transfer", "figure", *targets, "bridge / reference"], rows)
-
-
-def _go_text(env: Mapping[str, Any]) -> str:
-    if env.get("host_go_version"):
-        return f"host built with {env['host_go_version']}"
-    return str(env.get("go") or "go ?")
-
+from bench.results.run import ReferenceRow, RunSummary, ScenarioRow, SweepRow
 
 # Counters shown in the leak soak's rounds table, in this order (all that the stats have).
 LEAK_TABLE_COUNTERS = (
@@ -76,14 +23,105 @@ LEAK_TABLE_COUNTERS = (
     "plugin.threads",
     "plugin.rss_bytes",
 )
+HEADLINE_KINDS = ("download", "upload", "file", "rps")
+_METRIC_LABELS = {"p50_ms": "p50 ms", "p99_ms": "p99 ms", "rss_growth_bytes": "RSS growth MiB"}
 
 
-def _leak_rounds_markdown(summary: Mapping[str, Any]) -> list[str]:
+def transfer_label(ref: ReferenceRow | SweepRow) -> str:
+    return f"{ref.kind} {human_size(ref.size_bytes)} c{human_size(ref.chunk_bytes)}"
+
+
+def ordered_targets(names: set[str]) -> list[str]:
+    return [t for t in TARGETS if t in names] + sorted(names - set(TARGETS))
+
+
+def standing_section(summary: RunSummary) -> list[str]:
+    """Where the bridge stands: its ratio to each peer, per kind, one line each."""
+    rows = []
+    for kind, ref in sorted(headline(summary.references).items()):
+        if kind not in HEADLINE_KINDS:
+            continue
+        ratios = ", ".join(
+            f"{t} {ref.bridge_ratio_to[t]:.2f}x" for t in ordered_targets(set(ref.bridge_ratio_to))
+        )
+        rows.append([transfer_label(ref), ref.unit, fmt(ref.values.get(BRIDGE)), ratios])
+    if not rows:
+        return []
+    return [
+        "## Where the bridge stands",
+        "",
+        "The bridge's figure and its ratio to each peer in this run (higher is better for "
+        "the bridge): go-plugin is a Go plugin on the legacy plugin RPC, go-direct the host "
+        "serving the bytes itself, python-direct uvicorn serving the same app.",
+        "",
+        md_table(["transfer", "unit", "bridge", "bridge / peer"], rows),
+        "",
+    ]
+
+
+def verdicts_section(summary: RunSummary) -> list[str]:
+    return [
+        "## Verdicts",
+        "",
+        f"**{'ALL PASSED' if summary.verdicts_passed else 'SOME FAILED'}**",
+        "",
+        md_table(
+            ["verdict", "result", "figures"],
+            [[v.name, "pass" if v.passed else "**FAIL**", v.summary] for v in summary.verdicts],
+        ),
+        "",
+    ]
+
+
+def _scenario_cells(s: ScenarioRow) -> list[str]:
+    lat = s.latency_ms
+    return [
+        s.id,
+        "ok" if s.ok else f"**FAILED** {s.error}",
+        fmt(s.throughput_mb_s),
+        fmt(lat.p50 if lat else None, ".2f"),
+        fmt(lat.p99 if lat else None, ".2f"),
+        per_name(s.cpu_seconds_per_gib),
+        ", ".join(f"{n} {fmt_mib(v)}" for n, v in s.rss_growth_bytes.items()),
+        ", ".join(f"{n} {fmt_mib(v)}" for n, v in s.container_peak_bytes.items()) or "-",
+    ]
+
+
+def scenarios_section(summary: RunSummary) -> list[str]:
+    header = [
+        "scenario",
+        "status",
+        "MB/s",
+        "p50 ms",
+        "p99 ms",
+        "CPU s/GiB",
+        "RSS growth MiB",
+        "container peak MiB",
+    ]
+    return [
+        "## Scenarios",
+        "",
+        "Throughput in MB/s (10^6 B/s); RSS growth = peak during the scenario minus the value "
+        "at its start, in MiB; CPU s/GiB per process (loadgen: the bench's own client) for "
+        "transfers of 64 MiB or more.",
+        "",
+        md_table(header, [_scenario_cells(s) for s in summary.scenarios]),
+    ]
+
+
+def _verdict_figures(summary: RunSummary, key: str, chunk: int) -> tuple[dict, bool | None]:
+    by_name = {v.name: v for v in summary.verdicts}
+    verdict = by_name.get(f"leak/{key}/c{chunk}")
+    if verdict is None and key.endswith("rss_bytes"):
+        verdict = by_name.get(f"leak-rss/{key.split('.')[0]}/c{chunk}")
+    return (verdict.figures, verdict.passed) if verdict else ({}, None)
+
+
+def leak_section(summary: RunSummary) -> list[str]:
     """Per soak: each counter's growth in every round (warm-up rounds marked w)."""
-    verdict_of = {v["name"]: v for v in summary["verdicts"]}
     out = []
-    for s in summary["scenarios"]:
-        rounds = (s.get("extra") or {}).get("leak_rounds")
+    for s in summary.scenarios:
+        rounds = s.extra.get("leak_rounds")
         if not rounds:
             continue
         readings = rounds["readings"]  # before the soak, then after each round
@@ -95,25 +133,19 @@ def _leak_rounds_markdown(summary: Mapping[str, Any]) -> list[str]:
             values = [r.get(key) for r in readings]
             if any(v is None for v in values):
                 continue
-            verdict = verdict_of.get(f"leak/{key}/c{s['chunk_bytes']}") or verdict_of.get(
-                f"leak-rss/{key.split('.')[0]}/c{s['chunk_bytes']}"
-                if key.endswith("rss_bytes")
-                else ""
-            )
-            figures = (verdict or {}).get("figures") or {}
-            per_request = figures.get("growth_per_request")
+            figures, passed = _verdict_figures(summary, key, s.chunk_bytes)
             limit = figures.get("limit_per_request", figures.get("limit_bytes"))
             rows.append(
                 [
                     key,
                     *[f"{d:+.0f}" for d in round_deltas(values)],
-                    _fmt(per_request, "+.3g"),
-                    _fmt(limit, ".3g"),
-                    "-" if verdict is None else "pass" if verdict["passed"] else "**FAIL**",
+                    fmt(figures.get("growth_per_request"), "+.3g"),
+                    fmt(limit, ".3g"),
+                    "-" if passed is None else "pass" if passed else "**FAIL**",
                 ]
             )
         out += [
-            f"{s['id']}: {rounds['round_requests']} mixed requests per round; growth in each "
+            f"{s.id}: {rounds['round_requests']} mixed requests per round; growth in each "
             "round after a forced GC on both sides (w: warm-up, not judged); a counter leaks "
             "when every measured round grew and its growth per request is over the limit "
             "(RSS: growth over the measured rounds, limit in bytes).",
@@ -121,127 +153,23 @@ def _leak_rounds_markdown(summary: Mapping[str, Any]) -> list[str]:
             md_table(["counter", *names, "/request", "limit", "verdict"], rows),
             "",
         ]
-    return out
+    return ["", "## Leak soak rounds", "", *out] if out else []
 
 
-def summary_markdown(summary: Mapping[str, Any]) -> str:
-    env = summary["environment"]
-    out = [
-        f"# streambench run {summary['run_id']} ({summary['profile']} profile)",
-        "",
-        f"{env.get('cpu_count')} CPUs, Python {env.get('python')}, "
-        f"{_go_text(env)}, commit {str(env.get('git_commit'))[:12]}"
-        f"{' (dirty)' if env.get('git_dirty') else ''}, chunk sizes "
-        f"{', '.join(human_size(c) for c in env.get('chunk_sizes', []))}, mode {env.get('mode')}.",
-        "",
-        "## Verdicts",
-        "",
-        f"**{'ALL PASSED' if summary['verdicts_passed'] else 'SOME FAILED'}**",
-        "",
-        md_table(
-            ["verdict", "result", "figures"],
-            [
-                [v["name"], "pass" if v["passed"] else "**FAIL**", v["summary"]]
-                for v in summary["verdicts"]
-            ],
-        ),
-        "",
-        "## Scenarios",
-        "",
-        "Throughput in MB/s (10^6 B/s); RSS growth = peak during the scenario minus the value "
-        "at its start, in MiB.",
-        "",
-    ]
-    rows = []
-    for s in summary["scenarios"]:
-        growth = s["rss_growth_bytes"]
-        lat = s.get("latency_ms") or {}
-        rows.append(
-            [
-                s["id"],
-                "ok" if s["ok"] else f"**FAILED** {s['error']}",
-                _fmt(s.get("throughput_mb_s")),
-                _fmt(lat.get("p50"), ".2f"),
-                _fmt(lat.get("p99"), ".2f"),
-                ", ".join(f"{n} {v:.2f}" for n, v in s.get("cpu_seconds_per_gib", {}).items())
-                or "-",
-                ", ".join(f"{n} {_fmt_mib(v)}" for n, v in growth.items()),
-                ", ".join(
-                    f"{n} {_fmt_mib(v)}" for n, v in s.get("container_peak_bytes", {}).items()
-                )
-                or "-",
-            ]
-        )
-    out.append(
-        md_table(
-            [
-                "scenario",
-                "status",
-                "MB/s",
-                "p50 ms",
-                "p99 ms",
-                "CPU s/GiB",
-                "RSS growth MiB",
-                "container peak MiB",
-            ],
-            rows,
-        )
-    )
-    leak_tables = _leak_rounds_markdown(summary)
-    if leak_tables:
-        out += ["", "## Leak soak rounds", "", *leak_tables]
-    rps_rows = [s for s in summary["scenarios"] if s["kind"] == "rps"]
-    if rps_rows:
-        out += ["", "## Small-request throughput", "", rps_markdown(rps_rows)]
-    if summary["references"]:
-        out += ["", "## References side by side", ""]
-        targets = sorted({t for r in summary["references"] for t in r["values"]})
-        ref_rows = []
-        for r in summary["references"]:
-            ref_rows.append(
-                [
-                    f"{r['kind']} {human_size(r['size_bytes'])} c{human_size(r['chunk_bytes'])}",
-                    r["unit"],
-                    *[_fmt(r["values"].get(t)) for t in targets],
-                    ", ".join(f"{t} {ratio:.2f}x" for t, ratio in r["bridge_ratio_to"].items()),
-                ]
-            )
-        out.append(md_table(["transfer", "unit", *targets, "bridge vs"], ref_rows))
-        out += ["", _reference_metrics_markdown(summary["references"], targets)]
-    if summary.get("sweep"):
-        out += ["", "## Chunk-size sweep", "", sweep_markdown(summary["sweep"])]
-    if summary["steps"]:
-        out += ["", "## Other tools", ""]
-        for name, step in summary["steps"].items():
-            out.append(f"- {name}: {step.get('status')}; {step.get('detail', '')}")
-    if summary["containers"]:
-        out += ["", "## Containers", ""]
-        for name, c in summary["containers"].items():
-            out.append(
-                f"- {name}: peak {_fmt_mib(c.get('peak_bytes'))} MiB of "
-                f"{_fmt_mib(c.get('limit_bytes'))} MiB, OOM killed: {c.get('oom_killed')}"
-            )
-    errors = summary["sampler"]["error_count"]
-    out += ["", f"Sampler: {summary['sampler']['samples']} samples, {errors} errors."]
-    return "\n".join(out) + "\n"
-
-
-def rps_markdown(rows: list[Mapping[str, Any]]) -> str:
+def rps_markdown(rows: list[ScenarioRow]) -> str:
     """One line per `rps` scenario: req/s, latency, CPU per request, the generator's own CPU."""
     out = []
     for s in rows:
-        extra = s.get("extra") or {}
-        lat = s.get("latency_ms") or {}
-        cpu = extra.get("cpu_us_per_request") or {}
+        extra, lat = s.extra, s.latency_ms
         out.append(
             [
-                s["id"],
-                "ok" if s["ok"] else f"**FAILED** {s['error']}",
-                _fmt(extra.get("requests_per_s")),
-                _fmt(lat.get("p50"), ".2f"),
-                _fmt(lat.get("p99"), ".2f"),
-                ", ".join(f"{n} {v:.0f}" for n, v in cpu.items()) or "-",
-                f"{extra.get('generator', '-')} {_fmt(extra.get('client_cpu_cores'), '.2f')}",
+                s.id,
+                "ok" if s.ok else f"**FAILED** {s.error}",
+                fmt(extra.get("requests_per_s")),
+                fmt(lat.p50 if lat else None, ".2f"),
+                fmt(lat.p99 if lat else None, ".2f"),
+                per_name(extra.get("cpu_us_per_request") or {}, ".0f"),
+                f"{extra.get('generator', '-')} {fmt(extra.get('client_cpu_cores'), '.2f')}",
             ]
         )
     return md_table(
@@ -250,33 +178,167 @@ def rps_markdown(rows: list[Mapping[str, Any]]) -> str:
     )
 
 
-def sweep_markdown(table: list[Mapping[str, Any]]) -> str:
-    return md_table(
+def rps_section(summary: RunSummary) -> list[str]:
+    rows = [s for s in summary.scenarios if s.kind == "rps"]
+    return ["", "## Small-request throughput", "", rps_markdown(rows)] if rows else []
+
+
+def _metrics_table(references: list[ReferenceRow], targets: list[str]) -> str:
+    """Latency and RSS growth of the same transfers; bridge / reference (lower is better)."""
+    rows = []
+    for r in references:
+        for metric, label in _METRIC_LABELS.items():
+            figures = r.metrics.get(metric)
+            if not figures:
+                continue
+            spec = None if metric == "rss_growth_bytes" else ".2f"
+            cells = [
+                fmt_mib(figures.get(t)) if spec is None else fmt(figures.get(t), spec)
+                for t in targets
+            ]
+            ratios = r.metric_ratios.get(metric, {})
+            rows.append(
+                [
+                    transfer_label(r),
+                    label,
+                    *cells,
+                    ", ".join(f"{t} {x:.2f}x" for t, x in ratios.items()) or "-",
+                ]
+            )
+    return md_table(["transfer", "figure", *targets, "bridge / reference"], rows)
+
+
+def _cpu_table(references: list[ReferenceRow], targets: list[str]) -> str:
+    rows = [
+        [transfer_label(r), *[per_name(r.cpu_s_per_gib.get(t, {})) for t in targets]]
+        for r in references
+        if r.cpu_s_per_gib
+    ]
+    return md_table(["transfer (CPU s/GiB)", *targets], rows) if rows else ""
+
+
+def references_section(summary: RunSummary) -> list[str]:
+    refs = summary.references
+    if not refs:
+        return []
+    targets = ordered_targets({t for r in refs for t in r.values})
+    rows = [
         [
-            "chunk",
-            "kind",
-            "size",
-            "bridge MB/s",
-            "go-direct MB/s",
-            "ratio",
-            "host CPU s/GiB",
-            "plugin CPU s/GiB",
-            "host MiB",
-            "plugin MiB",
-        ],
+            transfer_label(r),
+            r.unit,
+            *[fmt(r.values.get(t)) for t in targets],
+            ", ".join(f"{t} {x:.2f}x" for t, x in r.bridge_ratio_to.items()),
+        ]
+        for r in refs
+    ]
+    out = [
+        "",
+        "## References side by side",
+        "",
+        md_table(["transfer", "unit", *targets, "bridge vs"], rows),
+        "",
+        _metrics_table(refs, targets),
+    ]
+    cpu = _cpu_table(refs, targets)
+    return out + (["", "CPU seconds per GiB of each target's processes:", "", cpu] if cpu else [])
+
+
+def floors_section(summary: RunSummary) -> list[str]:
+    """Each side of the bridge against its floor and against the two hops."""
+    if not summary.floors:
+        return []
+    rows = []
+    for f in summary.floors:
+        for side, d in f.sides().items():
+            rows.append(
+                [
+                    f"{f.kind} {human_size(f.size_bytes)} c{human_size(f.chunk_bytes)}",
+                    side,
+                    fmt(d.bridge, ".2f"),
+                    fmt(d.floor, ".2f"),
+                    fmt(d.ratio_to_floor, ".2f"),
+                    fmt(d.two_hops, ".2f"),
+                    fmt(d.ratio_to_two_hops, ".2f"),
+                ]
+            )
+    return [
+        "",
+        "## Distance to the floor (CPU s/GiB)",
+        "",
+        "floor: the gRPC pair alone (the host pulling the same response from the same plugin "
+        "and discarding it) plus, for the host, the client write (Go direct); two hops: Go "
+        "direct (host) and uvicorn serving the same app (plugin).",
+        "",
+        md_table(
+            ["transfer", "side", "bridge", "floor", "x floor", "two hops", "x two hops"], rows
+        ),
+    ]
+
+
+def sweep_markdown(table: list[SweepRow]) -> str:
+    header = [
+        "chunk",
+        "kind",
+        "size",
+        "bridge MB/s",
+        "go-direct MB/s",
+        "ratio",
+        "host CPU s/GiB",
+        "plugin CPU s/GiB",
+        "host MiB",
+        "plugin MiB",
+    ]
+    return md_table(
+        header,
         [
             [
-                human_size(r["chunk_bytes"]),
-                r["kind"],
-                human_size(r["size_bytes"]),
-                _fmt(r.get("bridge_mb_s")),
-                _fmt(r.get("go-direct_mb_s")),
-                _fmt(r.get("bridge_vs_go_direct"), ".2f"),
-                _fmt(r.get("host_cpu_s_per_gib"), ".2f"),
-                _fmt(r.get("plugin_cpu_s_per_gib"), ".2f"),
-                _fmt_mib(r.get("host_rss_growth_bytes")),
-                _fmt_mib(r.get("plugin_rss_growth_bytes")),
+                human_size(r.chunk_bytes),
+                r.kind,
+                human_size(r.size_bytes),
+                fmt(r.mb_s.get("bridge")),
+                fmt(r.mb_s.get("go-direct")),
+                fmt(r.bridge_vs_go_direct, ".2f"),
+                fmt(r.cpu_s_per_gib.get("host"), ".2f"),
+                fmt(r.cpu_s_per_gib.get("plugin"), ".2f"),
+                fmt_mib(r.rss_growth_bytes.get("host")),
+                fmt_mib(r.rss_growth_bytes.get("plugin")),
             ]
             for r in table
         ],
     )
+
+
+def tail_sections(summary: RunSummary) -> list[str]:
+    out = []
+    if summary.sweep:
+        out += ["", "## Chunk-size sweep", "", sweep_markdown(summary.sweep)]
+    if summary.steps:
+        out += ["", "## Other tools", ""]
+        out += [f"- {name}: {step.status}; {step.detail}" for name, step in summary.steps.items()]
+    if summary.containers:
+        out += ["", "## Containers", ""]
+        out += [
+            f"- {name}: peak {fmt_mib(c.peak_bytes)} MiB of {fmt_mib(c.limit_bytes)} MiB, "
+            f"OOM killed: {c.oom_killed}"
+            for name, c in summary.containers.items()
+        ]
+    s = summary.sampler
+    return [*out, "", f"Sampler: {s.samples} samples, {s.error_count} errors."]
+
+
+def summary_markdown(summary: RunSummary) -> str:
+    out = [
+        f"# streambench run {summary.run_id} ({summary.profile} profile)",
+        "",
+        summary.environment.line(),
+        "",
+        *standing_section(summary),
+        *verdicts_section(summary),
+        *scenarios_section(summary),
+        *leak_section(summary),
+        *rps_section(summary),
+        *references_section(summary),
+        *floors_section(summary),
+        *tail_sections(summary),
+    ]
+    return "\n".join(out) + "\n"

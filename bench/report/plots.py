@@ -1,17 +1,16 @@
-"""PNG plots of a run: RSS over time, references side by side, throughput vs chunk, leak rounds."""
+"""PNG plots of a run: RSS over time, references side by side, the distance to the floor,
+throughput vs chunk, leak rounds."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.judge import assess
+from bench.core.targets import HOST_SIDES, TARGETS
+from bench.core.units import MiB, human_size
 from bench.observe.samplers import Timeline
+from bench.results.run import RunSummary, ScenarioRow
 from bench.scenarios.base import ScenarioResult
-from bench.scenarios.profiles import human_size
-
-MiB = 1024 * 1024
 
 
 def pyplot() -> Any:
@@ -36,14 +35,14 @@ def plot_rss_over_time(timeline: Timeline, path: Path) -> Path:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(12, 5))
     for source in timeline.sources():
-        if source in ("stats",) or source.startswith("container:"):
+        if source.startswith(("stats", "container:")):
             continue
         points = timeline.series(source, "rss_bytes")
         if points:
             ax.plot([t for t, _ in points], [v / MiB for _, v in points], label=source, lw=1)
     if not any(timeline.series(s, "rss_bytes") for s in timeline.sources() if s != "stats"):
-        for name, key in assess.STATS_PROCESSES.items():
-            points = timeline.series("stats", key)
+        for name, where in HOST_SIDES.items():
+            points = timeline.series(where.source, where.key("rss_bytes"))
             if points:
                 ax.plot([t for t, _ in points], [v / MiB for _, v in points], label=f"{name}")
     for source in timeline.sources():
@@ -59,23 +58,21 @@ def plot_rss_over_time(timeline: Timeline, path: Path) -> Path:
     return save_plot(plt, fig, ax, path, legend_loc="upper left")
 
 
-def plot_references(summary: Mapping[str, Any], path: Path) -> Path | None:
-    refs = [r for r in summary["references"] if r["unit"] == "MB/s"]
+def plot_references(summary: RunSummary, path: Path) -> Path | None:
+    refs = [r for r in summary.references if r.unit == "MB/s"]
     if not refs:
         return None
     plt = pyplot()
-    targets = sorted({t for r in refs for t in r["values"]})
+    names = {t for r in refs for t in r.values}
+    targets = [t for t in TARGETS if t in names] + sorted(names - set(TARGETS))
     fig, ax = plt.subplots(figsize=(max(6, len(refs) * 1.6), 4.5))
     width = 0.8 / len(targets)
     for i, target in enumerate(targets):
         xs = [j + i * width for j in range(len(refs))]
-        ax.bar(xs, [r["values"].get(target, 0) for r in refs], width, label=target)
+        ax.bar(xs, [r.values.get(target, 0) for r in refs], width, label=target)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(refs))])
     ax.set_xticklabels(
-        [
-            f"{r['kind']}\n{human_size(r['size_bytes'])} c{human_size(r['chunk_bytes'])}"
-            for r in refs
-        ],
+        [f"{r.kind}\n{human_size(r.size_bytes)} c{human_size(r.chunk_bytes)}" for r in refs],
         fontsize="small",
     )
     ax.set_ylabel("MB/s")
@@ -83,12 +80,39 @@ def plot_references(summary: Mapping[str, Any], path: Path) -> Path | None:
     return save_plot(plt, fig, ax, path)
 
 
-def plot_throughput_vs_chunk(rows: list[Mapping[str, Any]], path: Path) -> Path | None:
+def plot_floors(summary: RunSummary, path: Path) -> Path | None:
+    """CPU s/GiB of each side of the bridge beside its floor and the two hops."""
+    if not summary.floors:
+        return None
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(max(6, len(summary.floors) * 2.2), 4.5))
+    labels = [
+        f"{f.kind} {human_size(f.size_bytes)} c{human_size(f.chunk_bytes)}" for f in summary.floors
+    ]
+    series = (
+        ("bridge host", lambda f: f.host.bridge),
+        ("floor host", lambda f: f.host.floor),
+        ("bridge plugin", lambda f: f.plugin.bridge),
+        ("floor plugin", lambda f: f.plugin.floor),
+        ("two hops", lambda f: f.total.two_hops),
+    )
+    width = 0.8 / len(series)
+    for i, (label, value) in enumerate(series):
+        xs = [j + i * width for j in range(len(summary.floors))]
+        ax.bar(xs, [value(f) or 0 for f in summary.floors], width, label=label)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(summary.floors))])
+    ax.set_xticklabels(labels, fontsize="small")
+    ax.set_ylabel("CPU seconds per GiB")
+    ax.set_title("The bridge's CPU per GiB beside its floor (the gRPC pair) and the two hops")
+    return save_plot(plt, fig, ax, path)
+
+
+def plot_throughput_vs_chunk(rows: list[ScenarioRow], path: Path) -> Path | None:
     lines: dict[tuple[str, str, int], list[tuple[int, float]]] = {}
     for s in rows:
-        if s["kind"] in ("download", "upload") and s["ok"] and s.get("throughput_mb_s"):
-            key = (s["kind"], s["target"], s["size_bytes"])
-            lines.setdefault(key, []).append((s["chunk_bytes"], s["throughput_mb_s"]))
+        if s.kind in ("download", "upload", "file") and s.ok and s.throughput_mb_s:
+            key = (s.kind, s.target, s.size_bytes)
+            lines.setdefault(key, []).append((s.chunk_bytes, s.throughput_mb_s))
     lines = {k: sorted(v) for k, v in lines.items() if len({c for c, _ in v}) > 1}
     if not lines:
         return None

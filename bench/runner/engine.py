@@ -3,7 +3,7 @@
 Whatever the kind, a run is the same: a window opens on the sampler's
 timeline, the scenario sends its requests and checks every answer, the window
 closes. Memory figures come from the timeline sliced by that window
-(bench/judge/assess.py); a wrong answer fails the scenario, not the run.
+(bench/observe/windows.py); a wrong answer fails the scenario, not the run.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 import time
 
-from bench.judge.verdicts import Tolerances
+from bench.core.targets import Target
 from bench.load.client import TransferError
 from bench.observe.samplers import Sampler
-from bench.runner.targets import Target
 from bench.scenarios.base import RunContext, Scenario, ScenarioResult
 from bench.scenarios.transfer import download_once, upload_once
 from plugin_runtime.examples.pattern import pattern_sha256
@@ -25,13 +24,8 @@ WARM_UP_BYTES = 4 * 1024 * 1024
 
 
 class Engine:
-    def __init__(
-        self,
-        sampler: Sampler,
-        tolerances: Tolerances | None = None,
-        timeout_s: float = 120.0,
-    ) -> None:
-        self.context = RunContext(sampler, tolerances or Tolerances(), timeout_s)
+    def __init__(self, sampler: Sampler, timeout_s: float = 120.0) -> None:
+        self.context = RunContext(sampler, timeout_s)
 
     @property
     def sampler(self) -> Sampler:
@@ -60,6 +54,7 @@ class Engine:
         gRPC channel, Python imports) are not counted as the first scenario's growth."""
         try:
             download_once(target, WARM_UP_BYTES, chunk, self.context.timeout_s)
-            upload_once(target, WARM_UP_BYTES, chunk, self.context.timeout_s)
+            if not target.discards:  # the gRPC floor pulls downloads only
+                upload_once(target, WARM_UP_BYTES, chunk, self.context.timeout_s)
         except (TransferError, OSError) as exc:
             log.warning("warm-up of %s failed: %s", target.name, exc)

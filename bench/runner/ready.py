@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from bench.polling import wait_until
+from bench.core.polling import WaitTimeout, wait_until
 
 
 def answers_ok(url: str, timeout_s: float) -> str | None:
@@ -46,6 +46,6 @@ def poll_until_ready(
 
     try:
         wait_until(ready, timeout_s, interval=interval_s, what=f"{url} answering 200")
-    except AssertionError:
+    except WaitTimeout:
         return last_problem[0]
     return None

@@ -1,12 +1,17 @@
-"""A run, top to bottom: run -> observe -> judge -> report.
+"""A run, top to bottom: plan -> run -> observe -> judge -> report.
 
-1. run and observe (`measure`): for every chunk setting, start the services
+1. plan (`RunPlan`, `ServiceOptions`): the profile, chunk settings and kinds,
+   and which services to start or use;
+2. run and observe (`measure`): for every chunk setting, start the services
    (bench/runner/services.py), sample them (bench/observe/), plan the profile's
    scenarios (bench/scenarios/) and run each with the engine;
-2. judge (`judge`): verdicts over every result and the sampled timeline
+3. judge (`judge`): verdicts over every result and the sampled timeline
    (bench/judge/);
-3. report: summary.json, summary.md, timeline.json and the plots
+4. report: the RunSummary, summary.md, timeline.json and the plots
    (bench/report/).
+
+A sweep is this run over more chunk settings; an A/B (bench/runner/rounds.py)
+and the capacity ramp (bench/capacity/) plan their runs on the same pieces.
 """
 
 from __future__ import annotations
@@ -16,25 +21,45 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from bench.core.profiles import Profile
+from bench.core.units import human_size
 from bench.judge import assess
-from bench.judge.verdicts import Tolerances, Verdict, container_memory
-from bench.observe.container_memory import ContainerMemorySampler, start_sampler
-from bench.observe.samplers import Sampler, Timeline, container_figures_reader
-from bench.report.environment import environment, host_build
+from bench.judge.verdicts import Tolerances
+from bench.observe.samplers import Sampler, Timeline
+from bench.observe.wiring import observing
+from bench.report.environment import environment, record_services
 from bench.report.progress import ScenarioLog
 from bench.report.summary import build_summary, utc_stamp, write_run
+from bench.results.run import ContainerFigures, Environment, RunSummary, ToolStep, Verdict
 from bench.runner.engine import Engine
-from bench.runner.services import Services, docker_pair, external, spawned
+from bench.runner.files import files_root
+from bench.runner.services import Services, Variant, docker_pair, external, spawned
 from bench.runner.tools import ToolSteps, run_tool_steps
-from bench.scenarios import build_scenarios
+from bench.scenarios import FILE_KINDS, KINDS, build_scenarios
 from bench.scenarios.base import ScenarioResult
-from bench.scenarios.profiles import Profile, human_size
 
 log = logging.getLogger(__name__)
 
 ServicesFactory = Callable[[int], contextlib.AbstractContextManager[Services]]
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    """Which services a run measures: spawned (with which references), running ones
+    (their URLs), or container pairs."""
+
+    references: frozenset[str] = frozenset()  # spawned peers beside the bridge
+    target_url: str | None = None  # running services: the host's base URL
+    stats_url: str | None = None
+    go_plugin_url: str | None = None  # running services: the Go plugin host's base URL
+    files_root: Path | None = None  # where the files the host and plugin serve go
+    docker: bool = False  # a container pair per chunk setting (sweep --docker)
+    variant: Variant | None = None  # spawned from another tree / interpreter / binary
+
+    @property
+    def mode(self) -> str:
+        return "docker" if self.docker else "external" if self.target_url else "spawned"
 
 
 @dataclass(frozen=True)
@@ -44,10 +69,20 @@ class RunPlan:
     profile: Profile
     chunk_sizes: list[int]
     kinds: list[str] | None  # None: every kind
-    mode: str  # "spawned", "external" (running services) or "docker" (container pairs)
     run_dir: Path
+    services: ServiceOptions = ServiceOptions()
     sample_interval_s: float = 0.05
     tools: ToolSteps | None = None  # pytest-benchmark and Locust after the first setting
+    targets: frozenset[str] | None = None  # None: every target the services have
+
+    @property
+    def mode(self) -> str:
+        return self.services.mode
+
+    def file_sizes(self) -> list[int]:
+        """The files the run's file scenarios ask for (none when it runs none)."""
+        wanted = set(self.kinds if self.kinds is not None else KINDS)
+        return list(self.profile.file_sizes) if wanted & set(FILE_KINDS) else []
 
 
 @dataclass
@@ -55,10 +90,10 @@ class Measured:
     """Everything a run observed, before any verdict."""
 
     timeline: Timeline
+    environment: Environment
     results: list[ScenarioResult] = field(default_factory=list)
-    containers: dict[str, Any] = field(default_factory=dict)  # "<service>/c<chunk>" -> figures
-    steps: dict[str, Any] = field(default_factory=dict)  # the other tools' outcomes
-    environment: dict[str, Any] = field(default_factory=dict)
+    containers: dict[str, ContainerFigures] = field(default_factory=dict)  # "<svc>/c<chunk>"
+    steps: dict[str, ToolStep] = field(default_factory=dict)
 
 
 def new_run_dir(results_dir: Path) -> Path:
@@ -73,55 +108,32 @@ def new_run_dir(results_dir: Path) -> Path:
 
 
 def services_factory(
-    run_dir: Path,
-    references: set[str],
-    *,
-    target_url: str | None = None,
-    stats_url: str | None = None,
-    docker: bool = False,
-) -> tuple[ServicesFactory, str]:
-    """The services of each chunk setting, and the run's mode."""
-    if docker:
-        return docker_pair, "docker"
-    if target_url:
-        return (lambda chunk: external(target_url, stats_url)), "external"
+    options: ServiceOptions, log_root: Path, files: Path | None = None
+) -> ServicesFactory:
+    """The services of each chunk setting."""
+    if options.docker:
+        return docker_pair
+
+    if options.target_url:
+        url = options.target_url
+
+        def running(chunk: int) -> contextlib.AbstractContextManager[Services]:
+            return external(
+                url, options.stats_url, go_plugin_url=options.go_plugin_url, files_root=files
+            )
+
+        return running
 
     def make(chunk: int) -> contextlib.AbstractContextManager[Services]:
-        return spawned(chunk, run_dir / "logs" / f"c{human_size(chunk)}", references)
+        return spawned(
+            chunk,
+            log_root / f"c{human_size(chunk)}",
+            set(options.references),
+            files_root=files,
+            variant=options.variant,
+        )
 
-    return make, "spawned"
-
-
-@contextlib.contextmanager
-def only_targets(
-    manager: contextlib.AbstractContextManager[Services], keep: set[str]
-) -> Iterator[Services]:
-    with manager as services:
-        services.targets = {k: v for k, v in services.targets.items() if k in keep}
-        yield services
-
-
-@contextlib.contextmanager
-def observed(
-    sampler: Sampler, services: Services, compose: bool
-) -> Iterator[ContainerMemorySampler | None]:
-    """While inside, the sampler follows the services' processes, /debug/stats and
-    containers (yields the container sampler, when Docker answers)."""
-    for name, pid in services.processes.items():
-        sampler.add_process(name, pid)
-    sampler.set_stats_url(services.stats_url)
-    containers = start_sampler(services.containers, compose=compose)
-    if containers is not None:
-        sampler.container_reader = container_figures_reader(containers.figures)
-    try:
-        yield containers
-    finally:
-        if containers is not None:
-            containers.stop()
-            sampler.container_reader = None
-        for name in services.processes:
-            sampler.remove_process(name)
-        sampler.set_stats_url(None)
+    return make
 
 
 def run_scenarios(
@@ -130,7 +142,10 @@ def run_scenarios(
     """The plan's scenarios at one chunk setting, after one warm-up per target."""
     from tqdm import tqdm
 
-    scenarios = build_scenarios(plan.profile, chunk, services.targets, plan.kinds)
+    kinds = plan.kinds
+    if services.files_root is None:  # no shared folder: the file scenarios cannot run
+        kinds = [k for k in (kinds or KINDS) if k not in FILE_KINDS]
+    scenarios = build_scenarios(plan.profile, chunk, services.targets, kinds)
     for name in sorted({s.target for s in scenarios}):
         engine.warm_up(services.targets[name], chunk)
     results = []
@@ -141,22 +156,31 @@ def run_scenarios(
     return results
 
 
-def measure(plan: RunPlan, factory: ServicesFactory, tolerances: Tolerances) -> Measured:
+def measure(plan: RunPlan, factory: ServicesFactory) -> Measured:
     """Run the plan's scenarios at every chunk setting while the sampler watches."""
     sampler = Sampler(interval_s=plan.sample_interval_s)
-    measured = Measured(sampler.timeline, environment=environment(plan.chunk_sizes, plan.mode))
+    measured = Measured(sampler.timeline, environment(plan.chunk_sizes, plan.mode))
     progress = ScenarioLog()
     with sampler:
         for index, chunk in enumerate(plan.chunk_sizes):
-            compose = plan.mode != "spawned"
-            with factory(chunk) as services, observed(sampler, services, compose) as containers:
-                measured.environment.update(host_build(services.stats_url))
-                engine = Engine(sampler, tolerances)
-                measured.results += run_scenarios(plan, chunk, services, engine, progress)
-                if plan.tools is not None and index == 0:
-                    measured.steps = run_tool_steps(
-                        plan.tools, services, plan.run_dir, plan.profile
-                    )
+            with factory(chunk) as services:
+                if plan.targets is not None:
+                    services.only(set(plan.targets))
+                with observing(
+                    sampler,
+                    services.processes,
+                    services.stats_urls,
+                    services.containers,
+                    compose=plan.mode != "spawned",
+                ) as containers:
+                    if index == 0:
+                        record_services(measured.environment, services.stats_url)
+                    engine = Engine(sampler)
+                    measured.results += run_scenarios(plan, chunk, services, engine, progress)
+                    if plan.tools is not None and index == 0:
+                        measured.steps = run_tool_steps(
+                            plan.tools, services, plan.run_dir, plan.profile
+                        )
             if containers is not None:
                 for name, figures in containers.report().items():
                     measured.containers[f"{name}/c{human_size(chunk)}"] = figures
@@ -164,27 +188,38 @@ def measure(plan: RunPlan, factory: ServicesFactory, tolerances: Tolerances) -> 
 
 
 def judge(measured: Measured, tolerances: Tolerances) -> list[Verdict]:
-    """Every verdict of the run: from the results and timeline, and each container's."""
-    verdicts = assess.all_verdicts(measured.results, measured.timeline, tolerances)
-    verdicts += [container_memory(name, fig) for name, fig in sorted(measured.containers.items())]
-    return verdicts
+    """Every verdict of the run: from the results, the timeline and the containers."""
+    return assess.all_verdicts(measured.results, measured.timeline, tolerances, measured.containers)
 
 
-def execute(plan: RunPlan, factory: ServicesFactory) -> dict[str, Any]:
-    """Measure, judge, write the run folder; the summary.json document."""
+@contextlib.contextmanager
+def prepared_files(plan: RunPlan) -> Iterator[Path | None]:
+    """The run's files root, when its scenarios serve files and the services can."""
+    options = plan.services
+    sizes = plan.file_sizes()
+    if options.docker or (options.target_url and options.files_root is None):
+        if sizes:
+            log.warning("no shared files root for these services: file scenarios skipped")
+        sizes = []
+    with files_root(sizes, options.files_root) as root:
+        yield root
+
+
+def execute(plan: RunPlan) -> RunSummary:
+    """Measure, judge, write the run folder; the run's summary."""
     tolerances = Tolerances()
-    measured = measure(plan, factory, tolerances)
+    with prepared_files(plan) as files:
+        factory = services_factory(plan.services, plan.run_dir / "logs", files)
+        measured = measure(plan, factory)
     summary = build_summary(
         profile=plan.profile.name,
-        mode=plan.mode,
-        chunk_sizes=plan.chunk_sizes,
+        environment=measured.environment,
         results=measured.results,
         timeline=measured.timeline,
         verdicts=judge(measured, tolerances),
         steps=measured.steps,
         containers=measured.containers,
         run_id=plan.run_dir.name,
-        env=measured.environment,
         sweep=len(plan.chunk_sizes) > 1,
     )
     write_run(plan.run_dir, summary, measured.timeline, measured.results)

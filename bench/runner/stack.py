@@ -20,10 +20,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.core.paths import HOSTSTUB_BIN, REPO_ROOT
 from bench.runner.ready import poll_until_ready
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-HOSTSTUB_BIN = Path(os.environ.get("HOSTSTUB_BIN", REPO_ROOT / "bin" / "hoststub"))
 DEMO_APP = "plugin_runtime.examples.bench:app"
 DEFAULT_PLUGIN_ID = "bench"
 READY_TIMEOUT_S = 30.0
@@ -100,13 +99,21 @@ def start_plugin(
     app: str = DEMO_APP,
     plugin_args: Sequence[str] = (),
     env: dict[str, str] | None = None,
+    python: str | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start `python -m plugin_runtime` (separately, so tests can kill and restart it)."""
+    """Start `python -m plugin_runtime` (separately, so tests can kill and restart it).
+
+    python: another interpreter (a venv with other versions); cwd: another checkout,
+    whose plugin_runtime it then imports (it is put first on PYTHONPATH too)."""
+    child_env = {**os.environ, **(env or {})}
+    if cwd is not None:
+        child_env["PYTHONPATH"] = str(cwd)
     # The child keeps its own copy of the log fd, so ours can close at once.
     with (log_dir / "plugin.log").open("ab") as log:
         return subprocess.Popen(
             [
-                sys.executable,
+                python or sys.executable,
                 "-m",
                 "plugin_runtime",
                 "--app",
@@ -117,8 +124,8 @@ def start_plugin(
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT,
-            env={**os.environ, **(env or {})},
+            cwd=cwd or REPO_ROOT,
+            env=child_env,
         )
 
 
@@ -131,14 +138,20 @@ def run_stack(
     plugin_args: Sequence[str] = (),
     env: dict[str, str] | None = None,
     log_dir: Path | None = None,
+    *,
+    plugin_python: str | None = None,
+    plugin_cwd: Path | None = None,
+    host_bin: Path | None = None,
 ) -> Iterator[Stack]:
     """Start plugin then host, wait for the host's /healthz, yield, stop both.
 
     transport: "unix" (a socket in a private temp dir) or "tcp" (loopback port).
-    Logs go to log_dir/{plugin,host}.log (a temp dir when not given).
+    Logs go to log_dir/{plugin,host}.log (a temp dir when not given). plugin_python,
+    plugin_cwd and host_bin start another build of either side (an A/B variant).
     """
-    if not HOSTSTUB_BIN.exists():
-        raise StackError(f"{HOSTSTUB_BIN} not found: run scripts/setup.sh (go build) first")
+    host_bin = host_bin or HOSTSTUB_BIN
+    if not host_bin.exists():
+        raise StackError(f"{host_bin} not found: run scripts/setup.sh (go build) first")
     with tempfile.TemporaryDirectory(prefix="streambench-") as tmp:
         logs = Path(log_dir) if log_dir else Path(tmp)
         logs.mkdir(parents=True, exist_ok=True)
@@ -150,11 +163,11 @@ def run_stack(
             raise ValueError(f"transport must be 'unix' or 'tcp', not {transport!r}")
         host_port = free_tcp_port()
         merged_env = {**os.environ, **(env or {})}
-        plugin = start_plugin(plugin_addr, logs, app, plugin_args, env)
+        plugin = start_plugin(plugin_addr, logs, app, plugin_args, env, plugin_python, plugin_cwd)
         with (logs / "host.log").open("ab") as host_log:
             host = subprocess.Popen(
                 [
-                    str(HOSTSTUB_BIN),
+                    str(host_bin),
                     "--listen",
                     f"127.0.0.1:{host_port}",
                     "--plugin-addr",

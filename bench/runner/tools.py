@@ -13,12 +13,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from bench.core.paths import REPO_ROOT
+from bench.core.profiles import Profile
+from bench.core.targets import BRIDGE
+from bench.results.run import ToolStep
 from bench.runner.services import Services
-from bench.runner.stack import REPO_ROOT
-from bench.runner.targets import BRIDGE
-from bench.scenarios.profiles import Profile
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ LOCUSTFILE = REPO_ROOT / "bench" / "load" / "locustfile.py"
 BENCHMARKS_DIR = REPO_ROOT / "bench" / "benchmarks"
 
 
-def run_step(name: str, args: list[str], run_dir: Path, env: dict[str, str]) -> dict[str, Any]:
+def run_step(name: str, args: list[str], run_dir: Path, env: dict[str, str]) -> ToolStep:
     log_path = run_dir / f"{name}.log"
     log.info("running %s: %s", name, " ".join(args))
     with log_path.open("wb") as out:
@@ -40,9 +40,9 @@ def run_step(name: str, args: list[str], run_dir: Path, env: dict[str, str]) -> 
                 timeout=900,
             )
         except subprocess.TimeoutExpired:
-            return {"status": "failed", "detail": f"timed out; see {log_path.name}"}
+            return ToolStep("failed", f"timed out; see {log_path.name}")
     status = "ok" if proc.returncode == 0 else "failed"
-    return {"status": status, "returncode": proc.returncode, "detail": f"log {log_path.name}"}
+    return ToolStep(status, f"log {log_path.name}", proc.returncode)
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,9 @@ class ToolSteps:
 
 def run_tool_steps(
     tools: ToolSteps, services: Services, run_dir: Path, profile: Profile
-) -> dict[str, Any]:
+) -> dict[str, ToolStep]:
     """pytest-benchmark and Locust against the same services, output into the run folder."""
-    steps: dict[str, Any] = {}
+    steps: dict[str, ToolStep] = {}
     env: dict[str, str] = {}
     if not services.processes:
         # Running services (compose): point the suite at them. Spawned runs let the
@@ -66,9 +66,9 @@ def run_tool_steps(
         env["BENCH_TARGET_URL"] = services.targets[BRIDGE].base_url
         env["BENCH_STATS_URL"] = services.stats_url or ""
     if not tools.pytest_benchmark:
-        steps["pytest-benchmark"] = {"status": "skipped", "detail": "--no-pytest-benchmark"}
+        steps["pytest-benchmark"] = ToolStep("skipped", "--no-pytest-benchmark")
     elif not BENCHMARKS_DIR.is_dir():
-        steps["pytest-benchmark"] = {"status": "skipped", "detail": f"{BENCHMARKS_DIR} absent"}
+        steps["pytest-benchmark"] = ToolStep("skipped", f"{BENCHMARKS_DIR} absent")
     else:
         steps["pytest-benchmark"] = run_step(
             "pytest-benchmark",
@@ -83,11 +83,11 @@ def run_tool_steps(
             env,
         )
     if not tools.locust:
-        steps["locust"] = {"status": "skipped", "detail": "--no-locust"}
+        steps["locust"] = ToolStep("skipped", "--no-locust")
     elif not LOCUSTFILE.is_file():
-        steps["locust"] = {"status": "skipped", "detail": f"{LOCUSTFILE} absent"}
+        steps["locust"] = ToolStep("skipped", f"{LOCUSTFILE} absent")
     elif shutil.which("locust", path=str(Path(sys.executable).parent)) is None:
-        steps["locust"] = {"status": "skipped", "detail": "locust not installed"}
+        steps["locust"] = ToolStep("skipped", "locust not installed")
     else:
         seconds = tools.locust_seconds or profile.locust_seconds
         steps["locust"] = run_step(

@@ -1,12 +1,14 @@
 """Scenarios: what a run measures, one typed class per kind, in the order a run runs them.
 
 Each kind (bench/scenarios/base.py: `Scenario`) carries its own parameters,
-says which scenarios a profile asks for (`plan`) and runs them (`run`). The
-runner (bench/runner/engine.py) runs any of them the same way.
+says which scenarios a profile asks for (`plan`) and runs them (`run`),
+recording a typed reading where the judge needs more than throughput and
+latency. The engine (bench/runner/engine.py) runs any of them the same way.
 
 | kind | module |
 | --- | --- |
 | download, upload, echo, concurrent | transfer.py |
+| file, file-offload | files.py |
 | small, rps, sse | latency.py |
 | slow-reader, abort | behaviour.py |
 | soak | soak.py |
@@ -16,16 +18,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bench.core.profiles import Profile
 from bench.scenarios.base import Scenario
 from bench.scenarios.behaviour import Abort, SlowReader
+from bench.scenarios.files import FileDownload, FileOffload
 from bench.scenarios.latency import Rps, Small, Sse
-from bench.scenarios.profiles import Profile
 from bench.scenarios.soak import Soak
 from bench.scenarios.transfer import Concurrent, Download, Echo, Upload
 
 SCENARIOS: dict[str, type[Scenario]] = {
     "download": Download,
     "upload": Upload,
+    "file": FileDownload,
+    "file-offload": FileOffload,
     "echo": Echo,
     "concurrent": Concurrent,
     "small": Small,
@@ -36,6 +41,8 @@ SCENARIOS: dict[str, type[Scenario]] = {
     "soak": Soak,
 }
 KINDS = tuple(SCENARIOS)
+# Kinds that need a files root the host and the plugin share.
+FILE_KINDS = ("file", "file-offload")
 
 
 def build_scenarios(

@@ -4,24 +4,26 @@ A scenario kind is a frozen dataclass: the common fields say what is measured
 (target, chunk setting, body size, concurrency, requests), the subclass adds
 its own typed parameters and implements `run`. `plan` says which scenarios of
 the kind a profile asks for. The registry of kinds is `bench.scenarios.SCENARIOS`.
+
+A scenario measures and records; it decides nothing. What it read beyond
+throughput and latency goes into `ScenarioResult.reading`, a typed record of its
+kind that bench/judge turns into verdicts.
 """
 
 from __future__ import annotations
 
-import math
 import statistics
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from bench.judge.verdicts import Tolerances, Verdict
+from bench.core.numbers import percentile
+from bench.core.polling import WaitTimeout, wait_until
+from bench.core.profiles import Profile
+from bench.core.targets import Target
+from bench.core.units import human_size
 from bench.load.client import TransferError
 from bench.observe.samplers import Sampler, Window
-from bench.runner.targets import Target
-from bench.scenarios.profiles import Profile, human_size
-
-MB = 1_000_000  # throughput is reported in MB/s (10^6 bytes per second)
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,9 @@ class Scenario:
 
 @dataclass(frozen=True)
 class RunContext:
-    """What a scenario may use besides its target: the sampler and the verdicts' tolerances."""
+    """What a scenario may use besides its target."""
 
     sampler: Sampler
-    tolerances: Tolerances = field(default_factory=Tolerances)
     timeout_s: float = 120.0  # per transfer
 
 
@@ -82,7 +83,7 @@ class ScenarioResult:
     throughput_mb_s: float | None = None
     latencies_s: list[float] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # the kind's own figures
-    verdicts: list[Verdict] = field(default_factory=list)  # decided while it ran
+    reading: Any = None  # the kind's typed record for the judge (see each kind's module)
 
     def latency_ms(self) -> dict[str, float] | None:
         if not self.latencies_s:
@@ -94,14 +95,6 @@ class ScenarioResult:
             "mean": statistics.fmean(ordered) * 1000,
             "count": len(ordered),
         }
-
-
-def percentile(ordered: list[float], pct: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    if not ordered:
-        raise ValueError("no values")
-    rank = max(1, math.ceil(pct / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
 
 
 def check(condition: bool, message: str) -> None:
@@ -125,11 +118,14 @@ def wait_idle(
     A handler the client gave up on is cancelled within milliseconds; the timeout
     only bounds a busy machine.
     """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        stats = sampler.latest_stats()
-        if is_idle(stats):
-            return True, stats
-        if time.monotonic() >= deadline:
-            return False, stats
-        time.sleep(interval_s)
+    last: list[dict[str, float]] = [{}]
+
+    def idle() -> bool:
+        last[0] = sampler.latest_stats()
+        return is_idle(last[0])
+
+    try:
+        wait_until(idle, timeout_s, interval=interval_s, what="no active stream or handler")
+    except WaitTimeout:
+        return False, last[0]
+    return True, last[0]

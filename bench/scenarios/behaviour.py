@@ -1,5 +1,5 @@
 """Behaviour scenarios: a slow reader must hold the plugin back, client aborts must
-cancel the plugin's handlers. Each decides its own verdict while it runs."""
+cancel the plugin's handlers. Each records a reading the judge decides on."""
 
 from __future__ import annotations
 
@@ -7,17 +7,47 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bench.judge import verdicts
+from bench.core.profiles import Profile
+from bench.core.targets import BRIDGE, Target
+from bench.core.units import MB
 from bench.load.client import Connection
-from bench.runner.targets import BRIDGE, Target
-from bench.scenarios.base import MB, RunContext, Scenario, ScenarioResult, check, wait_idle
-from bench.scenarios.profiles import Profile
+from bench.scenarios.base import RunContext, Scenario, ScenarioResult, check, wait_idle
 
 # Before and after these scenarios: streams and handlers done (seconds at most).
 SETTLE_TIMEOUT_S = 5.0
 # A small receive buffer so the kernel cannot soak up the body for the slow reader.
 SLOW_READER_RCVBUF = 64 * 1024
 ABORT_AFTER_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BackpressureReading:
+    """While a slow client read part of a large download: what the plugin grew by and
+    how far the host read ahead of the client (None where a figure was unavailable)."""
+
+    plugin_rss_growth_bytes: float | None
+    host_pulled_ahead_bytes: float | None
+    client_read_bytes: int
+    body_size_bytes: int
+
+    def to_extra(self) -> dict[str, object]:
+        return {
+            "client_read_bytes": self.client_read_bytes,
+            "host_pulled_ahead_bytes": self.host_pulled_ahead_bytes,
+            "plugin_rss_growth_bytes": self.plugin_rss_growth_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class AbortReading:
+    """Around `aborts` client aborts: the plugin's and host's counters before and after."""
+
+    aborts: int
+    stats_before: dict[str, float]
+    stats_after: dict[str, float]
+
+    def to_extra(self) -> dict[str, object]:
+        return {"stats_before": self.stats_before, "stats_after": self.stats_after}
 
 
 @dataclass(frozen=True)
@@ -75,17 +105,9 @@ class SlowReader(Scenario):
             plugin_growth = during["stats"]["plugin.rss_bytes"] - before.get("stats", {}).get(
                 "plugin.rss_bytes", during["stats"]["plugin.rss_bytes"]
             )
-        result.extra.update(
-            client_read_bytes=resp.body_bytes,
-            host_pulled_ahead_bytes=ahead_bytes,
-            plugin_rss_growth_bytes=plugin_growth,
-        )
+        result.reading = BackpressureReading(plugin_growth, ahead_bytes, resp.body_bytes, self.size)
+        result.extra.update(result.reading.to_extra())
         wait_idle(ctx.sampler, SETTLE_TIMEOUT_S)
-        result.verdicts.append(
-            verdicts.backpressure(
-                plugin_growth, ahead_bytes, resp.body_bytes, self.size, ctx.tolerances
-            )
-        )
 
 
 @dataclass(frozen=True)
@@ -111,13 +133,5 @@ class Abort(Scenario):
             check(not resp.complete, "abort: body completed before the abort")
             result.latencies_s.append(resp.seconds)
         _, after = wait_idle(ctx.sampler, SETTLE_TIMEOUT_S)
-        result.extra.update(stats_before=before, stats_after=after)
-        result.verdicts.append(
-            verdicts.abort_cleanup(
-                self.requests,
-                before.get("plugin.handlers_cancelled"),
-                after.get("plugin.handlers_cancelled"),
-                after.get("plugin.active_handlers"),
-                after.get("host.active_streams"),
-            )
-        )
+        result.reading = AbortReading(self.requests, before, after)
+        result.extra.update(result.reading.to_extra())

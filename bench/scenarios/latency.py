@@ -7,14 +7,32 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from bench.core.numbers import percentile
+from bench.core.profiles import Profile
+from bench.core.targets import BRIDGE, BUFFERED, GO_DIRECT, GO_PLUGIN, PYTHON_DIRECT, Target
 from bench.load import rps
 from bench.load.client import Connection
-from bench.runner.targets import BRIDGE, TARGETS, Target
-from bench.scenarios.base import RunContext, Scenario, ScenarioResult, check, percentile
-from bench.scenarios.profiles import Profile
+from bench.observe.samplers import Sampler
+from bench.scenarios.base import RunContext, Scenario, ScenarioResult, check
 from plugin_runtime.examples.pattern import PatternVerifier
 
 SMALL_BODY_BYTES = 1024
+# Every target that answers small GETs (the gRPC floor answers with a count, not a body).
+SMALL_TARGETS = (BRIDGE, GO_DIRECT, PYTHON_DIRECT, BUFFERED, GO_PLUGIN)
+
+
+def cpu_readings(sampler: Sampler, target: Target) -> dict[str, dict[str, float]]:
+    """{process: {"cpu_seconds": ...}} of the target's processes now: psutil when the
+    bench started them, else their services' /debug/stats."""
+    if target.processes:
+        return sampler.sample_now(stats=False)
+    taken = sampler.sample_now()
+    out: dict[str, dict[str, float]] = {}
+    for name, where in target.stats_processes.items():
+        value = taken.get(where.source, {}).get(where.key("cpu_seconds"))
+        if value is not None:
+            out[name] = {"cpu_seconds": value}
+    return out
 
 
 def small_path(target: Target, size: int) -> str:
@@ -31,7 +49,7 @@ class Small(Scenario):
 
     @classmethod
     def plan(cls, profile: Profile, chunk: int) -> Iterator[Scenario]:
-        for target in TARGETS:
+        for target in SMALL_TARGETS:
             yield cls(target, chunk, size=SMALL_BODY_BYTES, requests=profile.small_requests)
 
     def run(self, ctx: RunContext, target: Target, result: ScenarioResult) -> None:
@@ -58,7 +76,7 @@ class Rps(Scenario):
 
     @classmethod
     def plan(cls, profile: Profile, chunk: int) -> Iterator[Scenario]:
-        for target in TARGETS:
+        for target in SMALL_TARGETS:
             yield cls(
                 target,
                 chunk,
@@ -76,8 +94,8 @@ class Rps(Scenario):
             seconds=self.seconds,
             warmup_s=self.warmup_s,
             expect_bytes=self.size,
-            processes=list(target.processes),
-            read_processes=lambda: ctx.sampler.sample_now(stats=False),
+            processes=target.process_names,
+            read_processes=lambda: cpu_readings(ctx.sampler, target),
         )
         result.extra.update(figures)
         check(load.errors == 0, f"{load.errors} requests failed, first: {load.first_error}")

@@ -8,21 +8,20 @@ caches and pools, then every measured round must leave the runtimes' own heaps
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from bench.judge import verdicts
+from bench.core.profiles import Profile
+from bench.core.targets import BRIDGE, Target
+from bench.load import transfers
 from bench.load.client import Connection, TransferError
 from bench.observe.samplers import Sampler
-from bench.runner.targets import BRIDGE, Target
 from bench.scenarios.base import RunContext, Scenario, ScenarioResult, wait_idle
-from bench.scenarios.profiles import Profile
-from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks, pattern_sha256
+from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +29,48 @@ log = logging.getLogger(__name__)
 QUIESCENCE_TIMEOUT_S = 30.0
 SETTLE_TIMEOUT_S = 5.0  # before the soak
 SOAK_CONNECTIONS = 4
+
+
+@dataclass
+class SoakReading:
+    """What the soak read: the counters after a forced GC before the soak and after
+    each round (warm-up rounds first), and every request's outcome."""
+
+    warmup_rounds: int
+    rounds: int
+    round_requests: int
+    readings: list[dict[str, float]]  # [0] before the soak, then one per round
+    round_seconds: list[float]
+    stats_before: dict[str, float]
+    stats_after: dict[str, float]
+    outcomes: dict[str, int] = field(default_factory=dict)  # kind -> requests
+    anomalies: list[str] = field(default_factory=list)  # unexpected outcomes
+
+    @property
+    def measured(self) -> list[dict[str, float]]:
+        """From the end of the last warm-up round on: what the leak verdicts judge."""
+        return self.readings[self.warmup_rounds :]
+
+    @property
+    def requests(self) -> int:
+        return (self.warmup_rounds + self.rounds) * self.round_requests
+
+    def to_extra(self) -> dict[str, object]:
+        return {
+            "stats_before": self.stats_before,
+            "stats_after": self.stats_after,
+            "outcomes": dict(self.outcomes),
+            "anomalies": self.anomalies[:20],
+            "anomaly_count": len(self.anomalies),
+            "requests_per_s": self.requests / sum(self.round_seconds) if self.round_seconds else 0,
+            "leak_rounds": {
+                "warmup_rounds": self.warmup_rounds,
+                "rounds": self.rounds,
+                "round_requests": self.round_requests,
+                "round_seconds": self.round_seconds,
+                "readings": self.readings,
+            },
+        }
 
 
 def settled_reading(sampler: Sampler, takes: int = 2) -> dict[str, float]:
@@ -74,7 +115,6 @@ class Soak(Scenario):
         per_round = self.round_requests
         mix = SoakMix(target, self.chunk)
         _, before = wait_idle(ctx.sampler, SETTLE_TIMEOUT_S)
-        result.extra["stats_before"] = before
         # Before the soak, then after each round; [0] only shows the first warm-up's growth.
         readings: list[dict[str, float]] = [settled_reading(ctx.sampler)]
         round_seconds: list[float] = []
@@ -91,40 +131,22 @@ class Soak(Scenario):
                 )
             readings.append(settled_reading(ctx.sampler))
         result.seconds = time.perf_counter() - started
-        requests = (self.warmup_rounds + self.rounds) * per_round
         # Settled (quiescent, least of two readings) for returns-to-baseline too.
         after = readings[-1] or ctx.sampler.latest_stats()
-        measured = readings[self.warmup_rounds :]  # from the end of the last warm-up round
-        result.extra.update(
+        if not all(readings[self.warmup_rounds :]):
+            log.warning("soak: no /debug/stats readings after GC, no leak verdicts")
+        result.reading = SoakReading(
+            warmup_rounds=self.warmup_rounds,
+            rounds=self.rounds,
+            round_requests=per_round,
+            readings=readings,
+            round_seconds=round_seconds,
+            stats_before=before,
             stats_after=after,
             outcomes=dict(mix.outcomes),
-            anomalies=mix.anomalies[:20],
-            anomaly_count=len(mix.anomalies),
-            requests_per_s=requests / sum(round_seconds),  # rounds only, not the readings
-            leak_rounds={
-                "warmup_rounds": self.warmup_rounds,
-                "rounds": self.rounds,
-                "round_requests": per_round,
-                "round_seconds": round_seconds,
-                "readings": readings,
-            },
+            anomalies=mix.anomalies,
         )
-        result.verdicts.append(
-            verdicts.Verdict(
-                name="soak-outcomes",
-                passed=not mix.anomalies,
-                summary=(
-                    f"{requests} mixed requests, {len(mix.anomalies)} unexpected "
-                    f"outcomes; {dict(mix.outcomes)}"
-                ),
-                figures={"anomalies": mix.anomalies[:20], "outcomes": dict(mix.outcomes)},
-            )
-        )
-        if all(measured):
-            result.verdicts.extend(verdicts.soak_leak_verdicts(measured, per_round, ctx.tolerances))
-        else:
-            log.warning("soak: no /debug/stats readings after GC, no leak verdicts")
-        result.verdicts.extend(verdicts.counters_return(before, after, ctx.tolerances))
+        result.extra.update(result.reading.to_extra())
 
 
 Request = Callable[[Connection], str | None]  # None when the answer was the expected one
@@ -185,25 +207,11 @@ class SoakMix:
                 self.anomalies.append(f"{kind}: {problem}")
 
     def _download(self, conn: Connection) -> str | None:
-        verifier = PatternVerifier()
-        resp = conn.request(
-            "GET", f"/download?size=65536&chunk={self.chunk}", on_body=verifier.update
-        )
-        if resp.status != 200 or not resp.complete or resp.body_bytes != 65536:
-            return f"HTTP {resp.status}, {resp.body_bytes} bytes, complete={resp.complete}"
+        transfers.download(conn, self.target, 65536, self.chunk)  # raises when wrong
         return None
 
     def _upload(self, conn: Connection) -> str | None:
-        size = 128 * 1024
-        resp = conn.request(
-            "POST",
-            "/upload",
-            body=pattern_chunks(size, self.chunk),
-            content_length=size,
-            keep_body=True,
-        )
-        if resp.status != 200 or json.loads(resp.body).get("sha256") != pattern_sha256(size):
-            return f"HTTP {resp.status} {resp.body[:100]!r}"
+        transfers.upload(conn, self.target, 128 * 1024, self.chunk)  # raises when wrong
         return None
 
     def _echo(self, conn: Connection) -> str | None:

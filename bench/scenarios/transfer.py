@@ -1,86 +1,83 @@
 """Throughput scenarios: large downloads, uploads, full-duplex echo, parallel downloads.
 
-Every byte is checked: downloads against the demo pattern as they arrive,
-uploads by the sha256 the server reports, echo against the pattern it sent.
+Every byte is checked (bench/load/transfers.py): downloads against the demo
+pattern as they arrive, uploads by the sha256 the server reports, echo against
+the pattern it sent. Downloads and uploads run against the bridge and against
+each peer that serves them, at the profile's sizes.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
-from bench.load.client import Connection, Response, TransferError
-from bench.runner.targets import BRIDGE, BUFFERED, GO_DIRECT, PYTHON_DIRECT, Target
-from bench.scenarios.base import MB, RunContext, Scenario, ScenarioResult, check
-from bench.scenarios.profiles import Profile
-from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks, pattern_sha256
+from bench.core.profiles import Profile
+from bench.core.targets import (
+    BRIDGE,
+    BUFFERED,
+    GO_DIRECT,
+    GO_PLUGIN,
+    GRPC_FLOOR,
+    PYTHON_DIRECT,
+    Target,
+)
+from bench.core.units import MB
+from bench.load import transfers
+from bench.load.client import Connection, Response
+from bench.load.streams import StreamPlan, run_streams
+from bench.results.capacity import DOWNLOAD
+from bench.scenarios.base import RunContext, Scenario, ScenarioResult, check
+from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks
 
 
 def download_once(target: Target, size: int, chunk: int, timeout_s: float) -> Response:
-    """GET size bytes written chunk at a time; the pattern checked as it arrives."""
-    verifier = PatternVerifier()
+    """One checked download on its own connection."""
     with Connection(target.base_url, timeout=timeout_s) as conn:
-        resp = conn.request(
-            "GET",
-            f"{target.download_path}?size={size}&chunk={chunk}",
-            on_body=verifier.update,
-        )
-    check(resp.status == 200, f"download answered HTTP {resp.status}")
-    check(resp.complete, f"download truncated at {resp.body_bytes} of {size} bytes")
-    check(resp.body_bytes == size, f"download gave {resp.body_bytes} bytes, not {size}")
-    return resp
+        return transfers.download(conn, target, size, chunk)
 
 
-def upload_once(target: Target, size: int, chunk: int, timeout_s: float) -> Response:
-    """POST size bytes from a generator (never held whole); the server's sha256 checked."""
+def upload_once(
+    target: Target, size: int, chunk: int, timeout_s: float, *, hashed: bool = True
+) -> Response:
+    """One checked upload on its own connection."""
     with Connection(target.base_url, timeout=timeout_s) as conn:
-        resp = conn.request(
-            "POST",
-            target.upload_path,
-            body=pattern_chunks(size, chunk),
-            content_length=size,
-            keep_body=True,
-            headers={"Content-Type": "application/octet-stream"},
-        )
-    check(resp.status == 200, f"upload answered HTTP {resp.status}: {resp.body[:200]!r}")
-    try:
-        answer = json.loads(resp.body)
-    except ValueError as exc:
-        raise TransferError(f"upload answer is not JSON: {resp.body[:200]!r}") from exc
-    check(answer.get("bytes") == size, f"plugin counted {answer.get('bytes')} of {size}")
-    check(answer.get("sha256") == pattern_sha256(size), "upload sha256 differs")
-    return resp
+        return transfers.upload(conn, target, size, chunk, hashed=hashed)
 
 
 @dataclass(frozen=True)
 class Transfer(Scenario):
-    """One large body each way, `repeats` times: the best run counts, all are recorded."""
+    """One large body, `repeats` times: the best run counts, all are recorded."""
 
+    # The peers that run this kind beside the bridge, at the profile's reference sizes.
+    references: ClassVar[tuple[str, ...]] = ()
     repeats: int = 1
 
     @classmethod
+    def sizes(cls, profile: Profile) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(the bridge's sizes, the references' sizes)."""
+        return profile.sizes, profile.reference_sizes
+
+    @classmethod
     def plan(cls, profile: Profile, chunk: int) -> Iterator[Scenario]:
-        for size in profile.sizes:
+        bridge_sizes, reference_sizes = cls.sizes(profile)
+        for size in bridge_sizes:
             yield cls(BRIDGE, chunk, size=size, repeats=profile.repeats)
-        for size in profile.reference_sizes:
-            for target in (GO_DIRECT, PYTHON_DIRECT):
-                yield cls(target, chunk, size=size, repeats=profile.repeats)
-            if size <= profile.buffered_max_size:
-                yield cls(BUFFERED, chunk, size=size)
+        for size in reference_sizes:
+            for target in cls.references:
+                if target == BUFFERED:
+                    if size <= profile.buffered_max_size:  # it holds whole bodies
+                        yield cls(BUFFERED, chunk, size=size)
+                else:
+                    yield cls(target, chunk, size=size, repeats=profile.repeats)
 
     def once(self, ctx: RunContext, target: Target) -> Response:
         raise NotImplementedError
 
     def run(self, ctx: RunContext, target: Target, result: ScenarioResult) -> None:
-        self._repeat_best(result, lambda: self.once(ctx, target))
-
-    def _repeat_best(self, result: ScenarioResult, once: Callable[[], Response]) -> None:
         runs = []
         for _ in range(self.repeats):
-            resp = once()
+            resp = self.once(ctx, target)
             runs.append(resp.seconds)
             result.latencies_s.append(resp.ttfb_s)
         result.seconds = sum(runs)
@@ -95,6 +92,7 @@ class Download(Transfer):
 
     kind = "download"
     direction = "down"
+    references = (GO_DIRECT, PYTHON_DIRECT, GO_PLUGIN, GRPC_FLOOR, BUFFERED)
 
     def once(self, ctx: RunContext, target: Target) -> Response:
         return download_once(target, self.size, self.chunk, ctx.timeout_s)
@@ -106,9 +104,11 @@ class Upload(Transfer):
 
     kind = "upload"
     direction = "up"
+    references = (GO_DIRECT, PYTHON_DIRECT, GO_PLUGIN, BUFFERED)
+    hashed: bool = True  # False: `?hash=none`, the transport without the handler's hashing
 
     def once(self, ctx: RunContext, target: Target) -> Response:
-        return upload_once(target, self.size, self.chunk, ctx.timeout_s)
+        return upload_once(target, self.size, self.chunk, ctx.timeout_s, hashed=self.hashed)
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ class Echo(Scenario):
 
 @dataclass(frozen=True)
 class Concurrent(Scenario):
-    """`requests` downloads on `concurrency` connections at once: aggregate MB/s."""
+    """`concurrency` downloads at once (bench/load/streams.py): aggregate MB/s."""
 
     kind = "concurrent"
     direction = "down"
@@ -158,14 +158,15 @@ class Concurrent(Scenario):
         )
 
     def run(self, ctx: RunContext, target: Target, result: ScenarioResult) -> None:
-        started = time.perf_counter()
-        with ThreadPoolExecutor(self.concurrency) as pool:
-            futures = [
-                pool.submit(download_once, target, self.size, self.chunk, ctx.timeout_s)
-                for _ in range(self.requests)
-            ]
-            responses = [f.result() for f in futures]
-        result.seconds = time.perf_counter() - started
-        result.bytes = self.size * len(responses)
-        result.throughput_mb_s = result.bytes / result.seconds / MB
-        result.latencies_s = [r.seconds for r in responses]
+        plan = StreamPlan(target, self.size, self.chunk, ctx.timeout_s)
+        seconds, outcomes = run_streams(plan, [DOWNLOAD] * self.requests)
+        failed = [o for o in outcomes if not o.ok]
+        check(
+            not failed,
+            f"{len(failed)} of {len(outcomes)} downloads failed: "
+            + "; ".join(o.detail for o in failed[:3]),
+        )
+        result.seconds = seconds
+        result.bytes = self.size * len(outcomes)
+        result.throughput_mb_s = result.bytes / seconds / MB
+        result.latencies_s = [o.seconds for o in outcomes]

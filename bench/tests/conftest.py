@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from bench.core.targets import Target
 from bench.load.client import chunked_frames
 from bench.observe.samplers import Sample, Timeline, Window
-from bench.runner.targets import Target
 from bench.scenarios import SCENARIOS
 from bench.scenarios.base import ScenarioResult
 from plugin_runtime.examples.pattern import pattern_block, pattern_chunks

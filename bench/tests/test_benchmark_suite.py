@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.runner.stack import REPO_ROOT
+from bench.core.paths import REPO_ROOT
 
 MiB = 1024 * 1024
 SIZE = 2 * MiB

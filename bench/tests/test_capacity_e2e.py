@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bench.runner.stack import HOSTSTUB_BIN, REPO_ROOT
+from bench.core.paths import HOSTSTUB_BIN, REPO_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

@@ -6,26 +6,24 @@ import dataclasses
 
 import pytest
 
-from bench.capacity.model import (
+from bench.capacity.ramp import breaches as level_breaches
+from bench.capacity.ramp import (
+    directions,
+    failed_ramp,
+    run_ramp,
+    summarize_level,
+    transfers_per_stream,
+)
+from bench.core.numbers import jain_index
+from bench.core.profiles import doubling_levels, parse_levels, step_users
+from bench.load.streams import StreamOutcome
+from bench.results.capacity import (
     DOWNLOAD,
     MIXED,
     UPLOAD,
     LevelResult,
     Limits,
     ProcessPeak,
-    StreamOutcome,
-)
-from bench.capacity.ramp import breaches as level_breaches
-from bench.capacity.ramp import (
-    directions,
-    doubling_levels,
-    failed_ramp,
-    jain_index,
-    parse_levels,
-    run_ramp,
-    step_users,
-    summarize_level,
-    transfers_per_stream,
 )
 
 MiB = 1024 * 1024

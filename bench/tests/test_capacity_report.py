@@ -11,18 +11,19 @@ import pytest
 
 from bench import cli
 from bench.capacity import report
-from bench.capacity.model import (
+from bench.capacity.ramp import run_ramp
+from bench.judge import compare
+from bench.results import summary_from_json
+from bench.results.capacity import (
     DOWNLOAD,
     UPLOAD,
     CapacityRun,
     Limits,
     Ramp,
-    from_json,
-    to_json,
+    RampSettings,
 )
-from bench.capacity.ramp import run_ramp
-from bench.judge import compare
-from bench.report.summary import SCHEMA_VERSION
+from bench.results.format import SCHEMA_VERSION
+from bench.results.run import Environment, RunSummary
 from bench.tests.test_capacity_ramp import level
 
 MiB = 1024 * 1024
@@ -49,9 +50,8 @@ def capacity_run(
         run_id=run_id,
         created_utc="2026-01-01T00:00:00+00:00",
         profile="quick",
-        levels=[1, 2, 4, 8],
-        limits=LIMITS,
-        environment={"cpu_count": 2, "mode": "spawned", "stream_bytes": 8 * MiB},
+        settings=RampSettings((1, 2, 4, 8), LIMITS, 8 * MiB, 0, MiB),
+        environment=Environment(cpu_count=2, mode="spawned"),
         ramps=[
             ramp("bridge", DOWNLOAD, [50, 60, 70, 80]),
             ramp("bridge", UPLOAD, upload_mib or [50, 70, 100, 150]),
@@ -60,10 +60,12 @@ def capacity_run(
     )
 
 
-def as_summary(run: CapacityRun, path: str = "x") -> dict[str, Any]:
-    data = json.loads(json.dumps(to_json(run, SCHEMA_VERSION)))
-    data["_path"] = path
-    return data
+def as_summary(run: CapacityRun) -> dict[str, Any]:
+    return json.loads(json.dumps(run.to_json()))
+
+
+def gate(base: dict[str, Any], cur: dict[str, Any]) -> compare.Comparison:
+    return cli.gate(summary_from_json(base), summary_from_json(cur))
 
 
 def test_json_round_trip_keeps_every_level() -> None:
@@ -76,7 +78,7 @@ def test_json_round_trip_keeps_every_level() -> None:
         "go-direct/upload",
     ]
     assert data["ramps"][1]["levels"][-1]["held"] is False
-    back = from_json(data)
+    back = CapacityRun.from_json(data)
     assert back.ramps == run.ramps and back.limits == run.limits
 
 
@@ -116,9 +118,9 @@ def test_bench_run_summary_links_the_latest_earlier_capacity_run(tmp_path: Path)
     run_dir = tmp_path / "20260103T000000Z"
     run_dir.mkdir()
     (run_dir / "summary.md").write_text("# streambench run\n")
-    (run_dir / "summary.json").write_text(json.dumps({"schema_version": 1, "scenarios": []}))
+    summary = RunSummary(run_dir.name)
 
-    report.link_latest(run_dir)
+    report.link_latest(run_dir, summary)
 
     md = (run_dir / "summary.md").read_text()
     assert "(../20260102T000000Z/summary.md)" in md and "| bridge | upload | **8** |" in md
@@ -131,13 +133,13 @@ def test_no_capacity_run_leaves_the_bench_run_summary_alone(tmp_path: Path) -> N
     run_dir = tmp_path / "20260103T000000Z"
     run_dir.mkdir()
     (run_dir / "summary.md").write_text("# streambench run\n")
-    report.link_latest(run_dir)
+    report.link_latest(run_dir, RunSummary(run_dir.name))
     assert (run_dir / "summary.md").read_text() == "# streambench run\n"
 
 
 def test_gate_passes_the_same_run() -> None:
     summary = as_summary(capacity_run())
-    result = compare.compare(summary, copy.deepcopy(summary))
+    result = gate(summary, copy.deepcopy(summary))
     assert not result.regressions
     assert {c.metric for c in result.checks} >= {"capacity", "peak_memory/plugin"}
 
@@ -145,7 +147,7 @@ def test_gate_passes_the_same_run() -> None:
 def test_gate_fails_when_the_bridge_capacity_drops() -> None:
     base = as_summary(capacity_run())
     cur = as_summary(capacity_run(upload_mib=[50, 70, 130, 150]))  # now breaks at 4
-    result = compare.compare(base, cur)
+    result = gate(base, cur)
     (regression,) = [c for c in result.regressions if c.metric == "capacity"]
     assert regression.scenario == "bridge/upload"
     assert (regression.baseline, regression.current) == (4, 2)
@@ -158,19 +160,19 @@ def test_gate_fails_when_memory_per_level_rises_beyond_tolerance() -> None:
     plugin = grown["ramps"][0]["levels"][1]["processes"][1]
     assert plugin["name"] == "plugin"
     plugin["peak_bytes"] = 60 * MiB * 1.25 + 8 * MiB + 1  # just over x1.25 + 8 MiB
-    result = compare.compare(base, grown)
+    result = gate(base, grown)
     (regression,) = result.regressions
     assert (regression.scenario, regression.metric) == ("bridge/download/x2", "peak_memory/plugin")
     within = copy.deepcopy(base)
     within["ramps"][0]["levels"][1]["processes"][1]["peak_bytes"] = 60 * MiB * 1.25 + 8 * MiB
-    assert not compare.compare(base, within).regressions
+    assert not gate(base, within).regressions
 
 
 def test_gate_does_not_fail_on_a_reference() -> None:
     base = as_summary(capacity_run())
     cur = copy.deepcopy(base)
     cur["ramps"][2]["capacity"] = 1
-    checks = [c for c in compare.compare(base, cur).checks if c.scenario == "go-direct/upload"]
+    checks = [c for c in gate(base, cur).checks if c.scenario == "go-direct/upload"]
     assert [c.status for c in checks if c.metric == "capacity"] == ["info"]
 
 
@@ -179,9 +181,9 @@ def test_gate_refuses_missing_ramps_and_mixed_kinds() -> None:
     cur = copy.deepcopy(base)
     del cur["ramps"][1]
     with pytest.raises(compare.CompareError, match="bridge/upload"):
-        compare.compare(base, cur)
+        gate(base, cur)
     with pytest.raises(compare.CompareError, match="only with a capacity run"):
-        compare.compare(base, {"schema_version": 1, "scenarios": [], "_path": "run"})
+        gate(base, {"schema_version": 1, "scenarios": []})
 
 
 def test_compare_cli_exit_codes_on_capacity_runs(tmp_path: Path) -> None:

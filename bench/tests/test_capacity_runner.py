@@ -1,4 +1,4 @@
-"""The level runner against a local fake server: every failure lands in its error
+"""The level runner and the N-streams runner against a local fake server: every failure lands in its error
 kind, and a level's memory comes from /debug/stats when the bench has no PIDs."""
 
 from __future__ import annotations
@@ -8,18 +8,22 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.capacity.model import DOWNLOAD, UPLOAD, Limits
+from bench.capacity.level import LevelRunner, containers_down
 from bench.capacity.ramp import breaches
-from bench.capacity.runner import LevelRunner, StreamPlan, containers_down, run_streams
+from bench.core.targets import HOST_SIDES, Target
+from bench.load.streams import StreamPlan, run_streams
 from bench.observe.samplers import Sampler
-from bench.runner.targets import Target
+from bench.results.capacity import DOWNLOAD, UPLOAD, Limits
 from bench.tests.conftest import FakeHost
 
 MiB = 1024 * 1024
 
 
 def plan(base_url: str, download_path: str, size: int, timeout_s: float = 10.0) -> StreamPlan:
-    target = Target("fake", base_url, download_path=download_path, upload_path="/upload")
+    # Running services: no PIDs, their /debug/stats reports host and plugin.
+    target = Target(
+        "fake", base_url, {}, dict(HOST_SIDES), download_path=download_path, upload_path="/upload"
+    )
     return StreamPlan(target, size, 65536, timeout_s)
 
 

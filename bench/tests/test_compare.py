@@ -11,6 +11,8 @@ import pytest
 
 from bench.cli import main
 from bench.judge import compare
+from bench.results import SummaryError, load_summary
+from bench.results.run import RunSummary
 
 MiB = 1024 * 1024
 
@@ -43,12 +45,16 @@ def summary(bridge: float = 800.0, direct: float = 1600.0, plugin: float = 4 * M
     }
 
 
+def gate(base: dict[str, Any], cur: dict[str, Any]) -> compare.Comparison:
+    return compare.compare(RunSummary.from_json(base), RunSummary.from_json(cur))
+
+
 def statuses(result: compare.Comparison) -> dict[tuple[str, str], str]:
     return {(c.scenario, c.metric): c.status for c in result.checks}
 
 
 def test_identical_runs_have_no_regression() -> None:
-    result = compare.compare(summary(), summary())
+    result = gate(summary(), summary())
     assert not result.regressions
     assert ("download/bridge/256MiB/c64KiB", "throughput/go-direct") in statuses(result)
     # the load generator's own memory is never gated
@@ -56,17 +62,17 @@ def test_identical_runs_have_no_regression() -> None:
 
 
 def test_memory_regression() -> None:
-    result = compare.compare(summary(), summary(plugin=64 * MiB))
+    result = gate(summary(), summary(plugin=64 * MiB))
     assert statuses(result)[("download/bridge/256MiB/c64KiB", "rss_growth/plugin")] == "REGRESSION"
 
 
 def test_within_tolerance_is_ok() -> None:
-    result = compare.compare(summary(plugin=4 * MiB), summary(plugin=7 * MiB, bridge=700))
+    result = gate(summary(plugin=4 * MiB), summary(plugin=7 * MiB, bridge=700))
     assert not result.regressions
 
 
 def test_improvement_is_reported_not_failed() -> None:
-    result = compare.compare(summary(bridge=400), summary(bridge=800))
+    result = gate(summary(bridge=400), summary(bridge=800))
     assert statuses(result)[("download/bridge/256MiB/c64KiB", "throughput/go-direct")] == (
         "improved"
     )
@@ -75,17 +81,17 @@ def test_improvement_is_reported_not_failed() -> None:
 
 def test_slower_machine_is_not_a_regression_when_ratio_holds() -> None:
     # Everything half as fast, bridge/go-direct ratio unchanged: normalised, no regression.
-    result = compare.compare(summary(), summary(bridge=400, direct=800))
+    result = gate(summary(), summary(bridge=400, direct=800))
     assert not result.regressions
     # The same raw drop with go-direct unchanged is a regression.
-    result = compare.compare(summary(), summary(bridge=400, direct=1600))
+    result = gate(summary(), summary(bridge=400, direct=1600))
     assert [c.metric for c in result.regressions] == ["throughput/go-direct"]
 
 
 def test_a_leak_is_a_regression_and_drift_under_the_limit_is_not() -> None:
     key = ("leak/plugin.allocated_blocks/c65536", "leak_growth/request")
-    assert statuses(compare.compare(summary(), summary(blocks=1.0)))[key] == "REGRESSION"
-    assert statuses(compare.compare(summary(), summary(blocks=0.3)))[key] == "ok"
+    assert statuses(gate(summary(), summary(blocks=1.0)))[key] == "REGRESSION"
+    assert statuses(gate(summary(), summary(blocks=0.3)))[key] == "ok"
 
 
 def test_a_leak_is_a_regression_against_a_baseline_without_leak_verdicts() -> None:
@@ -95,9 +101,7 @@ def test_a_leak_is_a_regression_against_a_baseline_without_leak_verdicts() -> No
         {"name": "leak-slope/plugin/c65536", "figures": {"slope_bytes_per_request": 40.0}}
     ]
     (check,) = [
-        c
-        for c in compare.compare(baseline, summary(blocks=1.0)).checks
-        if c.scenario.startswith("leak")
+        c for c in gate(baseline, summary(blocks=1.0)).checks if c.scenario.startswith("leak")
     ]
     assert check.status == "REGRESSION" and check.baseline is None
 
@@ -106,14 +110,14 @@ def test_failed_scenario_is_a_regression() -> None:
     current = summary()
     current["scenarios"][0]["ok"] = False
     current["scenarios"][0]["error"] = "truncated"
-    assert compare.compare(summary(), current).regressions[0].metric == "ok"
+    assert gate(summary(), current).regressions[0].metric == "ok"
 
 
 def test_missing_scenario_is_a_clear_error() -> None:
     current = summary()
     del current["scenarios"][0]
     with pytest.raises(compare.CompareError, match=r"lacks scenarios.*download/bridge/256MiB"):
-        compare.compare(summary(), current)
+        gate(summary(), current)
 
 
 @pytest.mark.parametrize(
@@ -129,8 +133,8 @@ def test_missing_scenario_is_a_clear_error() -> None:
 def test_malformed_file_is_a_clear_error(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "summary.json"
     path.write_text(content)
-    with pytest.raises(compare.CompareError, match=message):
-        compare.load_summary(path)
+    with pytest.raises(SummaryError, match=message):
+        load_summary(path)
 
 
 def test_cli_exit_codes_and_markdown(tmp_path: Path, capsys, monkeypatch) -> None:

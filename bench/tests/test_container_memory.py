@@ -129,8 +129,8 @@ def test_sampler_tracks_the_peak_on_v2_and_reads_final_state() -> None:
     figures = sampler.stop()  # takes the last reading (40) too
     host_fig = figures["host"]
     assert (host_fig.samples, host_fig.peak_bytes, host_fig.last_bytes) == (3, 60 * MiB, 40 * MiB)
-    assert host_fig.within_limit
-    report = sampler.report()["host"]
+    assert host_fig.held()
+    report = sampler.report()["host"].to_json()
     assert report["peak_bytes"] == 60 * MiB
     assert report["limit_bytes"] == 128 * MiB
     assert report["oom_killed"] is False
@@ -144,7 +144,7 @@ def test_sampler_reports_an_oom_killed_container_as_not_within_limit() -> None:
     figures = sampler.stop()
     fig = figures["plugin"]
     assert fig.oom_killed and not fig.running and fig.exit_code == 137
-    assert not fig.within_limit
+    assert not fig.held()
 
 
 def test_exit_137_counts_as_oom_even_when_the_flag_was_reset_by_a_restart() -> None:
@@ -198,5 +198,5 @@ def test_within_limit_and_the_verdict_apply_one_rule(
     fig = ContainerMemory(service="plugin", container="p")
     fig.peak_bytes, fig.limit_bytes = peak_mib * MiB, limit_mib * MiB
     fig.oom_killed, fig.restart_count = oom_killed, restarts
-    assert fig.within_limit is held
-    assert container_memory("plugin/c1MiB", fig.to_dict()).passed is held
+    assert fig.held() is held
+    assert container_memory("plugin/c1MiB", fig.record()).passed is held

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.runner.stack import HOSTSTUB_BIN, REPO_ROOT
-from bench.scenarios.profiles import PROFILES, human_size
+from bench.core.paths import HOSTSTUB_BIN, REPO_ROOT
+from bench.core.profiles import PROFILES
+from bench.core.units import human_size
 
 pytestmark = pytest.mark.e2e
 

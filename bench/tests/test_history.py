@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bench.report import history
+from bench.results.run import RunSummary
 
 MiB = 1024 * 1024
 REPO = Path(__file__).resolve().parents[2]
@@ -37,12 +38,28 @@ def bench_run(created: str, ratio: float, host_peak_mib: float, slope: float) ->
         },
         "references": [
             # A smaller size and a non-default chunk: the largest size at 1 MiB wins.
-            {"kind": "download", "size_bytes": 16 * MiB, "chunk_bytes": MiB,
-             "bridge_ratio_to": {"go-direct": 0.9}},
-            {"kind": "download", "size_bytes": 1024 * MiB, "chunk_bytes": 65536,
-             "bridge_ratio_to": {"go-direct": 0.1}},
-            {"kind": "download", "size_bytes": 1024 * MiB, "chunk_bytes": MiB,
-             "bridge_ratio_to": {"go-direct": ratio, "python-direct": 2 * ratio, "buffered": 5.0}},
+            {
+                "kind": "download",
+                "size_bytes": 16 * MiB,
+                "chunk_bytes": MiB,
+                "bridge_ratio_to": {"go-direct": 0.9},
+            },
+            {
+                "kind": "download",
+                "size_bytes": 1024 * MiB,
+                "chunk_bytes": 65536,
+                "bridge_ratio_to": {"go-direct": 0.1},
+            },
+            {
+                "kind": "download",
+                "size_bytes": 1024 * MiB,
+                "chunk_bytes": MiB,
+                "bridge_ratio_to": {
+                    "go-direct": ratio,
+                    "python-direct": 2 * ratio,
+                    "buffered": 5.0,
+                },
+            },
         ],
         "scenarios": [
             {"id": "a", "peak_rss_bytes": {"host": host_peak_mib * MiB, "plugin": 50 * MiB}},
@@ -50,13 +67,19 @@ def bench_run(created: str, ratio: float, host_peak_mib: float, slope: float) ->
         ],
         "containers": {"plugin/c1MiB": {"service": "plugin", "peak_bytes": 70 * MiB}},
         "verdicts": [
-            {"name": "leak-slope/host/c1048576", "passed": slope < 1024,
-             "figures": {"process": "host", "slope_bytes_per_request": slope}},
-            {"name": "leak-slope/host/c65536", "passed": True,
-             "figures": {"process": "host", "slope_bytes_per_request": -50.0}},
+            {
+                "name": "leak-slope/host/c1048576",
+                "passed": slope < 1024,
+                "figures": {"process": "host", "slope_bytes_per_request": slope},
+            },
+            {
+                "name": "leak-slope/host/c65536",
+                "passed": True,
+                "figures": {"process": "host", "slope_bytes_per_request": -50.0},
+            },
             {"name": "bounded-memory/download/host/c1048576", "passed": True, "figures": {}},
         ],
-    }  # fmt: skip
+    }
 
 
 def test_synthetic_runs_old_new_capacity_and_broken(tmp_path: Path) -> None:
@@ -215,7 +238,7 @@ def test_leak_figures_take_the_worst_growth_per_counter_and_old_slopes() -> None
             },
         ]
     }
-    figures = history.leak_figures(summary)
+    figures = history.leak_figures(RunSummary.from_json(summary))
     assert figures["leak host.heap_live_bytes /request"] == 280.0
     assert figures["leak plugin B/request"] == 12.0
     assert figures["failed leak verdicts"] == 1.0

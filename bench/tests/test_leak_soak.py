@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.core.targets import BRIDGE, Target
 from bench.observe.samplers import Sampler
 from bench.runner import stack as stack_mod
 from bench.runner.engine import Engine
-from bench.runner.targets import BRIDGE, Target
 from bench.scenarios.base import ScenarioResult
 from bench.scenarios.soak import Soak
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.polling import wait_until
+from bench.core.polling import wait_until
 from bench.runner.stack import REPO_ROOT, Stack, free_tcp_port, run_stack
 
 LOCUSTFILE = REPO_ROOT / "bench" / "load" / "locustfile.py"

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from bench.core.targets import BRIDGE, Target
 from bench.report import environment, markdown
 from bench.report.progress import ScenarioLog, key_figure, progress_line
-from bench.runner.targets import BRIDGE, Target
+from bench.results.run import Environment, RunSummary
 from bench.scenarios import SCENARIOS
 from bench.scenarios.base import ScenarioResult
 
@@ -69,16 +70,45 @@ def test_environment_takes_the_commit_from_streambench_commit(
 ) -> None:
     monkeypatch.setenv("STREAMBENCH_COMMIT", "0123456789abcdef0123456789abcdef01234567")
     env = environment.environment([65536], "external")
-    assert env["git_commit"] == "0123456789abcdef0123456789abcdef01234567"
+    assert env.git_commit == "0123456789abcdef0123456789abcdef01234567"
 
 
 def test_host_build_reads_the_go_version_from_debug_stats(fake_host: Any) -> None:
     stats_url = f"{fake_host.url}/debug/stats"
-    assert environment.host_build(stats_url) == {}  # an older host: no go_version key
+
+    def recorded(url: str | None) -> str | None:
+        env = Environment()
+        environment.record_services(env, url)
+        return env.host_go_version
+
+    assert recorded(stats_url) is None  # an older host: no go_version key
     fake_host.stats["host"]["go_version"] = "go1.26.8"
-    assert environment.host_build(stats_url) == {"host_go_version": "go1.26.8"}
-    assert environment.host_build("http://127.0.0.1:9/debug/stats") == {}  # nothing listening
-    assert environment.host_build(None) == {}
+    assert recorded(stats_url) == "go1.26.8"
+    assert recorded("http://127.0.0.1:9/debug/stats") is None  # nothing listening
+    assert recorded(None) is None
+
+
+def test_settings_given_and_reported_are_recorded(fake_host: Any) -> None:
+    """What the processes ran with: knobs in the environment, limits the host reports."""
+    given = environment.given_settings(
+        {
+            "HOSTSTUB_BUDGET_BYTES": "1048576",
+            "PLUGIN_LOOP": "asyncio",
+            "HOME": "/root",
+            "GOMAXPROCS": "1",
+            "BENCH_PROFILE": "quick",
+        }
+    )
+    assert given == {
+        "GOMAXPROCS": "1",
+        "HOSTSTUB_BUDGET_BYTES": "1048576",
+        "PLUGIN_LOOP": "asyncio",
+    }
+    fake_host.stats["host"]["budget_bytes"] = 37748736
+    fake_host.stats["plugin"]["max_chunk_bytes"] = 1048576
+    env = Environment()
+    environment.record_services(env, f"{fake_host.url}/debug/stats")
+    assert env.settings == {"host.budget_bytes": "37748736", "plugin.max_chunk_bytes": "1048576"}
 
 
 def test_environment_line_says_commit_and_host_go() -> None:
@@ -88,6 +118,6 @@ def test_environment_line_says_commit_and_host_go() -> None:
     summary["environment"].update(
         go=None, host_go_version="go1.26.8", git_commit="0123456789abcdef0123"
     )
-    text = markdown.summary_markdown(summary)
+    text = markdown.summary_markdown(RunSummary.from_json(summary))
     assert "host built with go1.26.8, commit 0123456789ab," in text
     assert "go ?" not in text and "commit None" not in text

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.judge import assess
+from bench.judge import references
 from bench.report import markdown
+from bench.results.run import ScenarioRow
 
 MiB = 1024 * 1024
 
 
 def _row(target: str, mb_s: float, p50: float, p99: float, growth: dict[str, float]) -> dict:
     return {
+        "id": f"download/{target}/64MiB/c64KiB",
         "kind": "download",
         "target": target,
         "size_bytes": 64 * MiB,
@@ -23,6 +25,11 @@ def _row(target: str, mb_s: float, p50: float, p99: float, growth: dict[str, flo
     }
 
 
+def reference_ratios(rows: list[dict]) -> list[dict[str, Any]]:
+    typed = references.reference_ratios(ScenarioRow.from_json(r) for r in rows)
+    return [r.to_json() for r in typed]
+
+
 ROWS = [
     _row("bridge", 800.0, 10.0, 20.0, {"host": 2 * MiB, "plugin": 2 * MiB, "loadgen": 50 * MiB}),
     _row("go-direct", 1600.0, 5.0, 10.0, {"host": 1 * MiB, "loadgen": 50 * MiB}),
@@ -32,7 +39,7 @@ ROWS = [
 
 
 def test_reference_ratios_cover_latency_and_rss_growth() -> None:
-    (entry,) = assess.reference_ratios(ROWS)
+    (entry,) = reference_ratios(ROWS)
     assert entry["bridge_ratio_to"] == {"go-direct": 0.5, "buffered": 2.0, "python-direct": 1.0}
     ratios: dict[str, dict[str, Any]] = entry["metric_ratios"]
     assert ratios["p50_ms"] == {"go-direct": 2.0, "buffered": 0.25, "python-direct": 1.0}
@@ -49,15 +56,15 @@ def test_rss_ratio_left_out_when_both_growths_are_noise() -> None:
         _row("bridge", 800.0, 10.0, 20.0, {"host": 0.3 * MiB}),
         _row("go-direct", 1600.0, 5.0, 10.0, {"host": 0.01 * MiB}),
     ]
-    (entry,) = assess.reference_ratios(rows)
+    (entry,) = reference_ratios(rows)
     assert entry["metric_ratios"]["rss_growth_bytes"] == {}
     assert entry["metric_ratios"]["p50_ms"] == {"go-direct": 2.0}
 
 
 def test_summary_markdown_shows_latency_and_rss_side_by_side() -> None:
-    references = assess.reference_ratios(ROWS)
-    targets = sorted(references[0]["values"])
-    table = markdown._reference_metrics_markdown(references, targets)
+    refs = references.reference_ratios(ScenarioRow.from_json(r) for r in ROWS)
+    targets = sorted(refs[0].values)
+    table = markdown._metrics_table(refs, targets)
     lines = table.splitlines()
     assert lines[0].startswith(
         "| transfer | figure | bridge | buffered | go-direct | python-direct"

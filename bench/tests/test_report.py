@@ -12,11 +12,14 @@ from bench.judge.verdicts import Tolerances
 from bench.observe.samplers import Sample, Timeline
 from bench.report import baseline, markdown, plots, rows
 from bench.report import summary as run_summary
+from bench.results import SummaryError
+from bench.results.format import SCHEMA_VERSION
+from bench.results.run import Environment, ToolStep
 
 from .conftest import synthetic_result
 
 MiB = 1024 * 1024
-ENV = {"cpu_count": 2, "python": "3.11", "chunk_sizes": [65536], "mode": "spawned"}
+ENV = Environment(cpu_count=2, python="3.11", chunk_sizes=[65536], mode="spawned")
 
 
 def synthetic_run(buffering_host: bool = False):
@@ -66,18 +69,16 @@ def test_write_run_files_and_schema(tmp_path: Path) -> None:
     verdicts = assess.all_verdicts(results, timeline, Tolerances())
     summary = run_summary.build_summary(
         profile="quick",
-        mode="spawned",
-        chunk_sizes=[65536],
+        environment=ENV,
         results=results,
         timeline=timeline,
         verdicts=verdicts,
-        steps={"locust": {"status": "skipped", "detail": "absent"}},
+        steps={"locust": ToolStep("skipped", "absent")},
         run_id="20250101T000000Z",
-        env=ENV,
     )
     run_summary.write_run(tmp_path, summary, timeline, results)
     data = json.loads((tmp_path / "summary.json").read_text())
-    assert data["schema_version"] == run_summary.SCHEMA_VERSION
+    assert data["schema_version"] == SCHEMA_VERSION
     assert data["environment"]["cpu_count"] == 2
     assert data["verdicts_passed"] is True
     row = next(s for s in data["scenarios"] if s["id"] == "download/bridge/256MiB/c64KiB")
@@ -101,13 +102,7 @@ def test_failed_scenario_is_a_failed_verdict(tmp_path: Path) -> None:
     verdicts = assess.all_verdicts(results, timeline, Tolerances())
     assert [v.passed for v in verdicts] == [False]
     summary = run_summary.build_summary(
-        profile="smoke",
-        mode="spawned",
-        chunk_sizes=[65536],
-        results=results,
-        timeline=timeline,
-        verdicts=verdicts,
-        env=ENV,
+        profile="smoke", environment=ENV, results=results, timeline=timeline, verdicts=verdicts
     )
     run_summary.write_run(tmp_path, summary, timeline, results)
     assert "SOME FAILED" in (tmp_path / "summary.md").read_text()
@@ -128,18 +123,16 @@ def test_sweep_table_and_plot(tmp_path: Path) -> None:
         )
         t += 4
     scenario_rows = [rows.scenario_row(r, timeline) for r in results]
-    table = [r.to_dict() for r in rows.sweep_table(scenario_rows)]
+    table = [r.to_json() for r in rows.sweep_table(scenario_rows)]
     assert [(r["chunk_bytes"], r["bridge_mb_s"], r["go-direct_mb_s"]) for r in table] == [
         (16384, 300.0, 1500.0),
         (65536, 700.0, 1600.0),
     ]
     assert table[0]["bridge_vs_go_direct"] == 0.2
     assert table[1]["host_rss_growth_bytes"] == MiB
-    md = markdown.sweep_markdown(table)
+    md = markdown.sweep_markdown(rows.sweep_table(scenario_rows))
     assert "| 16KiB | download | 64MiB | 300 | 1500 | 0.20 |" in md
-    png = plots.plot_throughput_vs_chunk(
-        [r.to_dict() for r in scenario_rows], tmp_path / "sweep.png"
-    )
+    png = plots.plot_throughput_vs_chunk(scenario_rows, tmp_path / "sweep.png")
     assert png is not None and png.stat().st_size > 1000
 
 
@@ -147,17 +140,53 @@ def test_copy_baseline(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
     summary = {
-        "schema_version": run_summary.SCHEMA_VERSION,
+        "schema_version": SCHEMA_VERSION,
         "profile": "full",
-        "environment": {"mode": "external"},
+        "scenarios": [],
+        "environment": {"mode": "external", "git_commit": "0123abcd", "git_dirty": False},
     }
     (run / "summary.json").write_text(json.dumps(summary))
     target = baseline.copy_baseline(run, tmp_path / "baseline")
     # One folder per mode and profile: only like runs are comparable.
     assert target == tmp_path / "baseline" / "external-full" / "summary.json"
-    assert json.loads(target.read_text())["schema_version"] == run_summary.SCHEMA_VERSION
+    assert json.loads(target.read_text())["schema_version"] == SCHEMA_VERSION
     named = baseline.copy_baseline(run, tmp_path / "baseline", name="ci")
     assert named == tmp_path / "baseline" / "ci" / "summary.json"
+
+
+def test_a_baseline_is_refused_from_a_dirty_tree_unless_allowed(tmp_path: Path) -> None:
+    """A baseline of uncommitted code could not be reproduced; one without a commit neither."""
+    run = tmp_path / "run"
+    run.mkdir()
+    env = {"mode": "spawned", "git_commit": "0123abcd", "git_dirty": True}
+    (run / "summary.json").write_text(
+        json.dumps(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "profile": "quick",
+                "scenarios": [],
+                "environment": env,
+            }
+        )
+    )
+    with pytest.raises(SummaryError, match=r"uncommitted changes.*--allow-dirty"):
+        baseline.copy_baseline(run, tmp_path / "baseline")
+    assert not (tmp_path / "baseline").exists()
+    target = baseline.copy_baseline(run, tmp_path / "baseline", allow_dirty=True)
+    assert target.is_file()
+    env.update(git_dirty=False, git_commit=None)
+    (run / "summary.json").write_text(
+        json.dumps(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "profile": "quick",
+                "scenarios": [],
+                "environment": env,
+            }
+        )
+    )
+    with pytest.raises(SummaryError, match="no commit"):
+        baseline.copy_baseline(run, tmp_path / "baseline")
 
 
 def test_sweep_table_keeps_the_largest_size_per_chunk() -> None:
@@ -174,7 +203,7 @@ def test_sweep_table_keeps_the_largest_size_per_chunk() -> None:
         )
         t += 4
     table = [
-        r.to_dict() for r in rows.sweep_table([rows.scenario_row(r, timeline) for r in results])
+        r.to_json() for r in rows.sweep_table([rows.scenario_row(r, timeline) for r in results])
     ]
     assert [(r["size_bytes"], r["bridge_mb_s"]) for r in table] == [(256 * MiB, 900.0)]
 

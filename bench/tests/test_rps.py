@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from bench.judge import assess, compare
+from bench.core.targets import Target
+from bench.judge import compare, references
 from bench.load import rps
 from bench.load.client import TransferError
 from bench.report import markdown
-from bench.runner.targets import Target
+from bench.results.run import RunSummary, ScenarioRow
 from bench.scenarios.base import ScenarioResult
 from bench.scenarios.latency import Rps
 from plugin_runtime.examples.pattern import pattern_block
@@ -182,8 +183,8 @@ def rps_summary(bridge: float, direct: float, uvicorn: float, p99: float) -> dic
 
 
 def test_references_and_report_show_requests_per_second() -> None:
-    rows = rps_summary(4000, 20000, 5000, 9.0)["scenarios"]
-    (ref,) = assess.reference_ratios(rows)
+    rows = [ScenarioRow.from_json(r) for r in rps_summary(4000, 20000, 5000, 9.0)["scenarios"]]
+    (ref,) = [r.to_json() for r in references.reference_ratios(rows)]
     assert ref["unit"] == "req/s"
     assert ref["bridge_ratio_to"]["python-direct"] == pytest.approx(0.8)
     table = markdown.rps_markdown(rows)
@@ -191,7 +192,7 @@ def test_references_and_report_show_requests_per_second() -> None:
 
 
 def _checks(base: dict[str, Any], cur: dict[str, Any]) -> dict[str, compare.Check]:
-    result = compare.compare(base, cur)
+    result = compare.compare(RunSummary.from_json(base), RunSummary.from_json(cur))
     return {c.metric: c for c in result.checks if c.scenario.startswith("rps/bridge/")}
 
 

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from bench.core.polling import wait_until
 from bench.observe.samplers import (
     LOADGEN,
     Sampler,
@@ -14,7 +15,6 @@ from bench.observe.samplers import (
     process_reading,
     window_growth,
 )
-from bench.polling import wait_until
 
 MiB = 1024 * 1024
 DEADLINE_S = 30.0  # bounds only a failure: generous for a busy machine

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from bench.runner.targets import BRIDGE, GO_DIRECT, TARGETS
+from bench.core.profiles import PROFILES
+from bench.core.targets import BRIDGE, GO_DIRECT, TARGETS
 from bench.scenarios import KINDS, SCENARIOS, build_scenarios
-from bench.scenarios.profiles import PROFILES
 from bench.scenarios.soak import Soak
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from bench.judge import verdicts
 from bench.judge.verdicts import Tolerances
+from bench.results.run import ContainerFigures
 
 MiB = 1024 * 1024
 TOL = Tolerances()
@@ -207,6 +208,8 @@ def test_abort_cleanup() -> None:
     ],
 )
 def test_container_memory_fails_on_oom_restart_or_cap(figures: dict, passed: bool) -> None:
-    verdict = verdicts.container_memory("plugin/c1MiB", {"service": "plugin", **figures})
+    verdict = verdicts.container_memory(
+        "plugin/c1MiB", ContainerFigures.from_json({"service": "plugin", **figures})
+    )
     assert verdict.name == "container-memory/plugin/c1MiB"
     assert verdict.passed is passed

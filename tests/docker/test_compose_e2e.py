@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from compose_support import REPO_ROOT, ComposeProject
 
+from bench.core.polling import wait_until
 from bench.observe import container_memory
-from bench.polling import wait_until
 from bench.runner import container_pair
 from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks, pattern_sha256
 

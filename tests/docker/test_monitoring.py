@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from compose_support import ComposeProject
 
-from bench.polling import wait_until
+from bench.core.polling import WaitTimeout, wait_until
 from bench.runner.stack import free_tcp_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
@@ -74,7 +74,7 @@ def test_prometheus_scrapes_the_host_and_sees_traffic(compose_project: ComposePr
         )
         plugin_up = prometheus_api(port, "query", query="streambench_plugin_up")["result"]
         assert plugin_up and plugin_up[0]["value"][1] == "1", plugin_up
-    except AssertionError:
+    except (AssertionError, WaitTimeout):
         print(project.run("--profile", "monitoring", "logs", "--tail", "40", check=False).stdout)
         raise
     finally:

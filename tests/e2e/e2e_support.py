@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.core.polling import WaitTimeout, wait_until  # noqa: F401 (the e2e tests import them from here)
 from bench.load.client import LAST_CHUNK, chunk_frame
 from bench.observe.samplers import Sampler, StatsClient, window_growth
-from bench.polling import wait_until  # noqa: F401 (the e2e tests import it from here)
 from bench.runner.stack import Stack
 from plugin_runtime.examples.pattern import PatternVerifier, pattern_chunks
 

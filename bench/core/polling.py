@@ -1,6 +1,7 @@
 """Waiting for a condition that has no event to wait on: poll it, with a deadline.
 
-The one poll loop: services starting (bench/runner/ready.py) and the tests use it.
+The one poll loop: services starting (bench/runner/ready.py), the capacity
+ramp's container states and the tests use it.
 
 The deadline bounds only a failure (a condition that never holds), so callers
 choose it generous enough that a busy machine never trips it; how long the wait
@@ -16,6 +17,14 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+class WaitTimeout(TimeoutError):
+    """The condition did not hold within the deadline; `last` is the last answer."""
+
+    def __init__(self, message: str, last: object) -> None:
+        super().__init__(message)
+        self.last = last
+
+
 def wait_until(
     probe: Callable[[], T],
     timeout: float,
@@ -28,7 +37,7 @@ def wait_until(
 
     Returns (that value, seconds waited). An exception of a `retry_on` type (a
     server not listening yet) counts as "not yet"; any other propagates. After
-    `timeout` seconds raises AssertionError naming `what` and the last answer.
+    `timeout` seconds raises WaitTimeout naming `what` and the last answer.
     """
     started = time.monotonic()
     while True:
@@ -43,5 +52,5 @@ def wait_until(
             last = value
         if time.monotonic() - started >= timeout:
             name = what or repr(probe)
-            raise AssertionError(f"not within {timeout:g} s: {name} (last: {last!r})")
+            raise WaitTimeout(f"not within {timeout:g} s: {name} (last: {last!r})", last)
         time.sleep(interval)

@@ -1,20 +1,40 @@
-"""Profiles: how big and how long a run is. Scenarios are built from a profile."""
+"""Profiles: how big and how long a run is, one table for every subcommand.
+
+`bench run`, `bench sweep`, `bench rps` and `bench capacity` read the same
+profile by name: the sizes of a run's scenarios and the ramp of a capacity run.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-KiB = 1024
-MiB = 1024 * KiB
-GiB = 1024 * MiB
+from bench.core.units import GiB, KiB, MiB
+
+
+@dataclass(frozen=True)
+class RampSize:
+    """How far and how heavy a capacity ramp goes.
+
+    The body per transfer stays fixed (not the total per level): a transfer must
+    carry more than the bridge buffers per stream (~5-7 MiB at defaults), or the
+    memory a level needs would be hidden by streams ending before their buffers
+    fill, and the buffered reference must hold the same body at every level. Low
+    levels, whose few streams would be over in milliseconds, repeat transfers on
+    each stream until they move `min_level_bytes`, so their figures are not noise.
+    """
+
+    max_concurrency: int
+    stream_bytes: int
+    min_level_bytes: int
 
 
 @dataclass(frozen=True)
 class Profile:
     name: str
     sizes: tuple[int, ...]  # large download/upload sizes through the bridge, ascending
-    reference_sizes: tuple[int, ...]  # sizes run against go-direct / python-direct
+    reference_sizes: tuple[int, ...]  # sizes run against the references
     buffered_max_size: int  # the buffered host holds whole bodies: keep it small
+    file_sizes: tuple[int, ...]  # files served from the files root, ascending
     echo_size: int
     concurrency: int
     concurrent_size: int  # per stream
@@ -31,9 +51,10 @@ class Profile:
     soak_rounds: int
     sweep_size: int
     locust_seconds: int
+    ramp: RampSize
     # Chunk settings run by `bench run` (one host/plugin pair each): 64 KiB is
     # upstream Mattermost's chunk size, 1 MiB this bridge's default (see
-    # docs/performance.md for why). --chunk-sizes overrides.
+    # docs/decisions.md for why). --chunk-sizes overrides.
     chunk_sizes: tuple[int, ...] = (64 * KiB, 1 * MiB)
     repeats: int = 1  # runs per throughput scenario (best kept, all recorded)
     # Small-request throughput (`rps`): 1 KiB GETs from this many keep-alive
@@ -50,6 +71,9 @@ PROFILES: dict[str, Profile] = {
         sizes=(1 * MiB, 8 * MiB),
         reference_sizes=(8 * MiB,),
         buffered_max_size=8 * MiB,
+        # A runtime that kept every chunk of a 32 MiB file would grow past the
+        # bounded-memory verdict's 16 MiB floor: the smoke run can show it.
+        file_sizes=(1 * MiB, 32 * MiB),
         echo_size=2 * MiB,
         concurrency=2,
         concurrent_size=1 * MiB,
@@ -65,6 +89,7 @@ PROFILES: dict[str, Profile] = {
         soak_rounds=3,
         sweep_size=8 * MiB,
         locust_seconds=5,
+        ramp=RampSize(max_concurrency=4, stream_bytes=1 * MiB, min_level_bytes=0),
         chunk_sizes=(1 * MiB,),
         rps_connections=8,
         rps_seconds=0.5,
@@ -76,6 +101,7 @@ PROFILES: dict[str, Profile] = {
         sizes=(16 * MiB, 256 * MiB),
         reference_sizes=(16 * MiB, 256 * MiB),
         buffered_max_size=256 * MiB,
+        file_sizes=(16 * MiB, 256 * MiB),
         echo_size=64 * MiB,
         concurrency=8,
         concurrent_size=16 * MiB,
@@ -90,6 +116,7 @@ PROFILES: dict[str, Profile] = {
         soak_rounds=5,
         sweep_size=256 * MiB,
         locust_seconds=15,
+        ramp=RampSize(max_concurrency=128, stream_bytes=8 * MiB, min_level_bytes=128 * MiB),
     ),
     # Opt-in: 1 GiB transfers, longer soak.
     "full": Profile(
@@ -97,6 +124,7 @@ PROFILES: dict[str, Profile] = {
         sizes=(16 * MiB, 256 * MiB, 1 * GiB),
         reference_sizes=(16 * MiB, 256 * MiB, 1 * GiB),
         buffered_max_size=256 * MiB,
+        file_sizes=(16 * MiB, 256 * MiB, 1 * GiB),
         echo_size=256 * MiB,
         concurrency=16,
         concurrent_size=64 * MiB,
@@ -111,6 +139,7 @@ PROFILES: dict[str, Profile] = {
         soak_rounds=8,
         sweep_size=1 * GiB,
         locust_seconds=60,
+        ramp=RampSize(max_concurrency=512, stream_bytes=16 * MiB, min_level_bytes=512 * MiB),
         repeats=2,
         rps_seconds=10.0,
         rps_warmup_s=1.0,
@@ -125,9 +154,38 @@ def get_profile(name: str) -> Profile:
         raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}") from None
 
 
-def human_size(n: int) -> str:
-    """1048576 -> '1MiB', 65536 -> '64KiB' (used in scenario ids)."""
-    for unit, factor in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
-        if n >= factor and n % factor == 0:
-            return f"{n // factor}{unit}"
-    return f"{n}B"
+def doubling_levels(max_concurrency: int) -> list[int]:
+    """1, 2, 4, ... up to max_concurrency (included even when not a power of two)."""
+    if max_concurrency < 1:
+        raise ValueError(f"the ramp needs at least one stream, not {max_concurrency}")
+    levels = [1]
+    while levels[-1] * 2 <= max_concurrency:
+        levels.append(levels[-1] * 2)
+    if levels[-1] != max_concurrency:
+        levels.append(max_concurrency)
+    return levels
+
+
+def parse_levels(text: str) -> list[int]:
+    """ "1,2,4" or a profile's name ("quick": 1, 2, 4, ... 128); ValueError otherwise.
+
+    Used for `bench capacity --levels` and the Locust shape's BENCH_RAMP_LEVELS."""
+    text = text.strip()
+    if text in PROFILES:
+        return doubling_levels(PROFILES[text].ramp.max_concurrency)
+    try:
+        levels = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        levels = []
+    if not levels or levels[0] < 1 or levels != sorted(set(levels)):
+        raise ValueError(
+            f"levels must be ascending positive stream counts like 1,2,4 or one of "
+            f"{', '.join(PROFILES)}, not {text!r}"
+        )
+    return levels
+
+
+def step_users(levels: list[int] | tuple[int, ...], step_s: float, run_time_s: float) -> int | None:
+    """The level a time-stepped ramp is at after run_time_s (None: past the last step)."""
+    step = int(run_time_s // step_s)
+    return levels[step] if step < len(levels) else None
