@@ -122,7 +122,7 @@ class LevelRunner:
             target.name, self.mode, concurrency, size, plan.transfers, seconds, outcomes
         )
         figures = window_figures(self.sampler.timeline, window, target, loadgen=False)
-        level.processes = process_peaks(figures, level.bytes_moved)
+        level.processes = process_peaks(figures, level.bytes_moved, target.processes)
         client_cpu = window_delta(self.sampler.timeline, LOADGEN, "cpu_seconds", window)
         span = (window.end or window.start) - window.start
         if client_cpu is not None and span >= MIN_CLIENT_CPU_WINDOW_S:

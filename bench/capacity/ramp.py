@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from bench.core.numbers import jain_index, percentile
 from bench.core.units import MB, MiB
@@ -86,9 +86,12 @@ def summarize_level(
     )
 
 
-def process_peaks(figures: Iterable[ProcessFigure], bytes_moved: int) -> list[ProcessPeak]:
+def process_peaks(
+    figures: Iterable[ProcessFigure], bytes_moved: int, pids: Mapping[str, int] | None = None
+) -> list[ProcessPeak]:
     """A level's window figures as its records: peak, growth, CPU and CPU per GiB moved
     (None below 64 MiB, where the kernel's 10 ms CPU accounting tick dominates)."""
+    pids = pids or {}
     return [
         ProcessPeak(
             f.name,
@@ -97,6 +100,7 @@ def process_peaks(figures: Iterable[ProcessFigure], bytes_moved: int) -> list[Pr
             f.cpu_seconds,
             f.cpu_per_gib(bytes_moved),
             f.growth_bytes,
+            pids.get(f.name),
         )
         for f in figures
     ]

@@ -91,6 +91,7 @@ class ProcessPeak:
     cpu_seconds: float | None = None
     cpu_s_per_gib: float | None = None
     growth_bytes: float | None = None  # peak minus the reading at the level's start
+    pid: int | None = None  # the process measured (spawned): tells fresh processes apart
 
 
 @dataclass

@@ -73,3 +73,62 @@ def test_a_cap_below_the_processes_stops_every_ramp_at_once_and_says_why(tmp_pat
     assert (ramp["capacity"], ramp["stopped_at"]) == (0, 1)
     assert "memory: host peaked at" in ramp["reason"] and "> cap 4 MiB" in ramp["reason"]
     assert len(ramp["levels"]) == 1, "no level runs after the one that broke"
+
+
+def test_fresh_processes_and_the_same_bytes_per_level(tmp_path: Path) -> None:
+    """--same-bytes: every level moves as much as the highest (4 x 1 MiB); --fresh: each
+    level in its own host and plugin; the report gives each process's peak growth."""
+    proc, summary = run_capacity(
+        tmp_path,
+        *("--levels", "1,4", "--modes", "download,mixed", "--stream-bytes", "1m"),
+        *("--min-level-bytes", "0", "--same-bytes", "--fresh"),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert summary["settings"]["same_bytes"] and summary["settings"]["fresh"]
+    for ramp in summary["ramps"]:
+        assert [lv["concurrency"] for lv in ramp["levels"]] == [1, 4]
+        for lv in ramp["levels"]:
+            assert lv["errors"] == {} and lv["stream_bytes"] * lv["concurrency"] == 4 * MiB
+            assert lv["bytes_moved"] == 4 * MiB
+        for process in ("host", "plugin"):
+            pids = {
+                p["pid"] for lv in ramp["levels"] for p in lv["processes"] if p["name"] == process
+            }
+            assert len(pids) == 2, (ramp["key"], process, pids)
+    md = (next(tmp_path.iterdir()) / "summary.md").read_text()
+    assert "## Peak growth with the number of streams" in md
+    assert "| bridge/download | host |" in md and "| bridge/mixed | plugin |" in md
+
+
+def test_levels_share_processes_without_fresh(tmp_path: Path) -> None:
+    proc, summary = run_capacity(
+        tmp_path, "--levels", "1,2", "--modes", "download", "--stream-bytes", "1m"
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (ramp,) = summary["ramps"]
+    assert [lv["stream_bytes"] for lv in ramp["levels"]] == [MiB, MiB]
+    pids = [{p["name"]: p["pid"] for p in lv["processes"]} for lv in ramp["levels"]]
+    assert pids[0] == pids[1] and pids[0]["host"] and pids[0]["plugin"]
+
+
+def test_fresh_refuses_running_services(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "capacity",
+            "--fresh",
+            "--target-url",
+            "http://127.0.0.1:1",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2 and "--fresh" in proc.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -196,3 +197,43 @@ def test_compare_cli_exit_codes_on_capacity_runs(tmp_path: Path) -> None:
     broken.mkdir()
     (broken / "summary.json").write_text(json.dumps({"schema_version": 1, "kind": "capacity"}))
     assert cli.main(["compare", str(base), str(broken)]) == 2
+
+
+def test_peak_growth_from_the_fewest_streams_to_the_most_that_held() -> None:
+    """Per process: the peak at the lowest level against the peak at the highest that held."""
+    grown = ramp("bridge", DOWNLOAD, [50, 55, 60, 80])
+    broke = ramp("bridge", UPLOAD, [50, 70, 100, 150])  # 8 broke: the growth is to 4
+    rows = report.peak_growth_rows([grown, broke])
+    assert ["bridge/download", "plugin", "50.0 at 1", "80.0 at 8", "+60%"] in rows
+    assert ["bridge/upload", "plugin", "50.0 at 1", "100.0 at 4", "+100%"] in rows
+    assert ["bridge/download", "host", "30.0 at 1", "30.0 at 8", "+0%"] in rows
+
+
+def test_gate_refuses_a_run_under_other_limits() -> None:
+    """Another memory cap, TTFB SLO, stream size or profile: not comparable, never passed."""
+    base = capacity_run()
+    for change in (
+        {"limits": Limits(memory_cap_bytes=256 * MiB, ttfb_slo_s=2.0)},
+        {"limits": Limits(memory_cap_bytes=128 * MiB, ttfb_slo_s=5.0)},
+        {"stream_bytes": 16 * MiB},
+        {"levels": (1, 2, 4)},
+    ):
+        other = capacity_run()
+        other.settings = dataclasses.replace(other.settings, **change)
+        with pytest.raises(compare.CompareError, match="not comparable"):
+            cli.gate(base, other)
+    other = capacity_run()
+    other.profile = "full"
+    with pytest.raises(compare.CompareError, match="profile quick vs full"):
+        cli.gate(base, other)
+
+
+def test_gate_reports_a_higher_capacity_as_improved() -> None:
+    base = capacity_run(upload_mib=[50, 70, 130, 150])  # the upload ramp broke at 4
+    better = capacity_run()  # ... now at 8
+    (check,) = [
+        c
+        for c in cli.gate(base, better).checks
+        if c.scenario == "bridge/upload" and c.metric == "capacity"
+    ]
+    assert check.status == "improved" and (check.baseline, check.current) == (2, 4)

@@ -1,5 +1,6 @@
-"""The level runner and the N-streams runner against a local fake server: every failure lands in its error
-kind, and a level's memory comes from /debug/stats when the bench has no PIDs."""
+"""The level runner and the N-streams runner against a local fake server: every failure
+lands in its error kind, and a level's memory comes from /debug/stats when the bench has
+no PIDs."""
 
 from __future__ import annotations
 

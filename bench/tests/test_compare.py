@@ -152,3 +152,67 @@ def test_cli_exit_codes_and_markdown(tmp_path: Path, capsys, monkeypatch) -> Non
     assert "**1 regression(s)**" in md.read_text()
     assert main(["compare", str(base), str(tmp_path / "nope.json")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def with_environment(data: dict[str, Any], **env: Any) -> dict[str, Any]:
+    data = copy.deepcopy(data)
+    data["profile"] = env.pop("profile", "quick")
+    data["environment"] = {
+        "mode": "spawned",
+        "chunk_sizes": [65536],
+        "cpu_count": 2,
+        "machine": "x86_64",
+        **env,
+    }
+    return data
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"profile": "full"}, "profile quick vs full"),
+        ({"mode": "external"}, "mode spawned vs external"),
+        ({"chunk_sizes": [1048576]}, "chunk sizes"),
+        ({"settings": {"host.budget_bytes": "25165824"}}, "setting host.budget_bytes"),
+    ],
+)
+def test_a_run_under_other_conditions_is_not_comparable(change: dict, reason: str) -> None:
+    base = with_environment(summary(), settings={"host.budget_bytes": "37748736"})
+    cur = with_environment(summary(), **{"settings": {"host.budget_bytes": "37748736"}, **change})
+    with pytest.raises(compare.CompareError, match=f"not comparable.*{reason}"):
+        gate(base, cur)
+
+
+def test_another_machine_is_a_note_not_a_refusal() -> None:
+    result = gate(with_environment(summary()), with_environment(summary(), cpu_count=4))
+    assert not result.regressions and "another machine" in result.notes[0]
+
+
+def test_the_gate_states_its_tolerances_and_the_checks_blind_to_a_2x_regression(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    result = gate(summary(), summary())
+    # A 2 MiB growth doubling to 4 MiB stays under 2 x 1.5 + 8 MiB: that check cannot
+    # see it, and says so; throughput halving crosses x 0.75.
+    blind = {(c.scenario, c.metric) for c in result.too_loose()}
+    assert ("download/bridge/256MiB/c64KiB", "rss_growth/host") in blind
+    assert ("download/bridge/256MiB/c64KiB", "throughput/go-direct") not in blind
+    big = compare.higher_is_worse("s", "rss_growth/host", 64 * MiB, 64 * MiB, 0.5, 8 * MiB)
+    assert big.catches_2x
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(summary()))
+    md = tmp_path / "step.md"
+    assert main(["compare", str(base), str(base), "--markdown", str(md)]) == 0
+    out = capsys.readouterr().out
+    assert "Tolerances: RSS growth: baseline x 1.5 + 8 MiB" in out
+    assert "Too loose to catch a 2x regression" in out and "blind to 2x" in out
+    assert "Too loose to catch a 2x regression" in md.read_text()
+
+
+def test_cli_refuses_a_mismatched_baseline(tmp_path: Path, capsys) -> None:
+    base, cur = tmp_path / "base.json", tmp_path / "cur.json"
+    base.write_text(json.dumps(with_environment(summary())))
+    cur.write_text(json.dumps(with_environment(summary(), profile="full")))
+    assert main(["compare", str(base), str(cur)]) == 2
+    assert "not comparable" in capsys.readouterr().err

@@ -42,3 +42,19 @@ def test_parameters_are_typed_fields_taken_from_the_profile() -> None:
         soak.rounds = 1  # type: ignore[misc]
     with pytest.raises(TypeError):
         SCENARIOS["download"](BRIDGE, 65536, size=1, rounds=3)  # type: ignore[call-arg]
+
+
+def test_each_kind_runs_against_the_peers_that_serve_it() -> None:
+    """Downloads everywhere (the gRPC floor included), uploads not to the floor (it pulls
+    only), files where the host, uvicorn or the floor serve them, offload through the bridge."""
+    quick = PROFILES["quick"]
+    by_kind: dict[str, set[str]] = {}
+    for s in build_scenarios(quick, 1 << 20, TARGETS):
+        by_kind.setdefault(s.kind, set()).add(s.target)
+    assert by_kind["download"] == set(TARGETS)
+    assert by_kind["upload"] == set(TARGETS) - {"grpc-floor"}
+    assert by_kind["file"] == {"bridge", "go-direct", "python-direct", "grpc-floor"}
+    assert by_kind["file-offload"] == {"bridge"}
+    assert by_kind["rps"] == set(TARGETS) - {"grpc-floor"}
+    files = [s for s in build_scenarios(quick, 1 << 20, TARGETS, ["file"]) if s.target == BRIDGE]
+    assert [s.size for s in files] == list(quick.file_sizes)
