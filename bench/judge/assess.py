@@ -16,7 +16,8 @@ from bench.judge import verdicts
 from bench.judge.verdicts import Tolerances
 from bench.observe.samplers import Timeline
 from bench.observe.windows import ProcessFigure, window_figures
-from bench.results.run import ContainerFigures, Verdict
+from bench.results.containers import ContainerFigures
+from bench.results.verdict import Verdict
 from bench.scenarios.base import ScenarioResult
 from bench.scenarios.behaviour import AbortReading, BackpressureReading
 from bench.scenarios.files import RangeReading

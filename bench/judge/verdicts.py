@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from bench.core.units import MiB, human_size
-from bench.results.run import ContainerFigures, Verdict
+from bench.results.containers import ContainerFigures
+from bench.results.verdict import Verdict
 
 
 @dataclass(frozen=True)

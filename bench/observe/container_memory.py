@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from bench.core.units import parse_size
-from bench.results.run import ContainerFigures
+from bench.results.containers import ContainerFigures
 
 log = logging.getLogger(__name__)
 

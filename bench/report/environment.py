@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.core.paths import HOSTSTUB_BIN, REPO_ROOT
 from bench.observe.samplers import StatsClient, flatten_stats
-from bench.results.run import Environment
+from bench.results.environment import Environment
 
 # Environment variables that change what the host, the plugin or the Go peer do.
 SETTING_PREFIXES = ("HOSTSTUB_", "PLUGIN_", "GOPLUGINHOST_")

@@ -21,15 +21,11 @@ from bench.report.plots import (
     plot_throughput_vs_chunk,
 )
 from bench.report.rows import scenario_row, sweep_table
+from bench.results.containers import ContainerFigures
+from bench.results.environment import Environment
 from bench.results.format import write_json
-from bench.results.run import (
-    ContainerFigures,
-    Environment,
-    RunSummary,
-    SamplerInfo,
-    ToolStep,
-    Verdict,
-)
+from bench.results.run import RunSummary, SamplerInfo, ToolStep
+from bench.results.verdict import Verdict
 from bench.scenarios.base import ScenarioResult
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.core.numbers import median
+from bench.results.environment import Environment
 from bench.results.format import AB_KIND, SCHEMA_VERSION, listing, mapping, number_map, record
-from bench.results.run import Environment
 
 
 @dataclass

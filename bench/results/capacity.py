@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.results.environment import Environment
 from bench.results.format import (
     CAPACITY_KIND,
     SCHEMA_VERSION,
@@ -20,7 +21,6 @@ from bench.results.format import (
     mapping,
     record,
 )
-from bench.results.run import Environment
 
 DOWNLOAD = "download"
 UPLOAD = "upload"

@@ -10,7 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.core.units import human_size
+from bench.results.containers import ContainerFigures
+from bench.results.environment import Environment
 from bench.results.format import (
     RUN_KIND,
     SCHEMA_VERSION,
@@ -21,70 +22,10 @@ from bench.results.format import (
     number_map,
     record,
 )
+from bench.results.verdict import Verdict
 
 # Streamed downloads (pattern and file) are what the gRPC floor measures.
 FLOOR_KINDS = ("download", "file")
-
-
-@dataclass
-class Environment:
-    """What a figure depends on: the machine, the versions, the commit, the settings."""
-
-    mode: str = "spawned"  # "spawned", "external" (running services) or "docker"
-    python: str | None = None
-    platform: str | None = None
-    machine: str | None = None
-    cpu_count: int | None = None
-    memory_total_bytes: int | None = None
-    hostname: str | None = None
-    go: str | None = None  # `go version` where the bench ran
-    host_go_version: str | None = None  # what the running host says it was built with
-    hoststub_bin: str | None = None
-    grpcio: str | None = None
-    psutil: str | None = None
-    git_commit: str | None = None
-    git_dirty: bool | None = None
-    chunk_sizes: list[int] = field(default_factory=list)
-    # The knobs the processes were started with (HOSTSTUB_*, PLUGIN_*, GOPLUGINHOST_*,
-    # BENCH_* set in the environment): runs under other settings are not comparable.
-    settings: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, data: Any) -> Environment:
-        env = record(cls, data)
-        env.chunk_sizes = [int(c) for c in listing(env.chunk_sizes)]
-        env.settings = {str(k): str(v) for k, v in mapping(env.settings).items()}
-        return env
-
-    def line(self) -> str:
-        """The one-line environment of summary.md."""
-        go = f"host built with {self.host_go_version}" if self.host_go_version else self.go
-        chunks = ", ".join(human_size(c) for c in self.chunk_sizes) or "-"
-        settings = ", ".join(f"{k}={v}" for k, v in sorted(self.settings.items()))
-        return (
-            f"{self.cpu_count} CPUs, Python {self.python}, {go or 'go ?'}, commit "
-            f"{str(self.git_commit)[:12]}{' (dirty)' if self.git_dirty else ''}, chunk sizes "
-            f"{chunks}, mode {self.mode}" + (f", settings {settings}" if settings else "") + "."
-        )
-
-
-@dataclass
-class Verdict:
-    """One pass/fail decision with the figures it was decided on and its tolerance."""
-
-    name: str
-    passed: bool
-    summary: str = ""
-    figures: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Any) -> Verdict:
-        v = record(cls, {"name": "", "passed": False, **mapping(data)})
-        v.figures = mapping(v.figures)
-        return v
 
 
 @dataclass
@@ -306,38 +247,6 @@ class SamplerInfo:
     sources: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # the first 20
     error_count: int = 0
-
-
-@dataclass
-class ContainerFigures:
-    """What one service's container did during a run (Docker SDK)."""
-
-    service: str
-    container: str = ""
-    limit_bytes: int = 0
-    samples: int = 0
-    last_bytes: int = 0
-    peak_bytes: int = 0  # largest working set sampled
-    max_usage_bytes: int | None = None  # cgroup v1 kernel peak (page cache included)
-    cgroup: str = ""
-    oom_killed: bool = False
-    restart_count: int = 0
-    running: bool = True
-    exit_code: int | None = None
-
-    def held(self) -> bool:
-        """The container pass rule: never OOM-killed or restarted, and its peak working
-        set under its cap (a limit of 0 means no cap was read: only survival counts)."""
-        survived = not self.oom_killed and self.restart_count == 0
-        return survived and (not self.limit_bytes or self.peak_bytes < self.limit_bytes)
-
-    def to_json(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(ContainerFigures)}
-        return {**data, "within_limit": self.held()}
-
-    @classmethod
-    def from_json(cls, data: Any) -> ContainerFigures:
-        return record(cls, {"service": "", **mapping(data)})
 
 
 @dataclass

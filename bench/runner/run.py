@@ -31,7 +31,10 @@ from bench.observe.wiring import observing
 from bench.report.environment import environment, record_services
 from bench.report.progress import ScenarioLog
 from bench.report.summary import build_summary, utc_stamp, write_run
-from bench.results.run import ContainerFigures, Environment, RunSummary, ToolStep, Verdict
+from bench.results.containers import ContainerFigures
+from bench.results.environment import Environment
+from bench.results.run import RunSummary, ToolStep
+from bench.results.verdict import Verdict
 from bench.runner.engine import Engine
 from bench.runner.files import files_root
 from bench.runner.services import Services, Variant, docker_pair, external, spawned

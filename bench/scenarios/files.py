@@ -66,16 +66,18 @@ class FileDownload(Transfer):
     def sizes(cls, profile: Profile) -> tuple[tuple[int, ...], tuple[int, ...]]:
         return profile.file_sizes, profile.file_sizes
 
+    def fetch(
+        self, conn: Connection, target: Target, byte_range: tuple[int, int] | None = None
+    ) -> Response:
+        """This scenario's file, whole or one range, checked (bench/load/transfers.py)."""
+        name = pattern_file_name(self.size)
+        return transfers.file_download(
+            conn, target, name, self.size, self.chunk, offload=self.offload, byte_range=byte_range
+        )
+
     def once(self, ctx: RunContext, target: Target) -> Response:
         with Connection(target.base_url, timeout=ctx.timeout_s) as conn:
-            return transfers.file_download(
-                conn,
-                target,
-                pattern_file_name(self.size),
-                self.size,
-                self.chunk,
-                offload=self.offload,
-            )
+            return self.fetch(conn, target)
 
     def run(self, ctx: RunContext, target: Target, result: ScenarioResult) -> None:
         super().run(ctx, target, result)
@@ -92,15 +94,7 @@ class FileDownload(Transfer):
         with Connection(target.base_url, timeout=ctx.timeout_s) as conn:
             for first, last in ranges_of(self.size):
                 try:
-                    transfers.file_download(
-                        conn,
-                        target,
-                        pattern_file_name(self.size),
-                        self.size,
-                        self.chunk,
-                        offload=self.offload,
-                        byte_range=(first, last),
-                    )
+                    self.fetch(conn, target, (first, last))
                 except (TransferError, OSError) as exc:
                     conn.close()
                     reading.checks.append(RangeCheck(first, last, False, str(exc)[:200]))

@@ -23,8 +23,9 @@ from bench.results.capacity import (
     Ramp,
     RampSettings,
 )
+from bench.results.environment import Environment
 from bench.results.format import SCHEMA_VERSION
-from bench.results.run import Environment, RunSummary
+from bench.results.run import RunSummary
 from bench.tests.test_capacity_ramp import level
 
 MiB = 1024 * 1024

@@ -13,7 +13,8 @@ import pytest
 from bench.core.targets import BRIDGE, Target
 from bench.report import environment, markdown
 from bench.report.progress import ScenarioLog, key_figure, progress_line
-from bench.results.run import Environment, RunSummary
+from bench.results.environment import Environment
+from bench.results.run import RunSummary
 from bench.scenarios import SCENARIOS
 from bench.scenarios.base import ScenarioResult
 

@@ -13,8 +13,9 @@ from bench.observe.samplers import Sample, Timeline
 from bench.report import baseline, markdown, plots, rows
 from bench.report import summary as run_summary
 from bench.results import SummaryError
+from bench.results.environment import Environment
 from bench.results.format import SCHEMA_VERSION
-from bench.results.run import Environment, ToolStep
+from bench.results.run import ToolStep
 
 from .conftest import synthetic_result
 
@@ -159,32 +160,19 @@ def test_a_baseline_is_refused_from_a_dirty_tree_unless_allowed(tmp_path: Path) 
     run = tmp_path / "run"
     run.mkdir()
     env = {"mode": "spawned", "git_commit": "0123abcd", "git_dirty": True}
-    (run / "summary.json").write_text(
-        json.dumps(
-            {
-                "schema_version": SCHEMA_VERSION,
-                "profile": "quick",
-                "scenarios": [],
-                "environment": env,
-            }
-        )
-    )
+
+    def write() -> None:
+        summary = {"schema_version": SCHEMA_VERSION, "profile": "quick", "scenarios": []}
+        (run / "summary.json").write_text(json.dumps({**summary, "environment": env}))
+
+    write()
     with pytest.raises(SummaryError, match=r"uncommitted changes.*--allow-dirty"):
         baseline.copy_baseline(run, tmp_path / "baseline")
     assert not (tmp_path / "baseline").exists()
     target = baseline.copy_baseline(run, tmp_path / "baseline", allow_dirty=True)
     assert target.is_file()
     env.update(git_dirty=False, git_commit=None)
-    (run / "summary.json").write_text(
-        json.dumps(
-            {
-                "schema_version": SCHEMA_VERSION,
-                "profile": "quick",
-                "scenarios": [],
-                "environment": env,
-            }
-        )
-    )
+    write()
     with pytest.raises(SummaryError, match="no commit"):
         baseline.copy_baseline(run, tmp_path / "baseline")
 

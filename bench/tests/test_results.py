@@ -9,10 +9,10 @@ import pytest
 
 from bench.results import SummaryError, load_summary
 from bench.results.ab import ABRound, ABRun, ABTarget
+from bench.results.containers import ContainerFigures
+from bench.results.environment import Environment
 from bench.results.run import (
-    ContainerFigures,
     Distance,
-    Environment,
     FloorRow,
     LatencyMs,
     ReferenceRow,
@@ -20,8 +20,8 @@ from bench.results.run import (
     ScenarioRow,
     SweepRow,
     ToolStep,
-    Verdict,
 )
+from bench.results.verdict import Verdict
 
 MiB = 1024 * 1024
 

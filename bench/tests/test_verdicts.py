@@ -8,7 +8,7 @@ import pytest
 
 from bench.judge import verdicts
 from bench.judge.verdicts import Tolerances
-from bench.results.run import ContainerFigures
+from bench.results.containers import ContainerFigures
 
 MiB = 1024 * 1024
 TOL = Tolerances()
