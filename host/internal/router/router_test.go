@@ -144,7 +144,7 @@ func TestDebugStatsShape(t *testing.T) {
 	}{
 		{"plugin up", fakeStats{}, []string{"rss_bytes", "threads", "open_fds", "active_handlers", "asyncio_tasks",
 			"handlers_total", "handlers_cancelled", "handlers_failed", "pid", "max_chunk_bytes", "allocated_blocks",
-			"response_budget_bytes", "response_send_slots", "response_sending", "response_waiting"}},
+			"response_budget_bytes", "response_send_slots", "response_sending", "response_waiting", "cpu_seconds"}},
 		{"plugin down", fakeStats{err: errors.New("connection refused")}, []string{"error"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -155,7 +155,7 @@ func TestDebugStatsShape(t *testing.T) {
 				t.Fatal(err, rec.Body.String())
 			}
 			hostKeys := []string{"rss_bytes", "goroutines", "heap_inuse_bytes", "active_streams", "streams_total", "pid",
-				"heap_live_bytes", "heap_objects", "open_fds",
+				"heap_live_bytes", "heap_objects", "open_fds", "cpu_seconds",
 				"budget_bytes", "budget_in_use_bytes", "max_streams", "admission_active", "admission_queued",
 				"admission_max_queue", "admission_rejected_total"}
 			if got["host"]["gc_forced"] != false {
