@@ -6,15 +6,15 @@
 //
 //	open stream -> request pump (goroutine: init, body_chunk..., body_complete)
 //	            -> response loop: awaitingInit -> streamingBody -> complete
-//	                              any state  -> failure (500/503/504/413 before
-//	                              response-init, abort after it)
+//	                              any state  -> error -> classify (classify.go)
+//	                                         -> Bridge.fail: 500/503/504/413/408
+//	                                            before response-init, abort after it
 //
 // The wire invariants it enforces are listed in proto/hooks_http.proto;
 // docs/design.md maps each one to the function that enforces it.
 package bridge
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -159,12 +159,9 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// handler returns, then clears the deadline: give that one write its
 	// time too.
 	defer ex.deadlines.armWrite()
-	if f := ex.run(); f != nil {
-		if ex.headEnded(f) {
-			return
-		}
-		f = ex.explain(f)
-		outcome = outcomeOf(ex, f)
+	if err := ex.run(); err != nil {
+		f := classify(ex.failState(err))
+		outcome = f.outcome
 		b.fail(ex, f)
 		return
 	}
@@ -177,49 +174,33 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// failure is why an exchange could not complete normally.
-type failure struct {
-	status int    // sent to the client when nothing was committed yet
-	reason string // short, for the log line
-	err    error  // underlying error, may be nil
-}
-
-func (f *failure) Error() string {
-	if f.err == nil {
-		return f.reason
-	}
-	return f.reason + ": " + f.err.Error()
-}
-
-// fail is the one place every error path ends: a log line, then either an
-// error status (nothing sent yet) or an aborted response (status line sent).
-func (b *Bridge) fail(ex *exchange, f *failure) {
-	committed := ex.committed()
-	level := slog.LevelError
-	if errors.Is(f.err, errClientGone) || errors.Is(f.err, errClientWrite) ||
-		errors.Is(f.err, errReadStalled) || errors.Is(f.err, errWriteStalled) {
-		level = slog.LevelWarn // the client's doing, not the plugin's
+// fail is the one place every failed exchange ends, acting on classify's
+// verdict: a log line, then either an error status (nothing sent yet) or an
+// aborted response (status line sent).
+func (b *Bridge) fail(ex *exchange, f failure) {
+	if f.headEnded {
+		return
 	}
 	attrs := []any{
 		"plugin_id", b.PluginID,
 		"path", ex.r.URL.Path,
 		"method", ex.r.Method,
 		"reason", f.reason,
-		"committed", committed,
+		"committed", f.abort,
 	}
 	if f.err != nil {
 		attrs = append(attrs, "err", f.err.Error())
 	}
-	if committed {
+	if f.abort {
 		attrs = append(attrs, "outcome", "abort")
 	} else {
 		attrs = append(attrs, "outcome", "status", "status", f.status)
 	}
-	b.logger().Log(ex.r.Context(), level, "plugin request failed", attrs...)
-	if committed {
+	b.logger().Log(ex.r.Context(), f.level, "plugin request failed", attrs...)
+	if f.abort {
 		panic(http.ErrAbortHandler)
 	}
-	if errors.Is(f.err, errReadStalled) && ex.r.ProtoMajor == 1 {
+	if f.closeConn {
 		// The rest of the body never came: the connection cannot carry
 		// another request. (HTTP/2 streams end on their own.)
 		ex.w.Header().Set("Connection", "close")

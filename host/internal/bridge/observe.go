@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"errors"
 	"io"
 	"net/http"
 )
@@ -46,18 +45,6 @@ type StreamObserver interface {
 	BodyBytesToPlugin(n int)
 	// StreamEnded is called exactly once, last, with how the stream ended.
 	StreamEnded(outcome Outcome)
-}
-
-// outcomeOf names how a failed exchange ends for the client.
-func outcomeOf(ex *exchange, f *failure) Outcome {
-	switch {
-	case errors.Is(f.err, errClientGone) || errors.Is(f.err, errClientWrite):
-		return OutcomeClientGone
-	case ex.committed():
-		return OutcomeAborted
-	default:
-		return OutcomeError
-	}
 }
 
 // observedWriter counts what reaches the client. Unwrap lets

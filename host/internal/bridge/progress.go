@@ -186,14 +186,3 @@ func (w progressWriter) Write(p []byte) (int, error) {
 	}
 	return written, nil
 }
-
-// explain puts the client's stall first: when a body read ran into its
-// deadline, whatever else failed (the stream cancelled under the response
-// loop, the request context that net/http cancels on a read error) followed
-// from it. Called after the request pump has stopped.
-func (ex *exchange) explain(f *failure) *failure {
-	if !ex.deadlines.stalledReading() {
-		return f
-	}
-	return &failure{status: http.StatusRequestTimeout, reason: errReadStalled.Error(), err: errReadStalled}
-}
