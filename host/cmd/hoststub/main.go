@@ -179,25 +179,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	streams := &stats.Streams{}
 	statsClient := benchstatsv1.NewPluginStatsServiceClient(conn.ClientConn())
 	hostMetrics := metrics.New(metrics.Options{Plugin: statsClient, Log: log})
-	gate := cfg.limits.newGate(cfg.windowBytes, log)
+	plugin := &bridge.Bridge{
+		PluginID:             cfg.pluginID,
+		Plugin:               pluginapiv1.NewPluginHooksClient(conn.ClientConn()),
+		Ready:                conn.Ready,
+		RequestChunkBytes:    cfg.requestChunkBytes,
+		MaxMessageBytes:      cfg.maxMessageBytes,
+		MaxBodyBytes:         cfg.maxBodyBytes,
+		InitTimeout:          cfg.pluginTimeout,
+		ReadProgressTimeout:  cfg.readProgress,
+		WriteProgressTimeout: cfg.writeProgress,
+		Buffered:             cfg.buffered,
+		FlushEveryChunk:      cfg.flushEveryChunk,
+		Log:                  log,
+		Streams:              streams,
+		Observer:             hostMetrics,
+		Budget:               cfg.limits.newBudget(),
+		WindowBytes:          reservedWindowBytes(cfg.windowBytes),
+	}
+	gate := cfg.limits.newGate(plugin, log)
 	handler := router.New(router.Routes{
-		PluginID: cfg.pluginID,
-		Plugin: gate.wrap(&bridge.Bridge{
-			PluginID:             cfg.pluginID,
-			Plugin:               pluginapiv1.NewPluginHooksClient(conn.ClientConn()),
-			Ready:                conn.Ready,
-			RequestChunkBytes:    cfg.requestChunkBytes,
-			MaxMessageBytes:      cfg.maxMessageBytes,
-			MaxBodyBytes:         cfg.maxBodyBytes,
-			InitTimeout:          cfg.pluginTimeout,
-			ReadProgressTimeout:  cfg.readProgress,
-			WriteProgressTimeout: cfg.writeProgress,
-			Buffered:             cfg.buffered,
-			FlushEveryChunk:      cfg.flushEveryChunk,
-			Log:                  log,
-			Streams:              streams,
-			Observer:             hostMetrics,
-		}),
+		PluginID:     cfg.pluginID,
+		Plugin:       gate.admit(plugin),
 		Healthy:      conn.Ready,
 		HealthDetail: conn.Status,
 		Stats: &stats.Handler{
