@@ -200,7 +200,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	gate := cfg.limits.newGate(plugin, log)
 	handler := router.New(router.Routes{
 		PluginID:     cfg.pluginID,
-		Plugin:       gate.admit(plugin),
+		Plugin:       gate.admit(plantLeaks(plugin, stderr)),
 		Healthy:      conn.Ready,
 		HealthDetail: conn.Status,
 		Stats: &stats.Handler{
