@@ -19,6 +19,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/streambench/host/internal/admission"
+	"github.com/streambench/host/internal/files"
 	"github.com/streambench/host/internal/gen/pluginapiv1"
 	"github.com/streambench/host/internal/stats"
 )
@@ -44,6 +46,19 @@ const (
 // UserIDHeader is the header the real server sets for authenticated users; a
 // client-supplied one is never forwarded.
 const UserIDHeader = "Mattermost-User-Id"
+
+// The file offload's headers (X-Sendfile, as lighttpd and Apache name it;
+// the advertisement as Rack::Sendfile does).
+const (
+	// SendfileHeader on a plugin's response-init names a file under
+	// Bridge.Files (slash-separated, relative) for the host to serve in
+	// place of a body. It never reaches the client.
+	SendfileHeader = "X-Sendfile"
+	// SendfileTypeHeader is added to the plugin's request, with the value
+	// SendfileHeader, when offload is on; a client-supplied one is never
+	// forwarded.
+	SendfileTypeHeader = "X-Sendfile-Type"
+)
 
 // Bridge is an http.Handler that serves each request through the plugin's
 // PluginHooks.ServeHTTP stream, like httputil.ReverseProxy does for HTTP
@@ -130,6 +145,14 @@ type Bridge struct {
 	// WindowBytes), counted in each stream's share of Budget. Zero means
 	// pluginconn.DefaultWindowBytes.
 	WindowBytes int64
+
+	// Files is the root the file offload serves from: a response-init with
+	// status 200 (or 0), the header X-Sendfile: REL and no body makes the
+	// host serve REL under Files itself with http.ServeContent (Range,
+	// conditional requests, HEAD; sendfile on HTTP/1), so the plugin never
+	// touches the bytes. nil turns offload off: X-Sendfile is then a 500,
+	// and the plugin's request carries no X-Sendfile-Type.
+	Files *files.Root
 }
 
 // ServeHTTP bridges one request. It panics with http.ErrAbortHandler when the
@@ -143,6 +166,7 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w, r, ended := b.observe(w, r)
 	outcome := OutcomeOK
 	defer func() { ended(outcome) }() // also when fail aborts with a panic
+	releaseBudget := func() {}
 	if b.Budget != nil {
 		release, err := b.Budget.reserve(r.Context(), b.streamReserveBytes(r))
 		if err != nil {
@@ -151,21 +175,32 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"plugin_id", b.PluginID, "path", r.URL.Path)
 			return
 		}
-		defer release()
+		releaseBudget = release
 	}
+	defer func() { releaseBudget() }()
 	ex := newExchange(b, w, r)
 	defer ex.reportDroppedBody()
 	// net/http flushes what is left (and the chunked terminator) after the
 	// handler returns, then clears the deadline: give that one write its
 	// time too.
 	defer ex.deadlines.armWrite()
-	if err := ex.run(); err != nil {
+	err := ex.run()
+	if err == nil && ex.file != nil {
+		// The plugin's stream has ended; the file copy holds no body bytes
+		// and no plugin stream, so a long download gives back its budget
+		// share and its admission slot before it starts.
+		releaseBudget()
+		releaseBudget = func() {}
+		admission.Release(r.Context())
+		err = ex.serveFile()
+	}
+	if err != nil {
 		f := classify(ex.failState(err))
 		outcome = f.outcome
 		b.fail(ex, f)
 		return
 	}
-	if ex.buffer != nil {
+	if ex.buffer != nil && ex.file == nil {
 		if err := ex.buffer.writeTo(progressWriter{w, ex.deadlines}); err != nil {
 			outcome = OutcomeClientGone
 			b.logger().Warn("writing buffered response failed", "plugin_id", b.PluginID,

@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/streambench/host/internal/files"
 )
 
 // Errors an exchange step returns; classify turns each into a failure.
@@ -83,6 +85,7 @@ func classify(s failState) failure {
 		stream     *streamError
 		tooLarge   *http.MaxBytesError
 		protocol   protocolError
+		offload    *offloadError
 	)
 	isStream := errors.As(s.err, &stream)
 	var cause error
@@ -121,6 +124,12 @@ func classify(s failState) failure {
 		f = failure{status: http.StatusRequestEntityTooLarge, reason: errBodyTooLarge.Error(), err: s.err}
 	case errors.As(s.err, &protocol):
 		f = failure{status: http.StatusInternalServerError, reason: protocol.Error()}
+	case errors.Is(s.err, errOffloadOff):
+		f = failure{status: http.StatusInternalServerError, reason: errOffloadOff.Error()}
+	case errors.As(s.err, &offload):
+		f = failure{status: files.Status(offload.err), reason: "file offload: " + files.Reason(offload.err), err: offload}
+	case errors.Is(s.err, errFileShort):
+		f = failure{status: http.StatusInternalServerError, reason: errFileShort.Error(), err: s.err}
 	case errors.Is(s.err, errWriteStalled):
 		f = failure{status: http.StatusInternalServerError, reason: errWriteStalled.Error(), err: s.err}
 		clientSide = true

@@ -34,6 +34,9 @@ const (
 	awaitingInit responseState = iota
 	// streamingBody: response-init applied; failures abort the response.
 	streamingBody
+	// awaitingFile: response-init named a file (X-Sendfile) and was held
+	// back; nothing sent yet, only body_complete may follow.
+	awaitingFile
 	// complete: body_complete seen; only the end of the stream may follow.
 	complete
 )
@@ -52,6 +55,7 @@ type exchange struct {
 	state          responseState
 	status         int // the status response-init applied
 	flushEachChunk bool
+	file           *offload // X-Sendfile: the file to serve once the stream has ended
 
 	deadlines        *clientDeadlines
 	droppedBodyBytes int64 // body bytes a status without a body had no room for
@@ -76,6 +80,9 @@ func newExchange(b *Bridge, w http.ResponseWriter, r *http.Request) *exchange {
 // committed reports whether the client has been sent a status line, after
 // which the only honest failure is an aborted response.
 func (ex *exchange) committed() bool {
+	if ex.file != nil {
+		return ex.file.committed()
+	}
 	return ex.buffer == nil && ex.state != awaitingInit
 }
 
@@ -118,7 +125,7 @@ func (ex *exchange) run() error {
 		return ex.streamFailed(err)
 	}
 	ex.stream = stream
-	pump := startRequestPump(ctx, cancel, stream, requestInit(r), body, b.requestChunkBytes(), r.ContentLength)
+	pump := startRequestPump(ctx, cancel, stream, requestInit(r, b.Files != nil), body, b.requestChunkBytes(), r.ContentLength)
 	defer ex.stopPump(pump, body)
 	return ex.receive()
 }
@@ -152,12 +159,24 @@ func (ex *exchange) apply(msg *pb.ServeHTTPResponse) error {
 			return err
 		}
 		ex.state = streamingBody
-	case streamingBody:
+		if ex.file != nil {
+			ex.state = awaitingFile
+		}
+	case streamingBody, awaitingFile:
 		if msg.GetInit() != nil {
 			return protocolError("second response-init")
 		}
 	}
 	chunk := msg.GetBodyChunk()
+	if ex.state == awaitingFile {
+		if len(chunk) > 0 {
+			return protocolError("body_chunk beside " + SendfileHeader + " (an offloaded response has no body)")
+		}
+		if msg.GetBodyComplete() {
+			ex.state = complete
+		}
+		return nil
+	}
 	if len(chunk) > 0 {
 		if err := ex.writeBody(chunk); err != nil {
 			return err
@@ -189,6 +208,11 @@ func (ex *exchange) applyInit(init *pb.ServeHTTPResponseInit) error {
 	}
 	if err := validateHeaders(init.GetHeaders()); err != nil {
 		return protocolError("invalid response header: " + err.Error())
+	}
+	if file, err := offloadOf(init, code, ex.b.Files != nil); file != nil || err != nil {
+		// Held back: the status line goes out when the file is served.
+		ex.file, ex.status = file, code
+		return err
 	}
 	h := ex.out.Header()
 	for _, hdr := range init.GetHeaders() {

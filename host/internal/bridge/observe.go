@@ -70,6 +70,23 @@ func (w *observedWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadFrom keeps the writer's own ReadFrom (net/http's sendfile) reachable
+// through the wrapper, counting what it copied.
+func (w *observedWriter) ReadFrom(src io.Reader) (int64, error) {
+	w.start()
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(writerOnly{w.ResponseWriter}, src)
+	}
+	if n > 0 {
+		w.stream.BodyBytesToClient(int(n))
+	}
+	return n, err
+}
+
 func (w *observedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *observedWriter) start() {
