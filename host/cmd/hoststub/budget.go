@@ -66,40 +66,56 @@ func (l *limits) validate() error {
 	return nil
 }
 
-// gate is the budget and admission control in front of the bridge; it also
-// reports their figures for /debug/stats.
-type gate struct {
-	limits      limits
-	windowBytes int64
-	log         *slog.Logger
-	budget      *bridge.Budget
-	admission   *admission.Limiter
-}
-
-func (l *limits) newGate(windowBytes int, log *slog.Logger) *gate {
-	g := &gate{limits: *l, windowBytes: int64(windowBytes), log: log, budget: bridge.NewBudget(l.budgetBytes)}
-	if windowBytes < 0 {
-		g.windowBytes = 16 << 20 // grpc-go's BDP estimation grows the window up to 16 MiB
-	}
+// newBudget is the memory budget for the bridge's Budget field. Unless
+// GOMEMLIMIT is set, Go's soft memory limit follows it.
+func (l *limits) newBudget() *bridge.Budget {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(l.budgetBytes + gcHeadroomBytes)
 	}
-	return g
+	return bridge.NewBudget(l.budgetBytes)
 }
 
-// wrap gives the bridge its budget and puts admission control in front of
-// it, with a stream limit sized to the budget unless one was given.
-func (g *gate) wrap(b *bridge.Bridge) http.Handler {
-	b.Budget, b.WindowBytes = g.budget, g.windowBytes
-	streams := g.limits.maxStreams
-	if streams == 0 {
-		streams = int(max(1, g.limits.budgetBytes/b.PerStreamBytes()))
+// reservedWindowBytes is the bridge's WindowBytes for --window-bytes: the
+// window each stream's budget share counts.
+func reservedWindowBytes(windowBytes int) int64 {
+	if windowBytes < 0 {
+		return 16 << 20 // grpc-go's BDP estimation grows the window up to 16 MiB
 	}
-	g.admission = admission.New(streams, g.limits.maxQueue, g.limits.queueTimeout)
-	g.log.Info("memory budget and admission control", "budget_bytes", g.limits.budgetBytes,
+	return int64(windowBytes)
+}
+
+// gate is admission control in front of the bridge, with a stream limit
+// sized to the bridge's budget; it also reports the budget and admission
+// figures for /debug/stats and /metrics.
+type gate struct {
+	limits    limits
+	log       *slog.Logger
+	budget    *bridge.Budget
+	admission *admission.Limiter
+}
+
+// newGate sizes admission control for b (configured, budget included): the
+// stream limit is --max-streams, or as many of b's per-stream shares as the
+// budget holds.
+func (l *limits) newGate(b *bridge.Bridge, log *slog.Logger) *gate {
+	streams := l.maxStreams
+	if streams == 0 {
+		streams = int(max(1, b.Budget.Bytes()/b.PerStreamBytes()))
+	}
+	log.Info("memory budget and admission control", "budget_bytes", b.Budget.Bytes(),
 		"per_stream_bytes", b.PerStreamBytes(), "max_streams", streams,
-		"max_queue", g.limits.maxQueue, "queue_timeout", g.limits.queueTimeout)
-	return g.admission.Middleware(b, g.log, g.limits.retryAfter)
+		"max_queue", l.maxQueue, "queue_timeout", l.queueTimeout)
+	return &gate{
+		limits:    *l,
+		log:       log,
+		budget:    b.Budget,
+		admission: admission.New(streams, l.maxQueue, l.queueTimeout),
+	}
+}
+
+// admit puts admission control in front of h.
+func (g *gate) admit(h http.Handler) http.Handler {
+	return g.admission.Middleware(h, g.log, g.limits.retryAfter)
 }
 
 // Limits implements stats.LimitsSource.
@@ -116,7 +132,7 @@ func (g *gate) Limits() stats.Limits {
 }
 
 // registerMetrics exposes the budget and admission figures on /metrics, read
-// at every scrape (after wrap, which sizes the admission limiter).
+// at every scrape.
 func (g *gate) registerMetrics(m *metrics.Metrics) error {
 	gauges := []struct {
 		name, help string

@@ -54,8 +54,8 @@ func TestDefaultStreamLimitFollowsBudget(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("GOMEMLIMIT", "off") // keep this test from changing the process's GC limit
-			g := tc.limits.newGate(tc.windowBytes, slog.New(slog.NewTextHandler(io.Discard, nil)))
-			g.wrap(&bridge.Bridge{})
+			b := &bridge.Bridge{Budget: tc.limits.newBudget(), WindowBytes: reservedWindowBytes(tc.windowBytes)}
+			g := tc.limits.newGate(b, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if got := g.Limits().MaxStreams; got != tc.want {
 				t.Fatalf("max streams %d, want %d", got, tc.want)
 			}

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/streambench/host/internal/bridge"
+	"github.com/streambench/host/internal/files"
 	"github.com/streambench/host/internal/gen/benchstatsv1"
 	"github.com/streambench/host/internal/gen/pluginapiv1"
 	"github.com/streambench/host/internal/metrics"
@@ -61,6 +62,7 @@ type config struct {
 	readBufferBytes   int
 	logLevel          string
 	maxProcs          int
+	filesRoot         string
 	limits            limits
 }
 
@@ -92,6 +94,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.windowBytes, "window-bytes", pluginconn.DefaultWindowBytes, "HTTP/2 flow-control window to the plugin, -1 = grpc-go dynamic default")
 	fs.IntVar(&c.readBufferBytes, "read-buffer-bytes", pluginconn.DefaultReadBufferBytes, "gRPC transport read buffer")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.filesRoot, "files-root", "", "directory a plugin may hand files from (X-Sendfile: the host serves them itself, and /direct/file); empty = offload off")
 	fs.IntVar(&c.maxProcs, "max-procs", defaultMaxProcs(), "threads running Go code at once (GOMAXPROCS); default half the CPUs, the other half is the plugin's; GOMAXPROCS in the environment wins")
 	c.limits.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -162,6 +165,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintln(stderr, "hoststub: --log-level:", err)
 		return 2
 	}
+	var fileRoot *files.Root // nil: offload off
+	if cfg.filesRoot != "" {
+		if fileRoot, err = files.OpenRoot(cfg.filesRoot); err != nil {
+			fmt.Fprintln(stderr, "hoststub: --files-root must be an existing directory:", err)
+			return 2
+		}
+		defer fileRoot.Close()
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	procs := applyMaxProcs(cfg.maxProcs, getenv)
 
@@ -179,25 +190,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	streams := &stats.Streams{}
 	statsClient := benchstatsv1.NewPluginStatsServiceClient(conn.ClientConn())
 	hostMetrics := metrics.New(metrics.Options{Plugin: statsClient, Log: log})
-	gate := cfg.limits.newGate(cfg.windowBytes, log)
+	plugin := &bridge.Bridge{
+		PluginID:             cfg.pluginID,
+		Plugin:               pluginapiv1.NewPluginHooksClient(conn.ClientConn()),
+		Ready:                conn.Ready,
+		RequestChunkBytes:    cfg.requestChunkBytes,
+		MaxMessageBytes:      cfg.maxMessageBytes,
+		MaxBodyBytes:         cfg.maxBodyBytes,
+		InitTimeout:          cfg.pluginTimeout,
+		ReadProgressTimeout:  cfg.readProgress,
+		WriteProgressTimeout: cfg.writeProgress,
+		Buffered:             cfg.buffered,
+		FlushEveryChunk:      cfg.flushEveryChunk,
+		Log:                  log,
+		Streams:              streams,
+		Observer:             hostMetrics,
+		Budget:               cfg.limits.newBudget(),
+		WindowBytes:          reservedWindowBytes(cfg.windowBytes),
+		Files:                fileRoot,
+	}
+	gate := cfg.limits.newGate(plugin, log)
 	handler := router.New(router.Routes{
-		PluginID: cfg.pluginID,
-		Plugin: gate.wrap(&bridge.Bridge{
-			PluginID:             cfg.pluginID,
-			Plugin:               pluginapiv1.NewPluginHooksClient(conn.ClientConn()),
-			Ready:                conn.Ready,
-			RequestChunkBytes:    cfg.requestChunkBytes,
-			MaxMessageBytes:      cfg.maxMessageBytes,
-			MaxBodyBytes:         cfg.maxBodyBytes,
-			InitTimeout:          cfg.pluginTimeout,
-			ReadProgressTimeout:  cfg.readProgress,
-			WriteProgressTimeout: cfg.writeProgress,
-			Buffered:             cfg.buffered,
-			FlushEveryChunk:      cfg.flushEveryChunk,
-			Log:                  log,
-			Streams:              streams,
-			Observer:             hostMetrics,
-		}),
+		PluginID:     cfg.pluginID,
+		Plugin:       gate.admit(plantLeaks(plugin, stderr)),
 		Healthy:      conn.Ready,
 		HealthDetail: conn.Status,
 		Stats: &stats.Handler{
@@ -207,6 +222,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			Limits:  gate,
 		},
 		Metrics: hostMetrics.Handler(),
+		Files:   fileRoot,
 	})
 	if err := gate.registerMetrics(hostMetrics); err != nil {
 		log.Error("cannot register budget metrics", "err", err)
@@ -234,7 +250,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	log.Info("hoststub listening", "listen", ln.Addr().String(), "plugin_addr", cfg.pluginAddr,
 		"plugin_id", cfg.pluginID, "buffered", cfg.buffered, "window_bytes", cfg.windowBytes,
 		"read_progress_timeout", cfg.readProgress, "write_progress_timeout", cfg.writeProgress, "idle_timeout", cfg.idleTimeout,
-		"gomaxprocs", procs)
+		"gomaxprocs", procs, "files_root", cfg.filesRoot)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -110,7 +110,7 @@ func TestHealthSubcommand(t *testing.T) {
 }
 
 // heldPlugin answers "hello", then " world": at once, or for the path
-// /hold once release is closed.
+// /hold once release is closed; /sendfile/NAME it answers with X-Sendfile.
 type heldPlugin struct {
 	pb.UnimplementedPluginHooksServer
 	release <-chan struct{}
@@ -120,6 +120,11 @@ func (p heldPlugin) ServeHTTP(s pb.PluginHooks_ServeHTTPServer) error {
 	m, err := s.Recv()
 	if err != nil {
 		return err
+	}
+	if name, ok := strings.CutPrefix(m.GetInit().GetUrl(), "/sendfile/"); ok {
+		return s.Send(&pb.ServeHTTPResponse{Init: &pb.ServeHTTPResponseInit{StatusCode: 200, Headers: []*pb.HTTPHeader{
+			{Key: "X-Sendfile", Values: []string{name}}, {Key: "Content-Type", Values: []string{"text/x-test"}},
+		}}, BodyComplete: true})
 	}
 	if err := s.Send(&pb.ServeHTTPResponse{Init: &pb.ServeHTTPResponseInit{StatusCode: 200}, BodyChunk: []byte("hello"), Flush: true}); err != nil {
 		return err
@@ -309,5 +314,68 @@ func TestEndToEnd(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("run did not return after shutdown")
+	}
+}
+
+func TestFilesRootMustExist(t *testing.T) {
+	var stderr syncBuffer
+	missing := filepath.Join(t.TempDir(), "missing")
+	rc := run(context.Background(), []string{"--plugin-addr", "unix:/x.sock"}, env(map[string]string{"HOSTSTUB_FILES_ROOT": missing}), &stderr, nil)
+	if rc != 2 || !strings.Contains(stderr.String(), "--files-root must be an existing directory") || !strings.Contains(stderr.String(), missing) {
+		t.Fatalf("rc %d, stderr %q; want 2 and a message naming the directory", rc, stderr.String())
+	}
+}
+
+// TestFilesEndToEnd: through run(), a plugin's X-Sendfile is served from
+// --files-root and /direct/file serves the same file.
+func TestFilesEndToEnd(t *testing.T) {
+	dir, err := os.MkdirTemp("", "sbhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "p.sock")
+	root := filepath.Join(dir, "files")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "a.txt"), []byte("file bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plugin := startFakePlugin(t, sock, nil)
+	defer plugin.Stop()
+	ctx, stop := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, []string{"--listen", "127.0.0.1:0", "--plugin-addr", "unix:" + sock, "--files-root", root,
+			"--max-procs", strconv.Itoa(runtime.GOMAXPROCS(0))}, env(nil), io.Discard, ready)
+	}()
+	base := "http://" + <-ready
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	get := func(path string) (*http.Response, string) {
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+	within(t, "the plugin to be healthy", func() bool { resp, _ := get("/healthz"); return resp.StatusCode == 200 })
+	if resp, body := get("/plugins/bench/sendfile/a.txt"); resp.StatusCode != 200 || body != "file bytes" ||
+		resp.Header.Get("Content-Type") != "text/x-test" || resp.Header.Get("X-Sendfile") != "" {
+		t.Fatalf("offload: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	if resp, _ := get("/plugins/bench/sendfile/missing.txt"); resp.StatusCode != 404 {
+		t.Fatalf("missing file: %d, want 404", resp.StatusCode)
+	}
+	if resp, body := get("/direct/file?path=a.txt"); resp.StatusCode != 200 || body != "file bytes" {
+		t.Fatalf("/direct/file: %d %q", resp.StatusCode, body)
+	}
+	stop()
+	if rc := <-exit; rc != 0 {
+		t.Fatalf("exit %d", rc)
 	}
 }

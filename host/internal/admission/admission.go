@@ -132,7 +132,7 @@ func (l *Limiter) Middleware(next http.Handler, log *slog.Logger, retryAfter tim
 		switch {
 		case err == nil:
 			defer release()
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), releaseKey{}, release)))
 		case errors.Is(err, ErrQueueFull) || errors.Is(err, ErrQueueTimeout):
 			log.Warn("request rejected by admission control", "path", r.URL.Path, "method", r.Method,
 				"reason", err.Error(), "status", http.StatusServiceUnavailable,
@@ -143,4 +143,17 @@ func (l *Limiter) Middleware(next http.Handler, log *slog.Logger, retryAfter tim
 			log.Debug("client went away while queued for admission", "path", r.URL.Path, "err", err.Error())
 		}
 	})
+}
+
+type releaseKey struct{}
+
+// Release gives back the slot of the admitted request whose context is ctx
+// before its handler returns, for a handler whose remaining work holds
+// nothing a slot bounds (no plugin stream, no stream buffers). It does
+// nothing for a request that holds no slot or already gave it back; the
+// middleware's own release at the end is then a no-op.
+func Release(ctx context.Context) {
+	if release, ok := ctx.Value(releaseKey{}).(func()); ok {
+		release()
+	}
 }

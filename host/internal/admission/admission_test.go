@@ -189,3 +189,39 @@ func TestMiddleware(t *testing.T) {
 		t.Errorf("after the slot freed: %d active %d, want 204 and 0", rec.Code, l.Active())
 	}
 }
+
+// TestReleaseGivesTheSlotBackEarly: a handler that calls Release frees its
+// slot for the next request while it still runs; the middleware's release
+// after it does not free a second one.
+func TestReleaseGivesTheSlotBackEarly(t *testing.T) {
+	l := New(1, 1, time.Minute)
+	released, finish := make(chan struct{}), make(chan struct{})
+	h := l.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/early" {
+			Release(r.Context())
+			Release(r.Context()) // twice is once
+			close(released)
+			<-finish
+		}
+	}), nil, 0)
+	first := make(chan struct{})
+	go func() {
+		defer close(first)
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/early", nil))
+	}()
+	<-released
+	if l.Active() != 0 {
+		t.Fatalf("active %d after Release, want 0", l.Active())
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/next", nil)) // gets the freed slot at once
+	if rec.Code != http.StatusOK {
+		t.Fatalf("next request: %d", rec.Code)
+	}
+	close(finish)
+	<-first
+	if l.Active() != 0 || !l.slots.TryAcquire(1) || l.slots.TryAcquire(1) {
+		t.Fatalf("after both returned: active %d, want 0 and exactly one free slot", l.Active())
+	}
+	Release(context.Background()) // a request without a slot: nothing happens
+}

@@ -6,19 +6,21 @@
 //
 //	open stream -> request pump (goroutine: init, body_chunk..., body_complete)
 //	            -> response loop: awaitingInit -> streamingBody -> complete
-//	                              any state  -> failure (500/503/504/413 before
-//	                              response-init, abort after it)
+//	                              any state  -> error -> classify (classify.go)
+//	                                         -> Bridge.fail: 500/503/504/413/408
+//	                                            before response-init, abort after it
 //
 // The wire invariants it enforces are listed in proto/hooks_http.proto;
 // docs/design.md maps each one to the function that enforces it.
 package bridge
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/streambench/host/internal/admission"
+	"github.com/streambench/host/internal/files"
 	"github.com/streambench/host/internal/gen/pluginapiv1"
 	"github.com/streambench/host/internal/stats"
 )
@@ -44,6 +46,19 @@ const (
 // UserIDHeader is the header the real server sets for authenticated users; a
 // client-supplied one is never forwarded.
 const UserIDHeader = "Mattermost-User-Id"
+
+// The file offload's headers (X-Sendfile, as lighttpd and Apache name it;
+// the advertisement as Rack::Sendfile does).
+const (
+	// SendfileHeader on a plugin's response-init names a file under
+	// Bridge.Files (slash-separated, relative) for the host to serve in
+	// place of a body. It never reaches the client.
+	SendfileHeader = "X-Sendfile"
+	// SendfileTypeHeader is added to the plugin's request, with the value
+	// SendfileHeader, when offload is on; a client-supplied one is never
+	// forwarded.
+	SendfileTypeHeader = "X-Sendfile-Type"
+)
 
 // Bridge is an http.Handler that serves each request through the plugin's
 // PluginHooks.ServeHTTP stream, like httputil.ReverseProxy does for HTTP
@@ -130,6 +145,14 @@ type Bridge struct {
 	// WindowBytes), counted in each stream's share of Budget. Zero means
 	// pluginconn.DefaultWindowBytes.
 	WindowBytes int64
+
+	// Files is the root the file offload serves from: a response-init with
+	// status 200 (or 0), the header X-Sendfile: REL and no body makes the
+	// host serve REL under Files itself with http.ServeContent (Range,
+	// conditional requests, HEAD; sendfile on HTTP/1), so the plugin never
+	// touches the bytes. nil turns offload off: X-Sendfile is then a 500,
+	// and the plugin's request carries no X-Sendfile-Type.
+	Files *files.Root
 }
 
 // ServeHTTP bridges one request. It panics with http.ErrAbortHandler when the
@@ -143,6 +166,7 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w, r, ended := b.observe(w, r)
 	outcome := OutcomeOK
 	defer func() { ended(outcome) }() // also when fail aborts with a panic
+	releaseBudget := func() {}
 	if b.Budget != nil {
 		release, err := b.Budget.reserve(r.Context(), b.streamReserveBytes(r))
 		if err != nil {
@@ -151,24 +175,32 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"plugin_id", b.PluginID, "path", r.URL.Path)
 			return
 		}
-		defer release()
+		releaseBudget = release
 	}
+	defer func() { releaseBudget() }()
 	ex := newExchange(b, w, r)
 	defer ex.reportDroppedBody()
 	// net/http flushes what is left (and the chunked terminator) after the
 	// handler returns, then clears the deadline: give that one write its
 	// time too.
 	defer ex.deadlines.armWrite()
-	if f := ex.run(); f != nil {
-		if ex.headEnded(f) {
-			return
-		}
-		f = ex.explain(f)
-		outcome = outcomeOf(ex, f)
+	err := ex.run()
+	if err == nil && ex.file != nil {
+		// The plugin's stream has ended; the file copy holds no body bytes
+		// and no plugin stream, so a long download gives back its budget
+		// share and its admission slot before it starts.
+		releaseBudget()
+		releaseBudget = func() {}
+		admission.Release(r.Context())
+		err = ex.serveFile()
+	}
+	if err != nil {
+		f := classify(ex.failState(err))
+		outcome = f.outcome
 		b.fail(ex, f)
 		return
 	}
-	if ex.buffer != nil {
+	if ex.buffer != nil && ex.file == nil {
 		if err := ex.buffer.writeTo(progressWriter{w, ex.deadlines}); err != nil {
 			outcome = OutcomeClientGone
 			b.logger().Warn("writing buffered response failed", "plugin_id", b.PluginID,
@@ -177,49 +209,33 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// failure is why an exchange could not complete normally.
-type failure struct {
-	status int    // sent to the client when nothing was committed yet
-	reason string // short, for the log line
-	err    error  // underlying error, may be nil
-}
-
-func (f *failure) Error() string {
-	if f.err == nil {
-		return f.reason
-	}
-	return f.reason + ": " + f.err.Error()
-}
-
-// fail is the one place every error path ends: a log line, then either an
-// error status (nothing sent yet) or an aborted response (status line sent).
-func (b *Bridge) fail(ex *exchange, f *failure) {
-	committed := ex.committed()
-	level := slog.LevelError
-	if errors.Is(f.err, errClientGone) || errors.Is(f.err, errClientWrite) ||
-		errors.Is(f.err, errReadStalled) || errors.Is(f.err, errWriteStalled) {
-		level = slog.LevelWarn // the client's doing, not the plugin's
+// fail is the one place every failed exchange ends, acting on classify's
+// verdict: a log line, then either an error status (nothing sent yet) or an
+// aborted response (status line sent).
+func (b *Bridge) fail(ex *exchange, f failure) {
+	if f.headEnded {
+		return
 	}
 	attrs := []any{
 		"plugin_id", b.PluginID,
 		"path", ex.r.URL.Path,
 		"method", ex.r.Method,
 		"reason", f.reason,
-		"committed", committed,
+		"committed", f.abort,
 	}
 	if f.err != nil {
 		attrs = append(attrs, "err", f.err.Error())
 	}
-	if committed {
+	if f.abort {
 		attrs = append(attrs, "outcome", "abort")
 	} else {
 		attrs = append(attrs, "outcome", "status", "status", f.status)
 	}
-	b.logger().Log(ex.r.Context(), level, "plugin request failed", attrs...)
-	if committed {
+	b.logger().Log(ex.r.Context(), f.level, "plugin request failed", attrs...)
+	if f.abort {
 		panic(http.ErrAbortHandler)
 	}
-	if errors.Is(f.err, errReadStalled) && ex.r.ProtoMajor == 1 {
+	if f.closeConn {
 		// The rest of the body never came: the connection cannot carry
 		// another request. (HTTP/2 streams end on their own.)
 		ex.w.Header().Set("Connection", "close")

@@ -11,7 +11,7 @@ import (
 // http.ErrBodyNotAllowed: like net/http for its own handlers, the status and
 // headers go out, the bytes are dropped and counted (reportDroppedBody logs
 // them once), and the connection stays usable.
-func (ex *exchange) writeBody(chunk []byte) *failure {
+func (ex *exchange) writeBody(chunk []byte) error {
 	_, err := ex.out.Write(chunk)
 	switch {
 	case err == nil:
@@ -30,13 +30,13 @@ func (ex *exchange) writeBody(chunk []byte) *failure {
 // clientWriteFailed ends the exchange after a write or flush to the client
 // failed: a stalled client (write-progress-timeout) or a broken connection.
 // Both cancel the plugin's stream.
-func (ex *exchange) clientWriteFailed(err error) *failure {
+func (ex *exchange) clientWriteFailed(err error) error {
 	cause := errClientWrite
 	if ex.deadlines.writeStalled(err) {
 		cause = errWriteStalled
 	}
 	ex.cancel(cause)
-	return &failure{status: http.StatusInternalServerError, reason: cause.Error(), err: errors.Join(cause, err)}
+	return errors.Join(cause, err)
 }
 
 // reportDroppedBody logs, once per response, the body bytes a status without
@@ -48,12 +48,4 @@ func (ex *exchange) reportDroppedBody() {
 	ex.b.logger().Warn("plugin wrote a body for a status that forbids one; dropped it",
 		"plugin_id", ex.b.PluginID, "path", ex.r.URL.Path, "method", ex.r.Method,
 		"status", ex.status, "dropped_bytes", ex.droppedBodyBytes)
-}
-
-// headEnded reports whether a failure only says that a HEAD response ended:
-// its headers are the whole response, and HTTP/2 closes the stream (and
-// cancels the request's context) once they are out, while the plugin may
-// still be sending the body nobody will see. Not a failure, nothing to abort.
-func (ex *exchange) headEnded(f *failure) bool {
-	return ex.r.Method == http.MethodHead && ex.committed() && errors.Is(f.err, errClientGone)
 }

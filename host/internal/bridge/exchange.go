@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/streambench/host/internal/gen/pluginapiv1"
@@ -35,6 +34,9 @@ const (
 	awaitingInit responseState = iota
 	// streamingBody: response-init applied; failures abort the response.
 	streamingBody
+	// awaitingFile: response-init named a file (X-Sendfile) and was held
+	// back; nothing sent yet, only body_complete may follow.
+	awaitingFile
 	// complete: body_complete seen; only the end of the stream may follow.
 	complete
 )
@@ -53,6 +55,7 @@ type exchange struct {
 	state          responseState
 	status         int // the status response-init applied
 	flushEachChunk bool
+	file           *offload // X-Sendfile: the file to serve once the stream has ended
 
 	deadlines        *clientDeadlines
 	droppedBodyBytes int64 // body bytes a status without a body had no room for
@@ -77,21 +80,24 @@ func newExchange(b *Bridge, w http.ResponseWriter, r *http.Request) *exchange {
 // committed reports whether the client has been sent a status line, after
 // which the only honest failure is an aborted response.
 func (ex *exchange) committed() bool {
+	if ex.file != nil {
+		return ex.file.committed()
+	}
 	return ex.buffer == nil && ex.state != awaitingInit
 }
 
 // run opens the stream, pumps the request and applies the response. A nil
-// result means the response is complete (Buffered: held in ex.buffer).
-func (ex *exchange) run() *failure {
+// result means the response is complete (Buffered: held in ex.buffer); an
+// error is for classify.
+func (ex *exchange) run() error {
 	b, r := ex.b, ex.r
 	if b.Ready != nil && !b.Ready() {
-		return &failure{status: http.StatusServiceUnavailable, reason: "plugin unavailable (health not SERVING)"}
+		return errNotReady
 	}
 	body := r.Body
 	if b.MaxBodyBytes > 0 {
 		if r.ContentLength > b.MaxBodyBytes {
-			return &failure{status: http.StatusRequestEntityTooLarge, reason: "request body larger than max-body-bytes",
-				err: fmt.Errorf("Content-Length %d > %d", r.ContentLength, b.MaxBodyBytes)}
+			return fmt.Errorf("%w: Content-Length %d > %d", errBodyTooLarge, r.ContentLength, b.MaxBodyBytes)
 		}
 		if hasBody(body) {
 			// The server's own writer: net/http then closes the connection
@@ -119,54 +125,66 @@ func (ex *exchange) run() *failure {
 		return ex.streamFailed(err)
 	}
 	ex.stream = stream
-	pump := startRequestPump(ctx, cancel, stream, requestInit(r), body, b.requestChunkBytes(), r.ContentLength)
+	pump := startRequestPump(ctx, cancel, stream, requestInit(r, b.Files != nil), body, b.requestChunkBytes(), r.ContentLength)
 	defer ex.stopPump(pump, body)
 	return ex.receive()
 }
 
 // receive is the response state machine: awaitingInit -> streamingBody ->
 // complete, then the end of the stream.
-func (ex *exchange) receive() *failure {
+func (ex *exchange) receive() error {
 	var received pooledResponse
 	defer received.release()
 	for ex.state != complete {
 		if err := ex.stream.RecvMsg(&received); err != nil {
 			return ex.streamFailed(err)
 		}
-		if f := ex.apply(&received.msg); f != nil {
-			return f
+		if err := ex.apply(&received.msg); err != nil {
+			return err
 		}
 	}
 	return ex.awaitEnd()
 }
 
 // apply handles one plugin message in order: init, body, flush, complete.
-func (ex *exchange) apply(msg *pb.ServeHTTPResponse) *failure {
+func (ex *exchange) apply(msg *pb.ServeHTTPResponse) error {
 	defer ex.deadlines.writesDone()
 	switch ex.state {
 	case awaitingInit:
 		if ex.initTimer != nil && !ex.initTimer.Stop() {
-			return &failure{status: http.StatusGatewayTimeout, reason: errInitTimeout.Error()}
+			return errInitTimeout
 		}
 		// Invariant 1: a first message without init is an implicit init (200).
-		if f := ex.applyInit(msg.GetInit()); f != nil {
-			return f
+		if err := ex.applyInit(msg.GetInit()); err != nil {
+			return err
 		}
 		ex.state = streamingBody
-	case streamingBody:
+		if ex.file != nil {
+			ex.state = awaitingFile
+		}
+	case streamingBody, awaitingFile:
 		if msg.GetInit() != nil {
 			return protocolError("second response-init")
 		}
 	}
 	chunk := msg.GetBodyChunk()
+	if ex.state == awaitingFile {
+		if len(chunk) > 0 {
+			return protocolError("body_chunk beside " + SendfileHeader + " (an offloaded response has no body)")
+		}
+		if msg.GetBodyComplete() {
+			ex.state = complete
+		}
+		return nil
+	}
 	if len(chunk) > 0 {
-		if f := ex.writeBody(chunk); f != nil {
-			return f
+		if err := ex.writeBody(chunk); err != nil {
+			return err
 		}
 	}
 	if msg.GetFlush() || (ex.flushEachChunk && len(chunk) > 0) {
-		if f := ex.flush(); f != nil {
-			return f
+		if err := ex.flush(); err != nil {
+			return err
 		}
 	}
 	if msg.GetBodyComplete() {
@@ -177,7 +195,7 @@ func (ex *exchange) apply(msg *pb.ServeHTTPResponse) *failure {
 
 // applyInit validates status and headers, then applies them exactly once:
 // headers first, then WriteHeader. Nothing reaches the client when invalid.
-func (ex *exchange) applyInit(init *pb.ServeHTTPResponseInit) *failure {
+func (ex *exchange) applyInit(init *pb.ServeHTTPResponseInit) error {
 	code := int(init.GetStatusCode())
 	if code == 0 {
 		code = http.StatusOK
@@ -190,6 +208,11 @@ func (ex *exchange) applyInit(init *pb.ServeHTTPResponseInit) *failure {
 	}
 	if err := validateHeaders(init.GetHeaders()); err != nil {
 		return protocolError("invalid response header: " + err.Error())
+	}
+	if file, err := offloadOf(init, code, ex.b.Files != nil); file != nil || err != nil {
+		// Held back: the status line goes out when the file is served.
+		ex.file, ex.status = file, code
+		return err
 	}
 	h := ex.out.Header()
 	for _, hdr := range init.GetHeaders() {
@@ -205,7 +228,7 @@ func (ex *exchange) applyInit(init *pb.ServeHTTPResponseInit) *failure {
 
 // flush is best effort (invariant 4): a writer without http.Flusher makes it a
 // no-op, never a panic. Buffered mode has nothing to push yet.
-func (ex *exchange) flush() *failure {
+func (ex *exchange) flush() error {
 	if ex.buffer != nil {
 		return nil
 	}
@@ -225,7 +248,7 @@ func (ex *exchange) flush() *failure {
 // awaitEnd reads once more after body_complete: the plugin must end its
 // stream (invariant 5). Reading to the end, rather than cancelling, lets the
 // plugin's handler finish normally instead of counting as cancelled.
-func (ex *exchange) awaitEnd() *failure {
+func (ex *exchange) awaitEnd() error {
 	grace := time.AfterFunc(ex.b.endGrace(), func() { ex.cancel(errEndGrace) })
 	defer grace.Stop()
 	var extra pb.ServeHTTPResponse
@@ -243,36 +266,16 @@ func (ex *exchange) awaitEnd() *failure {
 	}
 }
 
-// streamFailed maps a gRPC error (opening or receiving) to a failure,
-// preferring the reason this side cancelled the stream for.
-func (ex *exchange) streamFailed(err error) *failure {
+// streamFailed records a failure of the stream itself (opening or
+// receiving) with the stream context's cancel cause at that moment, which
+// classify prefers to the bare gRPC error.
+func (ex *exchange) streamFailed(err error) error {
+	e := &streamError{err: err}
 	if ex.ctx != nil && ex.ctx.Err() != nil {
-		cause := context.Cause(ex.ctx)
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.Is(cause, errInitTimeout):
-			return &failure{status: http.StatusGatewayTimeout, reason: errInitTimeout.Error()}
-		case errors.As(cause, &tooLarge):
-			return &failure{status: http.StatusRequestEntityTooLarge, reason: "request body larger than max-body-bytes", err: cause}
-		case errors.Is(cause, errRequestBody):
-			return &failure{status: http.StatusBadRequest, reason: errRequestBody.Error(), err: cause}
-		case errors.Is(cause, errClientWrite):
-			return &failure{status: http.StatusInternalServerError, reason: errClientWrite.Error(), err: cause}
-		case ex.r.Context().Err() != nil:
-			return &failure{status: http.StatusServiceUnavailable, reason: errClientGone.Error(), err: errClientGone}
-		}
+		e.cause = context.Cause(ex.ctx)
+		e.clientGone = ex.r.Context().Err() != nil
 	}
-	if errors.Is(err, io.EOF) {
-		return protocolError("plugin ended the stream without body_complete")
-	}
-	st := status.Convert(err)
-	switch {
-	case st.Code() == codes.ResourceExhausted:
-		return &failure{status: http.StatusInternalServerError, reason: "plugin response message larger than max-message-bytes", err: err}
-	case st.Code() == codes.Unavailable && ex.state == awaitingInit:
-		return &failure{status: http.StatusServiceUnavailable, reason: "plugin unavailable", err: err}
-	}
-	return &failure{status: http.StatusInternalServerError, reason: "plugin failed (" + st.Code().String() + ")", err: err}
+	return e
 }
 
 func (ex *exchange) cancelReason(err error) string {
@@ -305,10 +308,6 @@ func (ex *exchange) stopPump(pump *requestPump, body io.Closer) {
 	}
 }
 
-func protocolError(reason string) *failure {
-	return &failure{status: http.StatusInternalServerError, reason: "protocol error: " + reason}
-}
-
 func isEventStream(contentType string) bool {
 	mediaType, _, err := mime.ParseMediaType(contentType)
 	return err == nil && mediaType == "text/event-stream"
@@ -316,4 +315,17 @@ func isEventStream(contentType string) bool {
 
 func hasBody(body io.ReadCloser) bool {
 	return body != nil && body != http.NoBody
+}
+
+// failState is the exchange's state for classify, read after run returned
+// (the request pump has stopped, so a stalled body read is known).
+func (ex *exchange) failState(err error) failState {
+	return failState{
+		err:         err,
+		readStalled: ex.deadlines.stalledReading(),
+		initApplied: ex.state != awaitingInit,
+		committed:   ex.committed(),
+		head:        ex.r.Method == http.MethodHead,
+		http1:       ex.r.ProtoMajor == 1,
+	}
 }

@@ -30,16 +30,23 @@ func validateHeaders(headers []*pb.HTTPHeader) error {
 	return nil
 }
 
-// requestInit is the first ServeHTTPRequest's metadata. r.URL is already
-// prefix-stripped by the router; RequestURI stays what the client sent.
-// A client-supplied Mattermost-User-Id is dropped: only the server may set it.
-func requestInit(r *http.Request) *pb.ServeHTTPRequestInit {
-	headers := make([]*pb.HTTPHeader, 0, len(r.Header))
+// requestInit is the first ServeHTTPRequest's metadata, the one place the
+// plugin's request headers are built. r.URL is already prefix-stripped by the
+// router; RequestURI stays what the client sent. A client-supplied
+// Mattermost-User-Id or X-Sendfile-Type is dropped: only the server sets
+// them. With offload on, X-Sendfile-Type: X-Sendfile tells the plugin it may
+// answer with X-Sendfile instead of the file's bytes.
+func requestInit(r *http.Request, offload bool) *pb.ServeHTTPRequestInit {
+	headers := make([]*pb.HTTPHeader, 0, len(r.Header)+1)
 	for key, values := range r.Header {
-		if http.CanonicalHeaderKey(key) == UserIDHeader {
+		switch http.CanonicalHeaderKey(key) {
+		case UserIDHeader, SendfileTypeHeader:
 			continue
 		}
 		headers = append(headers, &pb.HTTPHeader{Key: key, Values: values})
+	}
+	if offload {
+		headers = append(headers, &pb.HTTPHeader{Key: SendfileTypeHeader, Values: []string{SendfileHeader}})
 	}
 	sort.Slice(headers, func(i, j int) bool { return headers[i].Key < headers[j].Key })
 

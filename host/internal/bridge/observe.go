@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"errors"
 	"io"
 	"net/http"
 )
@@ -48,18 +47,6 @@ type StreamObserver interface {
 	StreamEnded(outcome Outcome)
 }
 
-// outcomeOf names how a failed exchange ends for the client.
-func outcomeOf(ex *exchange, f *failure) Outcome {
-	switch {
-	case errors.Is(f.err, errClientGone) || errors.Is(f.err, errClientWrite):
-		return OutcomeClientGone
-	case ex.committed():
-		return OutcomeAborted
-	default:
-		return OutcomeError
-	}
-}
-
 // observedWriter counts what reaches the client. Unwrap lets
 // http.ResponseController reach the real writer (flush, full duplex, read
 // deadline), so observing changes nothing about how the response is served.
@@ -79,6 +66,23 @@ func (w *observedWriter) Write(p []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(p)
 	if n > 0 {
 		w.stream.BodyBytesToClient(n)
+	}
+	return n, err
+}
+
+// ReadFrom keeps the writer's own ReadFrom (net/http's sendfile) reachable
+// through the wrapper, counting what it copied.
+func (w *observedWriter) ReadFrom(src io.Reader) (int64, error) {
+	w.start()
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(writerOnly{w.ResponseWriter}, src)
+	}
+	if n > 0 {
+		w.stream.BodyBytesToClient(int(n))
 	}
 	return n, err
 }

@@ -187,13 +187,38 @@ func (w progressWriter) Write(p []byte) (int, error) {
 	return written, nil
 }
 
-// explain puts the client's stall first: when a body read ran into its
-// deadline, whatever else failed (the stream cancelled under the response
-// loop, the request context that net/http cancels on a read error) followed
-// from it. Called after the request pump has stopped.
-func (ex *exchange) explain(f *failure) *failure {
-	if !ex.deadlines.stalledReading() {
-		return f
+// ReadFrom copies src to the client through the writer's own ReadFrom when it
+// has one (net/http's: sendfile from a file to a TCP connection), in pieces
+// of at most progressPieceBytes with the write deadline armed before each,
+// like Write. A source limited with io.LimitedReader (io.CopyN's) stays one
+// LimitedReader over the same reader per piece, which is the shape net's
+// sendfile recognises.
+func (w progressWriter) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(writerOnly{w}, src)
 	}
-	return &failure{status: http.StatusRequestTimeout, reason: errReadStalled.Error(), err: errReadStalled}
+	if w.deadlines.writeTimeout <= 0 {
+		return rf.ReadFrom(src)
+	}
+	limited, isLimited := src.(*io.LimitedReader)
+	if !isLimited {
+		limited = &io.LimitedReader{R: src, N: 1<<63 - 1}
+	}
+	var written int64
+	for limited.N > 0 {
+		w.deadlines.armWrite()
+		piece := &io.LimitedReader{R: limited.R, N: min(limited.N, progressPieceBytes)}
+		n, err := rf.ReadFrom(piece)
+		written += n
+		limited.N -= n
+		if err != nil || n == 0 {
+			return written, err // n == 0: the source ended
+		}
+	}
+	return written, nil
 }
+
+// writerOnly hides every method but Write, so io.Copy does not call back
+// into the ReadFrom that uses it.
+type writerOnly struct{ io.Writer }

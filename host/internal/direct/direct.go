@@ -1,6 +1,7 @@
 // Package direct serves the Go-direct reference routes: the same bytes as the
-// bench plugin's /download and /upload, produced by the host itself, so a run
-// can compare "through the plugin" with "what plain net/http does".
+// bench plugin's /download and /upload, and the files the plugin can offload,
+// produced by the host itself, so a run can compare "through the plugin" with
+// "what plain net/http does".
 package direct
 
 import (
@@ -10,7 +11,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"strconv"
+
+	"github.com/streambench/host/internal/files"
 )
 
 const (
@@ -73,6 +77,28 @@ func Upload(w http.ResponseWriter, r *http.Request) {
 		Bytes  int64  `json:"bytes"`
 		SHA256 string `json:"sha256"`
 	}{n, hex.EncodeToString(digest.Sum(nil))})
+}
+
+// File serves GET /direct/file?path=REL: the file REL under root, served by
+// the host with http.ServeContent (Range, conditional requests, HEAD;
+// sendfile on HTTP/1) under the same rules as the bridge's file offload
+// (package files): 404 when missing, not a regular file, or when there is no
+// root; 403 when REL would leave the root.
+func File(root *files.Root) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if root == nil {
+			http.Error(w, "file: no files root (--files-root)", http.StatusNotFound)
+			return
+		}
+		name := r.URL.Query().Get("path")
+		f, err := root.Open(name)
+		if err != nil {
+			http.Error(w, "file: "+files.Reason(err), files.Status(err))
+			return
+		}
+		defer f.Close()
+		http.ServeContent(w, r, path.Base(name), f.Info.ModTime(), f.File)
+	}
 }
 
 // intParam parses an optional integer query value within [lo, hi].

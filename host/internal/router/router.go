@@ -7,12 +7,14 @@
 //	/metrics           Prometheus metrics
 //	/direct/download   Go-direct reference download
 //	/direct/upload     Go-direct reference upload
+//	/direct/file       Go-direct reference file (the files root, as the offload)
 package router
 
 import (
 	"net/http"
 
 	"github.com/streambench/host/internal/direct"
+	"github.com/streambench/host/internal/files"
 )
 
 // Routes are the handlers behind the host's URL space.
@@ -33,6 +35,8 @@ type Routes struct {
 	Stats http.Handler
 	// Metrics serves /metrics (Prometheus text format); nil means 404.
 	Metrics http.Handler
+	// Files is the files root /direct/file serves from; nil: 404.
+	Files *files.Root
 }
 
 // New returns the host's handler.
@@ -48,6 +52,7 @@ func New(rt Routes) http.Handler {
 	}
 	mux.HandleFunc("GET /direct/download", direct.Download)
 	mux.HandleFunc("/direct/upload", direct.Upload)
+	mux.HandleFunc("GET /direct/file", direct.File(rt.Files))
 	return mux
 }
 

@@ -9,11 +9,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
 
+	"github.com/streambench/host/internal/files"
 	"github.com/streambench/host/internal/gen/benchstatsv1"
 	"github.com/streambench/host/internal/stats"
 )
@@ -144,7 +147,7 @@ func TestDebugStatsShape(t *testing.T) {
 	}{
 		{"plugin up", fakeStats{}, []string{"rss_bytes", "threads", "open_fds", "active_handlers", "asyncio_tasks",
 			"handlers_total", "handlers_cancelled", "handlers_failed", "pid", "max_chunk_bytes", "allocated_blocks",
-			"response_budget_bytes", "response_send_slots", "response_sending", "response_waiting"}},
+			"response_budget_bytes", "response_send_slots", "response_sending", "response_waiting", "cpu_seconds"}},
 		{"plugin down", fakeStats{err: errors.New("connection refused")}, []string{"error"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -155,7 +158,7 @@ func TestDebugStatsShape(t *testing.T) {
 				t.Fatal(err, rec.Body.String())
 			}
 			hostKeys := []string{"rss_bytes", "goroutines", "heap_inuse_bytes", "active_streams", "streams_total", "pid",
-				"heap_live_bytes", "heap_objects", "open_fds",
+				"heap_live_bytes", "heap_objects", "open_fds", "cpu_seconds",
 				"budget_bytes", "budget_in_use_bytes", "max_streams", "admission_active", "admission_queued",
 				"admission_max_queue", "admission_rejected_total"}
 			if got["host"]["gc_forced"] != false {
@@ -195,5 +198,54 @@ func TestMetricsRouteOnlyWhenGiven(t *testing.T) {
 	}
 	if rec := do(t, New(Routes{PluginID: "bench"}), "GET", "/metrics", nil); rec.Code != 404 {
 		t.Fatalf("without Metrics: %d, want 404", rec.Code)
+	}
+}
+
+func TestDirectFile(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	for _, err := range []error{
+		os.Mkdir(root, 0o755),
+		os.Mkdir(filepath.Join(root, "sub"), 0o755),
+		os.WriteFile(filepath.Join(root, "a.txt"), []byte("hello files"), 0o644),
+		os.WriteFile(filepath.Join(dir, "secret"), []byte("secret"), 0o644),
+		os.Symlink("../secret", filepath.Join(root, "out")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fileRoot, err := files.OpenRoot(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fileRoot.Close()
+	if rec := do(t, New(Routes{PluginID: "bench"}), "GET", "/direct/file?path=a.txt", nil); rec.Code != 404 {
+		t.Fatalf("without a files root: %d, want 404", rec.Code)
+	}
+	h := New(Routes{PluginID: "bench", Files: fileRoot})
+	for _, tc := range []struct {
+		target, rangeHeader string
+		status              int
+		body                string
+	}{
+		{"/direct/file?path=a.txt", "", 200, "hello files"},
+		{"/direct/file?path=a.txt", "bytes=6-", 206, "files"},
+		{"/direct/file?path=missing", "", 404, ""},
+		{"/direct/file?path=sub", "", 404, ""},
+		{"/direct/file", "", 403, ""},
+		{"/direct/file?path=../secret", "", 403, ""},
+		{"/direct/file?path=%2Fetc%2Fpasswd", "", 403, ""},
+		{"/direct/file?path=out", "", 403, ""},
+	} {
+		req := httptest.NewRequest(http.MethodGet, tc.target, nil)
+		if tc.rangeHeader != "" {
+			req.Header.Set("Range", tc.rangeHeader)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.status || (tc.body != "" && rec.Body.String() != tc.body) || strings.Contains(rec.Body.String(), "secret") {
+			t.Errorf("%s %s: %d %q, want %d %q", tc.target, tc.rangeHeader, rec.Code, rec.Body.String(), tc.status, tc.body)
+		}
 	}
 }

@@ -36,7 +36,6 @@ type Streams struct {
 func (s *Streams) Start() {
 	s.active.Add(1)
 	s.total.Add(1)
-	plantLeak()
 }
 
 // End records a stream that finished, whatever its outcome.
