@@ -223,6 +223,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		},
 		Metrics: hostMetrics.Handler(),
 		Files:   fileRoot,
+		Floor:   plugin.Floor(),
 	})
 	if err := gate.registerMetrics(hostMetrics); err != nil {
 		log.Error("cannot register budget metrics", "err", err)

@@ -8,6 +8,7 @@
 //	/direct/download   Go-direct reference download
 //	/direct/upload     Go-direct reference upload
 //	/direct/file       Go-direct reference file (the files root, as the offload)
+//	/grpc-floor/...    the plugin's response pulled over gRPC and discarded (a JSON count)
 package router
 
 import (
@@ -37,6 +38,9 @@ type Routes struct {
 	Metrics http.Handler
 	// Files is the files root /direct/file serves from; nil: 404.
 	Files *files.Root
+	// Floor serves /grpc-floor/... with the prefix stripped (the bridge's
+	// Floor: the response pulled from the plugin and discarded); nil: 404.
+	Floor http.Handler
 }
 
 // New returns the host's handler.
@@ -53,6 +57,9 @@ func New(rt Routes) http.Handler {
 	mux.HandleFunc("GET /direct/download", direct.Download)
 	mux.HandleFunc("/direct/upload", direct.Upload)
 	mux.HandleFunc("GET /direct/file", direct.File(rt.Files))
+	if rt.Floor != nil {
+		mux.Handle("GET /grpc-floor/", http.StripPrefix("/grpc-floor", rt.Floor))
+	}
 	return mux
 }
 

@@ -249,3 +249,14 @@ func TestDirectFile(t *testing.T) {
 		}
 	}
 }
+
+func TestGRPCFloorRouteOnlyWhenGiven(t *testing.T) {
+	floor := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.URL.RequestURI()) })
+	if rec := do(t, New(Routes{PluginID: "bench"}), "GET", "/grpc-floor/download?size=3", nil); rec.Code != 404 {
+		t.Fatalf("without Floor: %d, want 404", rec.Code)
+	}
+	rec := do(t, New(Routes{PluginID: "bench", Floor: floor}), "GET", "/grpc-floor/download?size=3", nil)
+	if rec.Code != 200 || rec.Body.String() != "/download?size=3" {
+		t.Fatalf("floor saw %d %q, want the plugin path", rec.Code, rec.Body.String())
+	}
+}
