@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.core.paths import HOSTSTUB_BIN, REPO_ROOT
+from bench.core.paths import GOPLUGINHOST_BIN, HOSTSTUB_BIN, REPO_ROOT
 from bench.core.profiles import PROFILES
 from bench.core.units import human_size
 
@@ -63,12 +63,13 @@ def test_smoke_run_writes_results_from_real_samples(tmp_path: Path) -> None:
     failed = {sid: s["error"] for sid, s in scenarios.items() if not s["ok"]}
     assert not failed, failed
     assert {s["kind"] for s in scenarios.values()} == set(SMOKE_KINDS)
-    assert {s["target"] for s in scenarios.values()} == {
-        "bridge",
-        "go-direct",
-        "python-direct",
-        "buffered",
-    }
+    expected_targets = {"bridge", "go-direct", "python-direct", "buffered", "grpc-floor"}
+    if GOPLUGINHOST_BIN.exists():
+        expected_targets.add("go-plugin")
+    assert {s["target"] for s in scenarios.values()} == expected_targets
+    # Every run says how far the bridge is from the gRPC floor.
+    floors = [f for f in summary["floors"] if f["kind"] == "download"]
+    assert floors and all(f["host"]["floor"] and f["plugin"]["floor"] for f in floors), summary["floors"]
     # Verdicts come from real samples of the spawned processes, and all passed.
     (chunk,) = PROFILES["smoke"].chunk_sizes
     big = scenarios[f"download/bridge/8MiB/c{human_size(chunk)}"]
