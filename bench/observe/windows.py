@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.core.targets import Target
-from bench.core.units import GiB, MiB
+from bench.core.units import GiB
 from bench.observe.samplers import LOADGEN, Timeline, Window, window_delta, window_growth
+from bench.results.run import CPU_STEADY_BYTES
 
-# Below this a transfer's window is too short for a CPU figure: the 50 ms sampling
-# tick and the kernel's 10 ms CPU accounting are a large part of it.
-CPU_FIGURE_MIN_BYTES = 64 * MiB
+# A capacity level that moved less gets no CPU per GiB: the runtimes' background work
+# would weigh as much as its transfers (bench/results/run.py: CPU_STEADY_BYTES).
+CPU_FIGURE_MIN_BYTES = CPU_STEADY_BYTES
 CONTAINER_PREFIX = "container:"
 
 

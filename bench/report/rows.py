@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bench.core.targets import BRIDGE
+from bench.core.units import GiB
 from bench.observe.samplers import Timeline
 from bench.observe.windows import window_figures
 from bench.results.run import LatencyMs, ScenarioRow, SweepRow
@@ -49,20 +50,19 @@ def scenario_row(result: ScenarioResult, timeline: Timeline) -> ScenarioRow:
             f.name.removeprefix("container:"): f.peak_bytes for f in figures if f.is_container
         },
         window_s=[result.window.start, result.window.end] if result.window is not None else None,
-        cpu_seconds_per_gib=cpu_seconds_per_gib(result, timeline),
+        cpu_seconds_per_gib=cpu_seconds_per_gib(result),
         extra={k: v for k, v in result.extra.items() if k != "completions"},
     )
 
 
-def cpu_seconds_per_gib(result: ScenarioResult, timeline: Timeline) -> dict[str, float]:
-    """CPU seconds (user + system) each process serving the target, and the load
-    generator, spent per GiB moved; only for transfers of at least 64 MiB."""
-    out = {}
-    for figure in window_figures(timeline, result.window, result.target):
-        value = figure.cpu_per_gib(result.bytes)
-        if value is not None:
-            out[figure.name] = value
-    return out
+def cpu_seconds_per_gib(result: ScenarioResult) -> dict[str, float]:
+    """CPU seconds each process serving the target, and the bench's own client
+    (`loadgen`), spent per GiB moved: read at the start and the end of each transfer
+    (bench/scenarios/base.py: RunContext.measuring_cpu), whatever its size."""
+    if not result.bytes or not result.cpu_seconds:
+        return {}
+    gib = result.bytes / GiB
+    return {name: seconds / gib for name, seconds in result.cpu_seconds.items()}
 
 
 def sweep_table(rows: Iterable[ScenarioRow]) -> list[SweepRow]:

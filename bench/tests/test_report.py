@@ -196,14 +196,19 @@ def test_sweep_table_keeps_the_largest_size_per_chunk() -> None:
     assert [(r["size_bytes"], r["bridge_mb_s"]) for r in table] == [(256 * MiB, 900.0)]
 
 
-def test_cpu_seconds_per_gib_from_the_window_counter() -> None:
-    """The plugin spent 0.8 CPU s moving 1 GiB; a 16 MiB transfer gets no figure."""
+def test_cpu_seconds_per_gib_from_the_readings_around_the_transfers() -> None:
+    """The plugin spent 0.8 CPU s moving 1 GiB; a 16 MiB transfer gets its figure too
+    (marked noisy); a scenario without readings has none."""
     timeline = Timeline()
     big = synthetic_result(timeline, "download", "bridge", 1024 * MiB, {"plugin": 0}, 10.0)
-    for t, cpu in ((10.0, 5.0), (10.5, 5.5), (11.0, 5.8)):
-        timeline.samples.append(Sample(t, "plugin", {"cpu_seconds": cpu}))
-    assert rows.cpu_seconds_per_gib(big, timeline) == pytest.approx({"plugin": 0.8})
-    small = synthetic_result(timeline, "download", "bridge", 16 * MiB, {"plugin": 0}, 10.0)
-    assert rows.cpu_seconds_per_gib(small, timeline) == {}
+    big.cpu_seconds = {"plugin": 0.8, "loadgen": 0.25}
+    assert rows.cpu_seconds_per_gib(big) == pytest.approx({"plugin": 0.8, "loadgen": 0.25})
+    small = synthetic_result(timeline, "download", "bridge", 16 * MiB, {"plugin": 0}, 12.0)
+    small.cpu_seconds = {"plugin": 0.02}
+    assert rows.cpu_seconds_per_gib(small) == pytest.approx({"plugin": 1.28})
+    assert rows.scenario_row(small, timeline).cpu_noisy
     row = rows.scenario_row(big, timeline)
-    assert row.cpu_seconds_per_gib == pytest.approx({"plugin": 0.8})
+    assert row.cpu_seconds_per_gib == pytest.approx({"plugin": 0.8, "loadgen": 0.25})
+    assert not row.cpu_noisy
+    unread = synthetic_result(timeline, "download", "bridge", 16 * MiB, {"plugin": 0}, 14.0)
+    assert rows.cpu_seconds_per_gib(unread) == {}
