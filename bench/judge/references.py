@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from bench.core.targets import BRIDGE, GO_DIRECT, GO_PLUGIN, GRPC_FLOOR, PYTHON_DIRECT
 from bench.observe.samplers import LOADGEN
@@ -160,15 +161,19 @@ def floors(rows: Iterable[ScenarioRow]) -> list[FloorRow]:
 DEFAULT_CHUNK = 1024 * 1024  # the bridge's default chunk: headline figures are read there
 
 
-def headline(references: Iterable[ReferenceRow]) -> dict[str, ReferenceRow]:
-    """Per kind, the reference row that speaks for it: the largest size, at the default
-    chunk when the run has it (what the summary's first table and the trend show)."""
-    best: dict[str, tuple[tuple[int, int], ReferenceRow]] = {}
-    for ref in references:
-        rank = (ref.size_bytes, 1 if ref.chunk_bytes == DEFAULT_CHUNK else 0)
-        if ref.kind not in best or rank > best[ref.kind][0]:
-            best[ref.kind] = (rank, ref)
-    return {kind: ref for kind, (_, ref) in best.items()}
+Row = TypeVar("Row", ReferenceRow, FloorRow)
+
+
+def headline(rows: Iterable[Row]) -> dict[str, Row]:
+    """Per kind, the row that speaks for it (of the references or of the floors): the
+    largest size, at the default chunk when the run has it (what the summary's first
+    table and the trend show)."""
+    best: dict[str, tuple[tuple[int, int], Row]] = {}
+    for row in rows:
+        rank = (row.size_bytes, 1 if row.chunk_bytes == DEFAULT_CHUNK else 0)
+        if row.kind not in best or rank > best[row.kind][0]:
+            best[row.kind] = (rank, row)
+    return {kind: row for kind, (_, row) in best.items()}
 
 
 # The peers the bridge is measured against first: a Go plugin (what plugins are
