@@ -26,6 +26,7 @@ from bench.judge import compare
 from bench.report import comparison, history
 from bench.report.baseline import copy_baseline
 from bench.report.markdown import sweep_markdown
+from bench.report.rows import SWEEP_KINDS
 from bench.results import Summary, SummaryError, load_summary
 from bench.results.capacity import CapacityRun
 from bench.results.run import RunSummary
@@ -122,7 +123,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     plan = RunPlan(
         profile,
         args.chunk_sizes or list(SWEEP_CHUNKS),
-        ["download", "upload", "file"],
+        list(SWEEP_KINDS),
         new_run_dir(Path(args.results_dir)),
         service_options(args, (), docker=args.docker),
         sample_interval_s=args.sample_interval,
@@ -279,7 +280,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--locust-seconds", type=int, help="default: the profile's")
     run.set_defaults(func=cmd_run)
 
-    sweep = sub.add_parser("sweep", help="download/upload/file across chunk sizes")
+    sweep = sub.add_parser(
+        "sweep", help="download, upload, file and file-offload across chunk sizes"
+    )
     add_target_flags(sweep)
     sweep.add_argument("--chunk-sizes", type=_chunk_list, help="comma-separated bytes")
     sweep.add_argument("--size", type=_size, help="bytes per transfer (default: profile's)")

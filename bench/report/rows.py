@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bench.core.targets import BRIDGE
+from bench.core.targets import BRIDGE, GO_DIRECT
 from bench.core.units import GiB
 from bench.observe.samplers import Timeline
 from bench.observe.windows import window_figures
 from bench.results.run import LatencyMs, ScenarioRow, SweepRow
 from bench.scenarios.base import ScenarioResult
 
-SWEEP_KINDS = ("download", "upload", "file")
+# What a sweep runs at every chunk setting: the transfers whose cost depends on the chunk.
+SWEEP_KINDS = ("download", "upload", "file", "file-offload")
 SWEEP_PROCESSES = ("host", "plugin")  # the bridge's own processes
 
 
@@ -85,4 +86,9 @@ def sweep_table(rows: Iterable[ScenarioRow]) -> list[SweepRow]:
             for proc in SWEEP_PROCESSES:
                 row.rss_growth_bytes[proc] = r.rss_growth_bytes.get(proc)
                 row.cpu_s_per_gib[proc] = r.cpu_seconds_per_gib.get(proc)
+    # An offloaded file is the host serving it: beside it, Go direct serving the same file.
+    for (chunk, kind), row in table.items():
+        served = table.get((chunk, "file"))
+        if kind == "file-offload" and served is not None and row.size_bytes == served.size_bytes:
+            row.mb_s.setdefault(GO_DIRECT, served.mb_s.get(GO_DIRECT))
     return [table[key] for key in sorted(table)]

@@ -13,6 +13,7 @@ import pytest
 from bench.core.paths import GOPLUGINHOST_BIN, HOSTSTUB_BIN, REPO_ROOT
 from bench.core.profiles import PROFILES
 from bench.core.units import human_size
+from bench.tests.conftest import plugin_serves_files
 
 pytestmark = pytest.mark.e2e
 
@@ -36,18 +37,6 @@ FILE_KINDS = ("file", "file-offload")
 TRANSFER_KINDS = ("download", "upload", "echo", "concurrent", *FILE_KINDS)
 
 
-def _plugin_serves_files() -> bool:
-    """The plugin runtime takes --files-root: the file scenarios can run."""
-    usage = subprocess.run(
-        [sys.executable, "-m", "plugin_runtime", "--help"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return "--files-root" in usage.stdout
-
-
 def _missing() -> str | None:
     if not HOSTSTUB_BIN.exists():
         return f"{HOSTSTUB_BIN} not built (scripts/setup.sh)"
@@ -59,7 +48,7 @@ def _missing() -> str | None:
 def test_smoke_run_writes_results_from_real_samples(tmp_path: Path) -> None:
     if reason := _missing():
         pytest.skip(reason)
-    kinds = (*SMOKE_KINDS, *FILE_KINDS) if _plugin_serves_files() else SMOKE_KINDS
+    kinds = (*SMOKE_KINDS, *FILE_KINDS) if plugin_serves_files() else SMOKE_KINDS
     proc = subprocess.run(
         [
             sys.executable,

@@ -212,3 +212,18 @@ def test_cpu_seconds_per_gib_from_the_readings_around_the_transfers() -> None:
     assert not row.cpu_noisy
     unread = synthetic_result(timeline, "download", "bridge", 16 * MiB, {"plugin": 0}, 14.0)
     assert rows.cpu_seconds_per_gib(unread) == {}
+
+
+def test_a_sweep_runs_the_file_scenarios_and_sets_the_offload_beside_go_direct() -> None:
+    """`bench sweep` plans file and file-offload at every chunk; the offload's row shows Go
+    direct serving the same file (the host serves both the same way)."""
+    assert rows.SWEEP_KINDS == ("download", "upload", "file", "file-offload")
+    timeline = Timeline()
+    results = [
+        synthetic_result(timeline, "file", "bridge", 64 * MiB, {"host": 0}, 0.0, MiB, 500.0),
+        synthetic_result(timeline, "file", "go-direct", 64 * MiB, {}, 2.0, MiB, 2000.0),
+        synthetic_result(timeline, "file-offload", "bridge", 64 * MiB, {"host": 0}, 4.0, MiB, 1800),
+    ]
+    table = {r.kind: r for r in rows.sweep_table([rows.scenario_row(r, timeline) for r in results])}
+    assert table["file"].bridge_vs_go_direct == 0.25
+    assert table["file-offload"].bridge_vs_go_direct == 0.9
