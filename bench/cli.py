@@ -34,6 +34,7 @@ from bench.runner.flags import add_target_flags, check_target_flags, name_list, 
 from bench.runner.rounds import ABPlan, execute_ab
 from bench.runner.run import RunPlan, execute, new_run_dir
 from bench.runner.services import Variant
+from bench.runner.stack import StackError
 from bench.runner.tools import ToolSteps
 from bench.scenarios import KINDS
 from bench.scenarios.files import FileDownload
@@ -350,5 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args))
+    except StackError as exc:  # a service that did not start: its log tail says why
+        print(f"bench {args.command}: the services did not start: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -126,3 +127,25 @@ def test_smoke_run_writes_results_from_real_samples(tmp_path: Path) -> None:
     assert set(rps["extra"]["cpu_us_per_request"]) == {"host", "plugin"}
     assert any(r["kind"] == "rps" for r in summary["references"])
     assert summary["sampler"]["samples"] > 0
+
+
+def test_a_plugin_that_does_not_start_is_a_clear_error(tmp_path: Path) -> None:
+    """Exit 2 with what did not start and its log, never a traceback."""
+    if reason := _missing():
+        pytest.skip(reason)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "bench", "run", "--profile", "smoke", "--scenarios", "download"),
+            *("--no-references", "--no-locust", "--no-pytest-benchmark"),
+            *("--results-dir", str(tmp_path)),
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, "BENCH_PLUGIN_APP": "no_such_module_anywhere:app"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stderr.startswith("bench run: the services did not start:"), proc.stderr[:500]
+    assert "no_such_module_anywhere" in proc.stderr and "Traceback" not in proc.stderr[:200]
