@@ -167,20 +167,19 @@ def conditions(
     return out
 
 
+def _machine(env: Environment, with_model: bool) -> str:
+    model = [env.cpu_model] if with_model and env.cpu_model else []
+    return " ".join([f"{env.cpu_count} CPUs", str(env.machine), *model])
+
+
 def machine_notes(base: Environment, cur: Environment) -> list[str]:
     """Another machine does not stop a comparison (throughput is compared as ratios to
     Go direct of the same run), but the reader is told."""
-    mine = (base.cpu_count, base.machine, base.cpu_model)
-    theirs = (cur.cpu_count, cur.machine, cur.cpu_model)
-    if base.cpu_model is None or cur.cpu_model is None:  # older runs did not record it
-        mine, theirs = mine[:2], theirs[:2]
+    with_model = base.cpu_model is not None and cur.cpu_model is not None  # older: none
+    mine, theirs = _machine(base, with_model), _machine(cur, with_model)
     if mine == theirs:
         return []
-    return [
-        f"another machine: {base.cpu_count} CPUs {base.machine} {base.cpu_model or ''} vs "
-        f"{cur.cpu_count} CPUs {cur.machine} {cur.cpu_model or ''}".replace("  ", " ")
-        + " (throughput is compared as ratios to Go direct)"
-    ]
+    return [f"another machine: {mine} vs {theirs} (throughput is compared as ratios to Go direct)"]
 
 
 def comparability(baseline: RunSummary, current: RunSummary) -> tuple[list[str], list[str]]:

@@ -161,13 +161,13 @@ def floors(rows: Iterable[ScenarioRow]) -> list[FloorRow]:
 DEFAULT_CHUNK = 1024 * 1024  # the bridge's default chunk: headline figures are read there
 
 
-Row = TypeVar("Row", ReferenceRow, FloorRow)
+Row = TypeVar("Row", ReferenceRow, FloorRow, ScenarioRow)
 
 
 def headline(rows: Iterable[Row]) -> dict[str, Row]:
-    """Per kind, the row that speaks for it (of the references or of the floors): the
-    largest size, at the default chunk when the run has it (what the summary's first
-    table and the trend show)."""
+    """Per kind, the row that speaks for it (of the references, the floors or one
+    target's scenarios): the largest size, at the default chunk when the run has it
+    (what the summary's first table and the trend show)."""
     best: dict[str, tuple[tuple[int, int], Row]] = {}
     for row in rows:
         rank = (row.size_bytes, 1 if row.chunk_bytes == DEFAULT_CHUNK else 0)
@@ -199,33 +199,17 @@ class Standing:
 
 def standing(summary: RunSummary) -> list[Standing]:
     """One line per headline kind, from the run's own rows: the reference row that
-    speaks for the kind (`headline`), else the bridge's largest row of it alone."""
-    heads = headline(summary.references)
+    speaks for the kind (`headline`), else the bridge's own row of it, without peers."""
+    references = headline(summary.references)
+    alone = headline(r for r in summary.scenarios if r.target == BRIDGE and r.ok)
     out = []
     for kind in HEADLINE_KINDS:
-        ref = heads.get(kind)
-        if ref is not None:
-            ratios = {p: ref.bridge_ratio_to.get(p) for p in HEADLINE_PEERS}
-            out.append(
-                Standing(
-                    kind, ref.unit, ref.size_bytes, ref.chunk_bytes, ref.values.get(BRIDGE), ratios
-                )
-            )
-            continue
-        own = [r for r in summary.scenarios if r.kind == kind and r.target == BRIDGE and r.ok]
-        unit = REFERENCE_UNITS.get(kind, "MB/s")
-        best = max(own, key=lambda r: (r.size_bytes, r.chunk_bytes == DEFAULT_CHUNK), default=None)
-        if best is None:
-            out.append(Standing(kind, unit, ratios=dict.fromkeys(HEADLINE_PEERS)))
-        else:
-            out.append(
-                Standing(
-                    kind,
-                    unit,
-                    best.size_bytes,
-                    best.chunk_bytes,
-                    _value(best),
-                    dict.fromkeys(HEADLINE_PEERS),
-                )
-            )
+        ratios: dict[str, float | None] = dict.fromkeys(HEADLINE_PEERS)
+        size, chunk, bridge = 0, 0, None
+        if (ref := references.get(kind)) is not None:
+            ratios.update((p, ref.bridge_ratio_to.get(p)) for p in HEADLINE_PEERS)
+            size, chunk, bridge = ref.size_bytes, ref.chunk_bytes, ref.values.get(BRIDGE)
+        elif (row := alone.get(kind)) is not None:
+            size, chunk, bridge = row.size_bytes, row.chunk_bytes, _value(row)
+        out.append(Standing(kind, REFERENCE_UNITS.get(kind, "MB/s"), size, chunk, bridge, ratios))
     return out

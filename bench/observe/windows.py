@@ -15,9 +15,6 @@ from bench.core.units import GiB
 from bench.observe.samplers import LOADGEN, Timeline, Window, window_delta, window_growth
 from bench.results.run import CPU_STEADY_BYTES
 
-# A capacity level that moved less gets no CPU per GiB: the runtimes' background work
-# would weigh as much as its transfers (bench/results/run.py: CPU_STEADY_BYTES).
-CPU_FIGURE_MIN_BYTES = CPU_STEADY_BYTES
 CONTAINER_PREFIX = "container:"
 
 
@@ -37,8 +34,10 @@ class ProcessFigure:
         return self.source == "container"
 
     def cpu_per_gib(self, bytes_moved: int) -> float | None:
-        """CPU seconds per GiB moved; None below CPU_FIGURE_MIN_BYTES or without CPU."""
-        if self.cpu_seconds is None or bytes_moved < CPU_FIGURE_MIN_BYTES:
+        """CPU seconds per GiB moved; None without CPU, or below CPU_STEADY_BYTES (a
+        capacity level's window: the runtimes' background work would weigh as much as
+        its transfers)."""
+        if self.cpu_seconds is None or bytes_moved < CPU_STEADY_BYTES:
             return None
         return self.cpu_seconds / (bytes_moved / GiB)
 
