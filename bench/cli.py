@@ -23,9 +23,10 @@ from bench.core.profiles import get_profile
 from bench.core.targets import BRIDGE, GO_DIRECT, GRPC_FLOOR, SPAWNED_REFERENCES
 from bench.core.units import parse_size
 from bench.judge import compare
-from bench.report import history
+from bench.report import comparison, history
 from bench.report.baseline import copy_baseline
 from bench.report.markdown import sweep_markdown
+from bench.report.rows import SWEEP_KINDS
 from bench.results import Summary, SummaryError, load_summary
 from bench.results.capacity import CapacityRun
 from bench.results.run import RunSummary
@@ -33,6 +34,7 @@ from bench.runner.flags import add_target_flags, check_target_flags, name_list, 
 from bench.runner.rounds import ABPlan, execute_ab
 from bench.runner.run import RunPlan, execute, new_run_dir
 from bench.runner.services import Variant
+from bench.runner.stack import StackError
 from bench.runner.tools import ToolSteps
 from bench.scenarios import KINDS
 from bench.scenarios.files import FileDownload
@@ -43,6 +45,20 @@ log = logging.getLogger("bench")
 
 SWEEP_CHUNKS = (16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024)
 AB_SCENARIOS = ("rps", "download", "upload", "file")
+
+
+COMPARE_HELP = """\
+Gate CURRENT against BASELINE: two run summaries (bench run/sweep) or two capacity
+summaries (bench capacity). Only like is compared with like: runs of another
+profile, mode (spawned/external/docker), chunk sizes or service settings, and
+capacity ramps under another memory cap, TTFB SLO, levels, stream size, or with
+other targets/modes, are NOT COMPARABLE: exit 2 with the differences named,
+never a quiet pass. A higher capacity or throughput is reported as improved.
+The output states each tolerance beside the verdict, and which checks could
+not have seen a 2x regression of their own baseline figure.
+
+exit status: 0 no regression, 1 regression, 2 not comparable or unusable input
+"""
 
 
 def _chunk_list(text: str) -> list[int]:
@@ -108,7 +124,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     plan = RunPlan(
         profile,
         args.chunk_sizes or list(SWEEP_CHUNKS),
-        ["download", "upload", "file"],
+        list(SWEEP_KINDS),
         new_run_dir(Path(args.results_dir)),
         service_options(args, (), docker=args.docker),
         sample_interval_s=args.sample_interval,
@@ -181,6 +197,16 @@ def gate(
     raise compare.CompareError("A/B runs are not gated: read their ratios")
 
 
+def _append_markdown(args: argparse.Namespace, text: str) -> None:
+    """--markdown FILE and $GITHUB_STEP_SUMMARY get the comparison's markdown."""
+    targets = [args.markdown] if args.markdown else []
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        targets.append(os.environ["GITHUB_STEP_SUMMARY"])
+    for target in targets:
+        with open(target, "a") as out:
+            out.write(text)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     tol = compare.CompareTolerances(
         memory_fraction=args.memory_tolerance,
@@ -190,17 +216,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     try:
         baseline, current = load_summary(args.baseline), load_summary(args.current)
         result = gate(baseline, current, tol)
+    except compare.NotComparable as exc:
+        print(f"bench compare: NOT COMPARABLE (exit 2): {exc.detail}", file=sys.stderr)
+        _append_markdown(
+            args, comparison.not_comparable_markdown(exc, str(args.baseline), str(args.current))
+        )
+        return 2
     except (SummaryError, compare.CompareError) as exc:
         print(f"bench compare: {exc}", file=sys.stderr)
         return 2
-    print(compare.terminal_table(result))
-    md = compare.markdown(result, baseline.path, current.path)
-    targets = [args.markdown] if args.markdown else []
-    if os.environ.get("GITHUB_STEP_SUMMARY"):
-        targets.append(os.environ["GITHUB_STEP_SUMMARY"])
-    for target in targets:
-        with open(target, "a") as out:
-            out.write(md)
+    print(comparison.terminal_table(result))
+    _append_markdown(args, comparison.markdown(result, baseline.path, current.path))
     return 1 if result.regressions else 0
 
 
@@ -255,7 +281,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--locust-seconds", type=int, help="default: the profile's")
     run.set_defaults(func=cmd_run)
 
-    sweep = sub.add_parser("sweep", help="download/upload/file across chunk sizes")
+    sweep = sub.add_parser(
+        "sweep", help="download, upload, file and file-offload across chunk sizes"
+    )
     add_target_flags(sweep)
     sweep.add_argument("--chunk-sizes", type=_chunk_list, help="comma-separated bytes")
     sweep.add_argument("--size", type=_size, help="bytes per transfer (default: profile's)")
@@ -275,7 +303,12 @@ def parser() -> argparse.ArgumentParser:
     ab.add_argument("--no-hash", action="store_true", help="upload: ?hash=none (the transport)")
     ab.set_defaults(func=cmd_ab)
 
-    cmp_ = sub.add_parser("compare", help="exit 1 when CURRENT regressed against BASELINE")
+    cmp_ = sub.add_parser(
+        "compare",
+        help="exit 1 when CURRENT regressed against BASELINE, 2 when they are not comparable",
+        description=COMPARE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     cmp_.add_argument("baseline", help="summary.json or run folder")
     cmp_.add_argument("current", help="summary.json or run folder")
     cmp_.add_argument("--memory-tolerance", type=float, default=0.5, help="fraction (+8 MiB)")
@@ -318,5 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args))
+    except StackError as exc:  # a service that did not start: its log tail says why
+        print(f"bench {args.command}: the services did not start: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130

@@ -15,9 +15,13 @@ from typing import Any
 from bench.capacity.report import capacity_table, peak_growth_rows
 from bench.core.paths import BASELINE_DIR, REPO_ROOT
 from bench.core.tables import fmt, md_table
-from bench.core.targets import BRIDGE, GO_DIRECT, GO_PLUGIN, PYTHON_DIRECT
-from bench.judge.references import headline
-from bench.report.markdown import floors_section, references_section, standing_section
+from bench.core.targets import BRIDGE, GO_DIRECT
+from bench.report.markdown import (
+    floors_section,
+    references_section,
+    standing_section,
+    standing_table,
+)
 from bench.results import Summary, SummaryError, load_summary
 from bench.results.ab import ABRun
 from bench.results.capacity import CapacityRun
@@ -30,13 +34,6 @@ BEGIN = "<!-- figures:begin (python -m bench report writes this block) -->"
 END = "<!-- figures:end -->"
 # The baseline whose figures README's first screen quotes: the native quick run.
 HEADLINE_BASELINE = "spawned-quick"
-HEADLINE_PEERS = (GO_PLUGIN, GO_DIRECT, PYTHON_DIRECT)
-HEADLINE_KINDS = (
-    ("download", "downloads"),
-    ("upload", "uploads (hashed)"),
-    ("file", "file downloads (streamed)"),
-    ("rps", "small requests"),
-)
 
 
 def baselines(root: Path = BASELINE_DIR) -> dict[str, Summary]:
@@ -78,33 +75,10 @@ def _offload_line(summary: RunSummary) -> list[str]:
 
 
 def readme_block(summary: RunSummary, name: str) -> str:
-    """The first screen's table: the bridge against each peer, from one baseline."""
-    refs = headline(summary.references)
-    rows = []
-    for kind, label in HEADLINE_KINDS:
-        ref = refs.get(kind)
-        if ref is None:
-            continue
-        cells = [
-            fmt(ref.bridge_ratio_to.get(p), ".2f") + "x" if p in ref.bridge_ratio_to else "-"
-            for p in HEADLINE_PEERS
-        ]
-        rows.append(
-            [
-                f"{label}, {ref.size_bytes // 2**20 or 1} MiB"
-                if kind != "rps"
-                else f"{label} (1 KiB, 32 connections)",
-                ref.unit,
-                fmt(ref.values.get(BRIDGE)),
-                *cells,
-            ]
-        )
+    """The first screen's table: where the bridge stands against each peer, from one
+    baseline (the same table as the first section of that run's summary.md)."""
     floors = [f for f in summary.floors if f.kind == "download"]
-    lines = [
-        BEGIN,
-        md_table(["bridge, same run", "unit", "bridge", *(f"/ {p}" for p in HEADLINE_PEERS)], rows),
-        "",
-    ]
+    lines = [BEGIN, standing_table(summary), ""]
     if floors:
         f = max(floors, key=lambda f: (f.size_bytes, f.chunk_bytes == 2**20))
         lines.append(

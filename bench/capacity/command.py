@@ -1,5 +1,10 @@
 """`python -m bench capacity`: a ramp per target and mode, one run folder.
 
+Modes: download, upload, mixed (the default), and file (a file of the files root
+streamed through the plugin; Go direct and uvicorn serve the same file) and
+file-offload (the plugin names the file, the host serves it; Go direct's file
+ramp runs beside it), on the same transfers and N-streams runner as `bench run`.
+
 Spawned (default): a fresh host + plugin pair (and the peer's process) per
 ramp, so every ramp starts from idle processes (`--fresh`: per level); targets
 bridge, go-direct, python-direct (uvicorn), buffered and go-plugin. With
@@ -74,6 +79,16 @@ MODE_TARGETS = {
     FILE: (BRIDGE, GO_DIRECT, PYTHON_DIRECT),
     FILE_OFFLOAD: (BRIDGE,),
 }
+
+
+def ramp_plan(targets: list[str], modes: list[str]) -> list[tuple[str, str]]:
+    """(target, mode) of every ramp, in order. An offloaded file is served by the host
+    as Go direct serves it (http.ServeContent), so beside the bridge's offload ramp goes
+    Go direct's file ramp, once, when Go direct is a target."""
+    plan = [(t, m) for t in targets for m in modes if t in MODE_TARGETS[m]]
+    if FILE_OFFLOAD in modes and GO_DIRECT in targets and (GO_DIRECT, FILE) not in plan:
+        plan.append((GO_DIRECT, FILE))
+    return plan
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -316,7 +331,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         print(f"bench capacity: {problem}", file=sys.stderr)
         return 2
     options = service_options(args)
-    plan = [(t, m) for t in targets for m in modes if t in MODE_TARGETS[m]]
+    plan = ramp_plan(targets, modes)
     run_dir = new_run_dir(Path(args.results_dir))
     run = CapacityRun(
         run_id=run_dir.name,
@@ -334,7 +349,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    file_modes = {FILE, FILE_OFFLOAD} & set(modes)
+    file_modes = {FILE, FILE_OFFLOAD} & {m for _, m in plan}
     sizes = {settings.stream_bytes_at(n) for n in settings.levels} if file_modes else set()
     given = options.files_root
     if options.target_url and given is None and sizes:

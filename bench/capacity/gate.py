@@ -1,18 +1,28 @@
 """`bench compare` of two capacity runs: the nightly gate.
 
-Only like is compared with like: the same profile, mode and ramp settings
-(levels, stream bytes, chunk) and the same limits (memory cap, TTFB SLO); a run
-under others is not comparable and the gate says so (exit 2). Per ramp of the
-baseline (target/mode): the capacity may not drop (a higher one is reported as
-improved), and at every level both runs held, each process's peak memory may
-not rise beyond the compare tolerances for peaks (fraction + slack, as for
-container peaks). Only the bridge gates; the peers' changes are shown as `info`.
+Only like is compared with like: the same profile, mode, ramps (targets and
+modes), ramp settings (levels, stream bytes, chunk, --fresh, --same-bytes), the
+same limits (memory cap, TTFB SLO) and the same service settings; a run under
+others is NOT COMPARABLE and the gate says so (exit 2), never a quiet pass. Per
+ramp of the baseline (target/mode): the capacity may not drop (a higher one is
+reported as improved), and at every level both runs held, each process's peak
+memory may not rise beyond the compare tolerances for peaks (fraction + slack,
+as for container peaks). Only the bridge gates; the peers' changes are shown as
+`info`.
 """
 
 from __future__ import annotations
 
 from bench.core.targets import BRIDGE
-from bench.judge.compare import Check, CompareError, CompareTolerances, Comparison, higher_is_worse
+from bench.judge.compare import (
+    Check,
+    CompareTolerances,
+    Comparison,
+    NotComparable,
+    conditions,
+    higher_is_worse,
+    machine_notes,
+)
 from bench.observe.samplers import LOADGEN
 from bench.results.capacity import CapacityRun, Ramp
 
@@ -22,9 +32,19 @@ def comparability(baseline: CapacityRun, current: CapacityRun) -> list[str]:
     problems = []
     if baseline.profile != current.profile:
         problems.append(f"profile {baseline.profile} vs {current.profile}")
-    if baseline.environment.mode != current.environment.mode:
-        problems.append(f"mode {baseline.environment.mode} vs {current.environment.mode}")
-    return problems + baseline.settings.differences(current.settings)
+    recorded = min(baseline.schema_version, current.schema_version) >= 2
+    problems += conditions(
+        baseline.environment, current.environment, settings=recorded, chunks=False
+    )
+    problems += baseline.settings.differences(current.settings)
+    base_keys, cur_keys = [r.key for r in baseline.ramps], [r.key for r in current.ramps]
+    missing = [k for k in base_keys if k not in cur_keys]
+    added = [k for k in cur_keys if k not in base_keys]
+    if missing:
+        problems.append(f"ramps of the baseline missing: {', '.join(missing)}")
+    if added:
+        problems.append(f"ramps the baseline has not: {', '.join(added)}")
+    return problems
 
 
 def _capacity_check(base: Ramp, cur: Ramp) -> Check:
@@ -77,23 +97,18 @@ def compare_capacity(
     tol = tol or CompareTolerances()
     problems = comparability(baseline, current)
     if problems:
-        raise CompareError(
-            f"not comparable: {current.path or 'the current run'} ramped under other "
-            f"conditions than the baseline: {'; '.join(problems)}"
-        )
+        raise NotComparable(current.path or "the current run", problems)
     current_ramps = {r.key: r for r in current.ramps}
-    missing = [r.key for r in baseline.ramps if r.key not in current_ramps]
-    if missing:
-        raise CompareError(
-            f"{current.path or 'current run'} lacks ramps of the baseline: "
-            f"{', '.join(missing)} (run the same profile, targets and modes)"
-        )
+    limits = baseline.settings.limits
     result = Comparison(
         tolerances=[
-            "capacity: no drop (any lower level is a regression)",
-            f"peaks per level: baseline x {1 + tol.container_fraction:g} + "
-            f"{tol.container_slack_bytes / 2**20:g} MiB",
-        ]
+            "capacity: no drop (any lower level is a regression: sees a 2x drop of any "
+            "capacity of 1 or more)",
+            f"levels run under a cap of {limits.memory_cap_bytes / 2**20:g} MiB and a TTFB "
+            f"p99 SLO of {limits.ttfb_slo_s * 1000:g} ms (both runs)",
+            tol.peaks() + " per level both runs held",
+        ],
+        notes=machine_notes(baseline.environment, current.environment),
     )
     for base in baseline.ramps:
         cur = current_ramps[base.key]

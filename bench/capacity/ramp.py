@@ -90,7 +90,7 @@ def process_peaks(
     figures: Iterable[ProcessFigure], bytes_moved: int, pids: Mapping[str, int] | None = None
 ) -> list[ProcessPeak]:
     """A level's window figures as its records: peak, growth, CPU and CPU per GiB moved
-    (None below 64 MiB, where the kernel's 10 ms CPU accounting tick dominates)."""
+    (None below 64 MiB, where the runtimes' background work weighs as much)."""
     pids = pids or {}
     return [
         ProcessPeak(

@@ -23,15 +23,45 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bench.core.tables import md_table
 from bench.core.targets import BRIDGE, GO_DIRECT
 from bench.core.units import MiB
 from bench.observe.samplers import LOADGEN
+from bench.results.environment import Environment
 from bench.results.run import RunSummary, ScenarioRow
 
 
 class CompareError(ValueError):
-    """Two summaries that cannot be compared: other settings, kinds, missing scenarios."""
+    """Two summaries that cannot be compared: unusable, of other kinds, missing scenarios."""
+
+
+class NotComparable(CompareError):
+    """Two runs made under other conditions (profile, mode, chunks, settings, limits):
+    their figures say nothing about a regression."""
+
+    def __init__(self, what: str, problems: list[str]) -> None:
+        self.problems = problems
+        self.detail = (
+            f"{what} ran under other conditions than the baseline: {'; '.join(problems)} "
+            "(run it the same way, or record a new baseline)"
+        )
+        super().__init__(f"not comparable: {self.detail}")
+
+
+def doubling_seen(fraction: float, slack: float, unit: str, spec: str = "g") -> str:
+    """Which figures a limit `baseline x (1 + fraction) + slack` sees double: those over
+    slack / (1 - fraction); none when the fraction alone allows a doubling."""
+    if fraction >= 1:
+        return "cannot see a doubling at all"
+    if slack <= 0:
+        return "sees a doubling"
+    return f"sees a doubling only of figures over {format(slack / (1 - fraction), spec)} {unit}"
+
+
+def halving_seen(fraction: float) -> str:
+    """Whether a limit `baseline x (1 - fraction)` sees a 2x drop."""
+    if fraction >= 0.5:
+        return f"cannot see a 2x drop: x {1 - fraction:g} is at or below half"
+    return "sees a 2x drop"
 
 
 @dataclass(frozen=True)
@@ -44,16 +74,25 @@ class CompareTolerances:
     latency_fraction: float = 0.5  # small-request p99 may grow by 50 % ...
     latency_slack_ms: float = 2.0  # ... plus this (scheduler noise on a busy machine)
 
+    def peaks(self) -> str:
+        """The tolerance of container and process peaks (the capacity gate's too)."""
+        fraction, slack = self.container_fraction, self.container_slack_bytes / MiB
+        seen = doubling_seen(fraction, slack, "MiB", ".1f")
+        return f"peaks: baseline x {1 + fraction:g} + {slack:g} MiB ({seen})"
+
     def describe(self) -> list[str]:
+        """Each limit, and whether it can see a 2x regression (computed from it)."""
+        memory, slack = self.memory_fraction, self.memory_slack_bytes / MiB
+        latency, ms = self.latency_fraction, self.latency_slack_ms
+        drop = self.throughput_fraction
         return [
-            f"RSS growth: baseline x {1 + self.memory_fraction:g} + "
-            f"{self.memory_slack_bytes / MiB:g} MiB",
-            f"container / process peaks: baseline x {1 + self.container_fraction:g} + "
-            f"{self.container_slack_bytes / MiB:g} MiB",
-            f"throughput and req/s (as ratios to Go direct when both runs have it): "
-            f"baseline x {1 - self.throughput_fraction:g}",
-            f"small-request p99: baseline x {1 + self.latency_fraction:g} + "
-            f"{self.latency_slack_ms:g} ms",
+            f"RSS growth: baseline x {1 + memory:g} + {slack:g} MiB "
+            f"({doubling_seen(memory, slack, 'MiB', '.1f')})",
+            self.peaks(),
+            "throughput and req/s (as ratios to Go direct when both runs have it): "
+            f"baseline x {1 - drop:g} ({halving_seen(drop)})",
+            f"small-request p99: baseline x {1 + latency:g} + {ms:g} ms "
+            f"({doubling_seen(latency, ms, 'ms')})",
             "leaks: none (a failed leak verdict is a regression)",
         ]
 
@@ -110,27 +149,49 @@ def lower_is_worse(scenario: str, metric: str, base: float, cur: float, fraction
     return Check(scenario, metric, base, cur, limit, status, catches_2x=base / 2 < limit)
 
 
+def conditions(
+    base: Environment, cur: Environment, *, settings: bool, chunks: bool = True
+) -> list[str]:
+    """What differs between the conditions two runs were made under: mode, chunk
+    settings and (when both recorded them: `settings`) the services' settings."""
+    out = []
+    if base.mode != cur.mode:
+        out.append(f"mode {base.mode} vs {cur.mode}")
+    if chunks and base.chunk_sizes and cur.chunk_sizes and base.chunk_sizes != cur.chunk_sizes:
+        out.append(f"chunk sizes {base.chunk_sizes} vs {cur.chunk_sizes}")
+    if settings:
+        for key in sorted(set(base.settings) | set(cur.settings)):
+            mine, theirs = base.settings.get(key), cur.settings.get(key)
+            if mine != theirs:
+                out.append(f"setting {key}: {mine or 'unset'} vs {theirs or 'unset'}")
+    return out
+
+
+def _machine(env: Environment, with_model: bool) -> str:
+    model = [env.cpu_model] if with_model and env.cpu_model else []
+    return " ".join([f"{env.cpu_count} CPUs", str(env.machine), *model])
+
+
+def machine_notes(base: Environment, cur: Environment) -> list[str]:
+    """Another machine does not stop a comparison (throughput is compared as ratios to
+    Go direct of the same run), but the reader is told."""
+    with_model = base.cpu_model is not None and cur.cpu_model is not None  # older: none
+    mine, theirs = _machine(base, with_model), _machine(cur, with_model)
+    if mine == theirs:
+        return []
+    return [f"another machine: {mine} vs {theirs} (throughput is compared as ratios to Go direct)"]
+
+
 def comparability(baseline: RunSummary, current: RunSummary) -> tuple[list[str], list[str]]:
     """(why the runs are not comparable, notes that do not stop the comparison)."""
-    base, cur = baseline.environment, current.environment
     problems = []
     if baseline.profile != current.profile:
         problems.append(f"profile {baseline.profile} vs {current.profile}")
-    if base.mode != cur.mode:
-        problems.append(f"mode {base.mode} vs {cur.mode}")
-    if base.chunk_sizes and cur.chunk_sizes and base.chunk_sizes != cur.chunk_sizes:
-        problems.append(f"chunk sizes {base.chunk_sizes} vs {cur.chunk_sizes}")
-    for key in sorted(set(base.settings) | set(cur.settings)):
-        mine, theirs = base.settings.get(key), cur.settings.get(key)
-        if mine != theirs and base.settings and cur.settings:
-            problems.append(f"setting {key}: {mine} vs {theirs}")
-    notes = []
-    if (base.cpu_count, base.machine) != (cur.cpu_count, cur.machine):
-        notes.append(
-            f"another machine: {base.cpu_count} CPUs {base.machine} vs "
-            f"{cur.cpu_count} CPUs {cur.machine} (throughput is compared as ratios to Go direct)"
-        )
-    return problems, notes
+    # Settings are compared when both runs recorded them (schema 2 on): a version 1
+    # baseline has none, which is not the same as none set.
+    recorded = min(baseline.schema_version, current.schema_version) >= 2
+    problems += conditions(baseline.environment, current.environment, settings=recorded)
+    return problems, machine_notes(baseline.environment, current.environment)
 
 
 def _go_direct_twin(row: ScenarioRow, by_id: Mapping[str, ScenarioRow]) -> ScenarioRow | None:
@@ -290,11 +351,7 @@ def compare(
     tol = tol or CompareTolerances()
     problems, notes = comparability(baseline, current)
     if problems:
-        raise CompareError(
-            f"not comparable: {current.path or 'the current run'} ran under other "
-            f"conditions than the baseline: {'; '.join(problems)} (run it the same way, "
-            "or record a new baseline)"
-        )
+        raise NotComparable(current.path or "the current run", problems)
     base_ids, cur_ids = baseline.by_id(), current.by_id()
     missing = sorted(set(base_ids) - set(cur_ids))
     if missing:
@@ -307,81 +364,3 @@ def compare(
         result.checks += _scenario_checks(base, cur_ids[sid], base_ids, cur_ids, tol)
     result.checks += _leak_checks(baseline, current)
     return result
-
-
-# -- the tables ---------------------------------------------------------------------
-
-
-def _fmt_value(metric: str, value: float | None) -> str:
-    if value is None:
-        return "-"
-    if metric.startswith(("rss_growth", "container_peak", "peak_memory")):
-        return f"{value / MiB:.1f} MiB"
-    if metric.startswith(("throughput/", "req_s/")):
-        return f"{value:.3f}x"
-    if metric == "req_s":
-        return f"{value:.0f} req/s"
-    if metric == "p99_ms":
-        return f"{value:.2f} ms"
-    if metric.startswith("throughput"):
-        return f"{value:.0f} MB/s"
-    if metric.startswith("leak_growth"):
-        return f"{value:.3g}"
-    if metric == "capacity":
-        return f"{value:.0f} streams"
-    return f"{value:.1f}"
-
-
-HEADER = ["scenario", "metric", "baseline", "current", "limit", "status", "note"]
-
-
-def _rows(comparison: Comparison) -> list[list[str]]:
-    return [
-        [
-            c.scenario,
-            c.metric,
-            _fmt_value(c.metric, c.baseline),
-            _fmt_value(c.metric, c.current),
-            _fmt_value(c.metric, c.limit),
-            c.status,
-            (c.note + ("" if c.catches_2x or c.status == "info" else " (blind to 2x)")).strip(),
-        ]
-        for c in comparison.checks
-    ]
-
-
-def verdict_line(comparison: Comparison) -> str:
-    n = len(comparison.regressions)
-    return f"{n} regression(s)" if n else "no regression"
-
-
-def _gate_text(comparison: Comparison) -> list[str]:
-    """Tolerances, notes and the checks too loose to catch a 2x regression."""
-    lines = [f"Tolerances: {'; '.join(comparison.tolerances)}."] if comparison.tolerances else []
-    lines += [f"Note: {note}." for note in comparison.notes]
-    loose = comparison.too_loose()
-    if loose:
-        metrics = sorted({c.metric.split("/")[0] for c in loose})
-        lines.append(
-            f"Too loose to catch a 2x regression: {len(loose)} of {len(comparison.checks)} "
-            f"checks ({', '.join(metrics)}: baseline figures so small that doubling them "
-            "stays under the slack; marked 'blind to 2x')."
-        )
-    return lines
-
-
-def terminal_table(comparison: Comparison) -> str:
-    rows = [HEADER, *_rows(comparison)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    tail = f"\n\n{verdict_line(comparison)} in {len(comparison.checks)} checks\n"
-    return "\n".join(lines) + tail + "".join(f"{line}\n" for line in _gate_text(comparison))
-
-
-def markdown(comparison: Comparison, baseline_path: str, current_path: str) -> str:
-    head = f"## Bench comparison\n\nBaseline `{baseline_path}`, current `{current_path}`: "
-    head += f"**{verdict_line(comparison)}**\n\n"
-    body = md_table(HEADER, _rows(comparison)) + "\n"
-    gate = _gate_text(comparison)
-    return head + body + ("\n" + "\n\n".join(gate) + "\n" if gate else "")

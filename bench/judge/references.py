@@ -13,18 +13,29 @@ the bridge is from what bounds it, in CPU seconds per GiB:
   response to a client that only discards it) and against uvicorn serving the
   same app;
 - total: the sums.
-For a file the client write is Go direct's pattern download of the same size
-(the bridge writes from memory; Go direct's file route would be sendfile), and the
-two hops are Go direct's and uvicorn's own file serving.
+The client write is Go direct's pattern download of the same size (of the nearest
+size the run has when it has not that one: CPU per GiB hardly depends on it),
+also for a file: the bridge writes a streamed file from memory, where Go direct's
+file route may use sendfile. A file's two hops are Go direct's and uvicorn's own
+file serving.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
 
-from bench.core.targets import BRIDGE, GO_DIRECT, GRPC_FLOOR, PYTHON_DIRECT
+from bench.core.targets import BRIDGE, GO_DIRECT, GO_PLUGIN, GRPC_FLOOR, PYTHON_DIRECT
 from bench.observe.samplers import LOADGEN
-from bench.results.run import FLOOR_KINDS, Distance, FloorRow, ReferenceRow, ScenarioRow
+from bench.results.run import (
+    FLOOR_KINDS,
+    Distance,
+    FloorRow,
+    ReferenceRow,
+    RunSummary,
+    ScenarioRow,
+)
 
 REFERENCE_KINDS = ("download", "upload", "file", "small", "rps")
 REFERENCE_UNITS = {"small": "req/s (1/p50)", "rps": "req/s"}
@@ -105,6 +116,20 @@ def _sum(*values: float | None) -> float | None:
     return None if any(v is None for v in values) else sum(v for v in values if v is not None)
 
 
+def _client_write(
+    cpu: dict[Key, dict[str, dict[str, float]]], size: int, chunk: int
+) -> float | None:
+    """Go direct's host CPU per GiB writing the pattern to the client from memory: at
+    the same size and chunk, else at the nearest size the run has (a per-GiB figure)."""
+    sizes = [
+        s for (kind, s, c), t in cpu.items() if kind == "download" and c == chunk and GO_DIRECT in t
+    ]
+    if not sizes:
+        return None
+    nearest = min(sizes, key=lambda s: (abs(s - size), -s))
+    return cpu[("download", nearest, chunk)][GO_DIRECT].get("host")
+
+
 def floors(rows: Iterable[ScenarioRow]) -> list[FloorRow]:
     """The distance to the floor of every streamed download the gRPC floor also pulled."""
     cpu: dict[Key, dict[str, dict[str, float]]] = {}
@@ -118,8 +143,7 @@ def floors(rows: Iterable[ScenarioRow]) -> list[FloorRow]:
         if not bridge or not floor:
             continue
         direct = by_target.get(GO_DIRECT, {})
-        writer = cpu.get(("download", size, chunk), {}).get(GO_DIRECT, direct)
-        client_write = writer.get("host")
+        client_write = _client_write(cpu, size, chunk)
         python_hop = by_target.get(PYTHON_DIRECT, {}).get(PYTHON_DIRECT)
         host = Distance(
             bridge.get("host"), _sum(floor.get("host"), client_write), direct.get("host")
@@ -137,12 +161,55 @@ def floors(rows: Iterable[ScenarioRow]) -> list[FloorRow]:
 DEFAULT_CHUNK = 1024 * 1024  # the bridge's default chunk: headline figures are read there
 
 
-def headline(references: Iterable[ReferenceRow]) -> dict[str, ReferenceRow]:
-    """Per kind, the reference row that speaks for it: the largest size, at the default
-    chunk when the run has it (what the summary's first table and the trend show)."""
-    best: dict[str, tuple[tuple[int, int], ReferenceRow]] = {}
-    for ref in references:
-        rank = (ref.size_bytes, 1 if ref.chunk_bytes == DEFAULT_CHUNK else 0)
-        if ref.kind not in best or rank > best[ref.kind][0]:
-            best[ref.kind] = (rank, ref)
-    return {kind: ref for kind, (_, ref) in best.items()}
+Row = TypeVar("Row", ReferenceRow, FloorRow, ScenarioRow)
+
+
+def headline(rows: Iterable[Row]) -> dict[str, Row]:
+    """Per kind, the row that speaks for it (of the references, the floors or one
+    target's scenarios): the largest size, at the default chunk when the run has it
+    (what the summary's first table and the trend show)."""
+    best: dict[str, tuple[tuple[int, int], Row]] = {}
+    for row in rows:
+        rank = (row.size_bytes, 1 if row.chunk_bytes == DEFAULT_CHUNK else 0)
+        if row.kind not in best or rank > best[row.kind][0]:
+            best[row.kind] = (rank, row)
+    return {kind: row for kind, (_, row) in best.items()}
+
+
+# The peers the bridge is measured against first: a Go plugin (what plugins are
+# written in today), the HTTP hop alone, and Python serving the same app alone.
+HEADLINE_PEERS = (GO_PLUGIN, GO_DIRECT, PYTHON_DIRECT)
+# What the headline speaks for: large downloads and uploads, a streamed file, and
+# small requests (req/s from many connections).
+HEADLINE_KINDS = ("download", "upload", "file", "rps")
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where the bridge stands on one kind of traffic in one run: its figure and its
+    ratio (bridge / peer) to each headline peer; None where that did not run."""
+
+    kind: str
+    unit: str
+    size_bytes: int = 0
+    chunk_bytes: int = 0
+    bridge: float | None = None  # None: the bridge did not run this kind
+    ratios: dict[str, float | None] = field(default_factory=dict)  # peer -> ratio or None
+
+
+def standing(summary: RunSummary) -> list[Standing]:
+    """One line per headline kind, from the run's own rows: the reference row that
+    speaks for the kind (`headline`), else the bridge's own row of it, without peers."""
+    references = headline(summary.references)
+    alone = headline(r for r in summary.scenarios if r.target == BRIDGE and r.ok)
+    out = []
+    for kind in HEADLINE_KINDS:
+        ratios: dict[str, float | None] = dict.fromkeys(HEADLINE_PEERS)
+        size, chunk, bridge = 0, 0, None
+        if (ref := references.get(kind)) is not None:
+            ratios.update((p, ref.bridge_ratio_to.get(p)) for p in HEADLINE_PEERS)
+            size, chunk, bridge = ref.size_bytes, ref.chunk_bytes, ref.values.get(BRIDGE)
+        elif (row := alone.get(kind)) is not None:
+            size, chunk, bridge = row.size_bytes, row.chunk_bytes, _value(row)
+        out.append(Standing(kind, REFERENCE_UNITS.get(kind, "MB/s"), size, chunk, bridge, ratios))
+    return out

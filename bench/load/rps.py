@@ -63,21 +63,20 @@ def requests_per_second(requests: int, seconds: float) -> float:
 
 
 def cpu_per_request_us(
-    before: Mapping[str, Mapping[str, float]],
-    after: Mapping[str, Mapping[str, float]],
+    before: Mapping[str, float],
+    after: Mapping[str, float],
     processes: Sequence[str],
     requests: int,
 ) -> dict[str, float]:
-    """CPU microseconds (user + system) each process spent per request between two readings."""
-    out: dict[str, float] = {}
+    """CPU microseconds (user + system) each process spent per request between two
+    readings of {process: CPU seconds}."""
     if requests <= 0:
-        return out
-    for name in processes:
-        start = before.get(name, {}).get("cpu_seconds")
-        end = after.get(name, {}).get("cpu_seconds")
-        if start is not None and end is not None:
-            out[name] = (end - start) / requests * 1e6
-    return out
+        return {}
+    return {
+        name: (after[name] - before[name]) / requests * 1e6
+        for name in processes
+        if name in before and name in after
+    }
 
 
 def go_load(
@@ -198,7 +197,7 @@ def run_load(
     return python_load(base_url, path, connections, seconds, warmup_s, expect_bytes)
 
 
-Reading = Callable[[], Mapping[str, Mapping[str, float]]]
+Reading = Callable[[], Mapping[str, float]]
 
 
 def measure(
@@ -215,9 +214,9 @@ def measure(
 ) -> tuple[LoadResult, dict[str, Any]]:
     """One load run plus its figures for a scenario's `extra`.
 
-    read_processes returns {process: {"cpu_seconds": ...}} (the sampler's
-    sample_now), read right before and after the run; the CPU is divided by
-    every request served in between, warm-up included.
+    read_processes returns {process: CPU seconds} (bench/observe/cpu.py: cpu_now),
+    read right before and after the run; the CPU is divided by every request
+    served in between, warm-up included.
     """
     before = read_processes()
     result = run_load(base_url, path, connections, seconds, warmup_s, expect_bytes, binary)

@@ -254,8 +254,13 @@ class ContainerMemorySampler:
                 log.warning("state of %s unavailable: %s", service, exc)
         return self.figures
 
-    def report(self) -> dict[str, ContainerFigures]:
+    def records(self) -> dict[str, ContainerFigures]:
+        """Per service, a copy of its figures as the plain results record."""
         return {service: figure.record() for service, figure in self.figures.items()}
+
+    def report(self) -> dict[str, dict[str, Any]]:
+        """Per service, its figures as JSON (what a log line or a summary prints)."""
+        return {service: record.to_json() for service, record in self.records().items()}
 
     def __enter__(self) -> ContainerMemorySampler:
         return self.start()

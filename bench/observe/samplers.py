@@ -18,6 +18,7 @@ import http.client
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -117,13 +118,29 @@ class StatsClient:
             conn.close()
 
 
+def process_cpu_seconds(proc: psutil.Process) -> float:
+    """CPU seconds (user + system) the process has spent, every thread's (ended ones too).
+
+    On Linux from the process's CPU-time clock (clock_gettime on the clock id the
+    kernel derives from a pid, MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)): the
+    scheduler's nanosecond count, where psutil's cpu_times counts 10 ms clock ticks,
+    as long as a whole small transfer. Elsewhere, or when the clock is refused: psutil.
+    """
+    if sys.platform == "linux":
+        try:
+            return time.clock_gettime((~proc.pid << 3) | 2)
+        except OSError:
+            pass  # the process is gone: psutil says so in its own terms
+    cpu = proc.cpu_times()
+    return float(cpu.user + cpu.system)
+
+
 def process_reading(proc: psutil.Process, with_uss: bool = False) -> dict[str, float]:
     """RSS (and optionally USS), CPU seconds (user + system), threads and fds of one process."""
     with proc.oneshot():
-        cpu = proc.cpu_times()
         values: dict[str, float] = {
             "rss_bytes": float(proc.memory_info().rss),
-            "cpu_seconds": float(cpu.user + cpu.system),
+            "cpu_seconds": process_cpu_seconds(proc),
             "threads": float(proc.num_threads()),
         }
         try:

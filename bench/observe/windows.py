@@ -11,12 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.core.targets import Target
-from bench.core.units import GiB, MiB
+from bench.core.units import GiB
 from bench.observe.samplers import LOADGEN, Timeline, Window, window_delta, window_growth
+from bench.results.run import CPU_STEADY_BYTES
 
-# Below this a transfer's window is too short for a CPU figure: the 50 ms sampling
-# tick and the kernel's 10 ms CPU accounting are a large part of it.
-CPU_FIGURE_MIN_BYTES = 64 * MiB
 CONTAINER_PREFIX = "container:"
 
 
@@ -36,8 +34,10 @@ class ProcessFigure:
         return self.source == "container"
 
     def cpu_per_gib(self, bytes_moved: int) -> float | None:
-        """CPU seconds per GiB moved; None below CPU_FIGURE_MIN_BYTES or without CPU."""
-        if self.cpu_seconds is None or bytes_moved < CPU_FIGURE_MIN_BYTES:
+        """CPU seconds per GiB moved; None without CPU, or below CPU_STEADY_BYTES (a
+        capacity level's window: the runtimes' background work would weigh as much as
+        its transfers)."""
+        if self.cpu_seconds is None or bytes_moved < CPU_STEADY_BYTES:
             return None
         return self.cpu_seconds / (bytes_moved / GiB)
 

@@ -43,6 +43,18 @@ def _command_output(args: list[str], cwd: Path = REPO_ROOT) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """The CPU's model name: a figure from another model is another machine's."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Processor", "cpu model") and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def given_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The knobs set in the environment (paths to binaries included: another binary is
     another setting)."""
@@ -68,6 +80,7 @@ def environment(chunk_sizes: Iterable[int], mode: str) -> Environment:
         platform=platform.platform(),
         machine=platform.machine(),
         cpu_count=os.cpu_count(),
+        cpu_model=cpu_model(),
         memory_total_bytes=psutil.virtual_memory().total,
         hostname=platform.node(),
         go=_command_output(["go", "version"]),

@@ -101,19 +101,15 @@ def throughput_ratios(summary: RunSummary) -> dict[str, float]:
 
 
 def floor_figures(summary: RunSummary) -> dict[str, float]:
-    """`floor <kind> <side> x floor` and `... x two hops` at the largest size per kind."""
-    largest: dict[str, tuple[tuple[int, int], Any]] = {}
-    for row in summary.floors:
-        rank = (row.size_bytes, 1 if row.chunk_bytes == 1024 * 1024 else 0)
-        if row.kind not in largest or rank > largest[row.kind][0]:
-            largest[row.kind] = (rank, row)
+    """`floor <kind> <side> x floor` and `... x two hops` (bridge CPU per GiB over the
+    gRPC floor's, over the two hops') at the largest size per kind."""
     out = {}
-    for kind, (_, row) in largest.items():
+    for kind, row in headline(summary.floors).items():
         for side, distance in row.sides().items():
             if distance.ratio_to_floor is not None:
                 out[f"floor {kind} {side} x floor"] = distance.ratio_to_floor
-            if side == "total" and distance.ratio_to_two_hops is not None:
-                out[f"floor {kind} total x two hops"] = distance.ratio_to_two_hops
+            if distance.ratio_to_two_hops is not None:
+                out[f"floor {kind} {side} x two hops"] = distance.ratio_to_two_hops
     return out
 
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from bench.core.tables import fmt, fmt_mib, md_table, per_name
-from bench.core.targets import BRIDGE, TARGETS
+from bench.core.targets import TARGETS
 from bench.core.units import human_size
-from bench.judge.references import headline
+from bench.judge.references import HEADLINE_PEERS, standing
 from bench.judge.verdicts import round_deltas
-from bench.results.run import ReferenceRow, RunSummary, ScenarioRow, SweepRow
+from bench.results.run import (
+    CPU_STEADY_BYTES,
+    ReferenceRow,
+    RunSummary,
+    ScenarioRow,
+    SweepRow,
+)
 
 # Counters shown in the leak soak's rounds table, in this order (all that the stats have).
 LEAK_TABLE_COUNTERS = (
@@ -23,7 +29,11 @@ LEAK_TABLE_COUNTERS = (
     "plugin.threads",
     "plugin.rss_bytes",
 )
-HEADLINE_KINDS = ("download", "upload", "file", "rps")
+NOISY = "(noisy)"
+NOISY_NOTE = (
+    f"{NOISY}: a transfer under {human_size(CPU_STEADY_BYTES)}, where a few milliseconds of "
+    "the runtimes' own background work weigh as much as the transfer."
+)
 _METRIC_LABELS = {"p50_ms": "p50 ms", "p99_ms": "p99 ms", "rss_growth_bytes": "RSS growth MiB"}
 
 
@@ -35,26 +45,49 @@ def ordered_targets(names: set[str]) -> list[str]:
     return [t for t in TARGETS if t in names] + sorted(names - set(TARGETS))
 
 
-def standing_section(summary: RunSummary) -> list[str]:
-    """Where the bridge stands: its ratio to each peer, per kind, one line each."""
+STANDING_LABELS = {
+    "download": "downloads",
+    "upload": "uploads (hashed)",
+    "file": "file downloads (streamed)",
+    "rps": "small requests",
+}
+
+
+def standing_table(summary: RunSummary) -> str:
+    """The bridge's figure and its ratio to each headline peer, per kind; `not run`
+    where the bridge or a peer did not run it."""
     rows = []
-    for kind, ref in sorted(headline(summary.references).items()):
-        if kind not in HEADLINE_KINDS:
+    for line in standing(summary):
+        label = STANDING_LABELS.get(line.kind, line.kind)
+        if line.bridge is None:
+            rows.append([label, line.unit, "not run", *("-" for _ in HEADLINE_PEERS)])
             continue
-        ratios = ", ".join(
-            f"{t} {ref.bridge_ratio_to[t]:.2f}x" for t in ordered_targets(set(ref.bridge_ratio_to))
+        rows.append(
+            [
+                f"{label}, {human_size(line.size_bytes)} c{human_size(line.chunk_bytes)}",
+                line.unit,
+                fmt(line.bridge),
+                *(
+                    "not run" if ratio is None else f"{ratio:.2f}x"
+                    for ratio in line.ratios.values()
+                ),
+            ]
         )
-        rows.append([transfer_label(ref), ref.unit, fmt(ref.values.get(BRIDGE)), ratios])
-    if not rows:
-        return []
+    return md_table(["traffic", "unit", "bridge", *(f"bridge / {p}" for p in HEADLINE_PEERS)], rows)
+
+
+def standing_section(summary: RunSummary) -> list[str]:
+    """Where the bridge stands against the Go plugin, Go direct and uvicorn."""
     return [
         "## Where the bridge stands",
         "",
-        "The bridge's figure and its ratio to each peer in this run (higher is better for "
-        "the bridge): go-plugin is a Go plugin on the legacy plugin RPC, go-direct the host "
-        "serving the bytes itself, python-direct uvicorn serving the same app.",
+        "The bridge's figure and its ratio to each peer, measured in this run (above 1: the "
+        "bridge is faster; MB/s for transfers, req/s for small requests from many "
+        "connections): go-plugin is a Go plugin on the legacy plugin RPC, go-direct the host "
+        "serving the bytes itself, python-direct uvicorn serving the same app. `not run`: "
+        "that side did not run in this run (not built, or left out).",
         "",
-        md_table(["transfer", "unit", "bridge", "bridge / peer"], rows),
+        standing_table(summary),
         "",
     ]
 
@@ -81,7 +114,7 @@ def _scenario_cells(s: ScenarioRow) -> list[str]:
         fmt(s.throughput_mb_s),
         fmt(lat.p50 if lat else None, ".2f"),
         fmt(lat.p99 if lat else None, ".2f"),
-        per_name(s.cpu_seconds_per_gib),
+        per_name(s.cpu_seconds_per_gib) + (f" {NOISY}" if s.cpu_noisy else ""),
         ", ".join(f"{n} {fmt_mib(v)}" for n, v in s.rss_growth_bytes.items()),
         ", ".join(f"{n} {fmt_mib(v)}" for n, v in s.container_peak_bytes.items()) or "-",
     ]
@@ -102,8 +135,8 @@ def scenarios_section(summary: RunSummary) -> list[str]:
         "## Scenarios",
         "",
         "Throughput in MB/s (10^6 B/s); RSS growth = peak during the scenario minus the value "
-        "at its start, in MiB; CPU s/GiB per process (loadgen: the bench's own client) for "
-        "transfers of 64 MiB or more.",
+        "at its start, in MiB; CPU s/GiB per process (loadgen: the bench's own client), read "
+        f"at the start and the end of every transfer; {NOISY_NOTE}",
         "",
         md_table(header, [_scenario_cells(s) for s in summary.scenarios]),
     ]
@@ -249,10 +282,11 @@ def floors_section(summary: RunSummary) -> list[str]:
         return []
     rows = []
     for f in summary.floors:
+        label = f"{f.kind} {human_size(f.size_bytes)} c{human_size(f.chunk_bytes)}"
         for side, d in f.sides().items():
             rows.append(
                 [
-                    f"{f.kind} {human_size(f.size_bytes)} c{human_size(f.chunk_bytes)}",
+                    label + (f" {NOISY}" if f.noisy else ""),
                     side,
                     fmt(d.bridge, ".2f"),
                     fmt(d.floor, ".2f"),
@@ -266,8 +300,9 @@ def floors_section(summary: RunSummary) -> list[str]:
         "## Distance to the floor (CPU s/GiB)",
         "",
         "floor: the gRPC pair alone (the host pulling the same response from the same plugin "
-        "and discarding it) plus, for the host, the client write (Go direct); two hops: Go "
-        "direct (host) and uvicorn serving the same app (plugin).",
+        "and discarding it) plus, for the host, the client write (Go direct's host writing "
+        "the same bytes); two hops: Go direct (host) and uvicorn serving the same app "
+        f"(plugin). x floor, x two hops: the bridge's figure divided by them. {NOISY_NOTE}",
         "",
         md_table(
             ["transfer", "side", "bridge", "floor", "x floor", "two hops", "x two hops"], rows

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bench.core.targets import BRIDGE
+from bench.core.targets import BRIDGE, GO_DIRECT
+from bench.core.units import GiB
 from bench.observe.samplers import Timeline
 from bench.observe.windows import window_figures
 from bench.results.run import LatencyMs, ScenarioRow, SweepRow
 from bench.scenarios.base import ScenarioResult
 
-SWEEP_KINDS = ("download", "upload", "file")
+# What a sweep runs at every chunk setting: the transfers whose cost depends on the chunk.
+SWEEP_KINDS = ("download", "upload", "file", "file-offload")
 SWEEP_PROCESSES = ("host", "plugin")  # the bridge's own processes
 
 
@@ -49,20 +51,19 @@ def scenario_row(result: ScenarioResult, timeline: Timeline) -> ScenarioRow:
             f.name.removeprefix("container:"): f.peak_bytes for f in figures if f.is_container
         },
         window_s=[result.window.start, result.window.end] if result.window is not None else None,
-        cpu_seconds_per_gib=cpu_seconds_per_gib(result, timeline),
+        cpu_seconds_per_gib=cpu_seconds_per_gib(result),
         extra={k: v for k, v in result.extra.items() if k != "completions"},
     )
 
 
-def cpu_seconds_per_gib(result: ScenarioResult, timeline: Timeline) -> dict[str, float]:
-    """CPU seconds (user + system) each process serving the target, and the load
-    generator, spent per GiB moved; only for transfers of at least 64 MiB."""
-    out = {}
-    for figure in window_figures(timeline, result.window, result.target):
-        value = figure.cpu_per_gib(result.bytes)
-        if value is not None:
-            out[figure.name] = value
-    return out
+def cpu_seconds_per_gib(result: ScenarioResult) -> dict[str, float]:
+    """CPU seconds each process serving the target, and the bench's own client
+    (`loadgen`), spent per GiB moved: read at the start and the end of each transfer
+    (bench/scenarios/base.py: RunContext.measuring_cpu), whatever its size."""
+    if not result.bytes or not result.cpu_seconds:
+        return {}
+    gib = result.bytes / GiB
+    return {name: seconds / gib for name, seconds in result.cpu_seconds.items()}
 
 
 def sweep_table(rows: Iterable[ScenarioRow]) -> list[SweepRow]:
@@ -85,4 +86,9 @@ def sweep_table(rows: Iterable[ScenarioRow]) -> list[SweepRow]:
             for proc in SWEEP_PROCESSES:
                 row.rss_growth_bytes[proc] = r.rss_growth_bytes.get(proc)
                 row.cpu_s_per_gib[proc] = r.cpu_seconds_per_gib.get(proc)
+    # An offloaded file is the host serving it: beside it, Go direct serving the same file.
+    for (chunk, kind), row in table.items():
+        served = table.get((chunk, "file"))
+        if kind == "file-offload" and served is not None and row.size_bytes == served.size_bytes:
+            row.mb_s.setdefault(GO_DIRECT, served.mb_s.get(GO_DIRECT))
     return [table[key] for key in sorted(table)]

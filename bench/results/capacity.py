@@ -162,6 +162,7 @@ class CapacityRun:
     ramps: list[Ramp] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION  # of the file it was read from
     path: str = ""  # where it was read from (not written)
 
     @property
@@ -215,5 +216,6 @@ class CapacityRun:
             ramps=ramps,
             notes=[str(n) for n in listing(data.get("notes"))],
             files=[str(f) for f in listing(data.get("files"))],
+            schema_version=int(data.get("schema_version") or SCHEMA_VERSION),
             path=path,
         )

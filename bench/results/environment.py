@@ -18,6 +18,7 @@ class Environment:
     platform: str | None = None
     machine: str | None = None
     cpu_count: int | None = None
+    cpu_model: str | None = None  # /proc/cpuinfo's model name (platform.processor() elsewhere)
     memory_total_bytes: int | None = None
     hostname: str | None = None
     go: str | None = None  # `go version` where the bench ran
@@ -44,8 +45,9 @@ class Environment:
         go = f"host built with {self.host_go_version}" if self.host_go_version else self.go
         chunks = ", ".join(human_size(c) for c in self.chunk_sizes) or "-"
         settings = ", ".join(f"{k}={v}" for k, v in sorted(self.settings.items()))
+        cpus = f"{self.cpu_count} CPUs" + (f" ({self.cpu_model})" if self.cpu_model else "")
         return (
-            f"{self.cpu_count} CPUs, Python {self.python}, {go or 'go ?'}, commit "
+            f"{cpus}, Python {self.python}, {go or 'go ?'}, commit "
             f"{str(self.git_commit)[:12]}{' (dirty)' if self.git_dirty else ''}, chunk sizes "
             f"{chunks}, mode {self.mode}" + (f", settings {settings}" if settings else "") + "."
         )

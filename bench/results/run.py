@@ -26,6 +26,10 @@ from bench.results.verdict import Verdict
 
 # Streamed downloads (pattern and file) are what the gRPC floor measures.
 FLOOR_KINDS = ("download", "file")
+# CPU per GiB of a transfer that moved less is a real reading but a noisy one: a few
+# milliseconds of the runtimes' own background work (GC, the sampler's stats polls)
+# weigh as much as the transfer. The reports mark such figures.
+CPU_STEADY_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -60,9 +64,14 @@ class ScenarioRow:
     samples: dict[str, int] = field(default_factory=dict)
     container_peak_bytes: dict[str, float] = field(default_factory=dict)  # per service
     window_s: list[float | None] | None = None
-    # Per serving process (and the load generator, `loadgen`), transfers of 64 MiB or more.
+    # Per serving process (and the load generator, `loadgen`), every transfer.
     cpu_seconds_per_gib: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # the kind's own figures
+
+    @property
+    def cpu_noisy(self) -> bool:
+        """Its CPU per GiB comes from fewer bytes than CPU_STEADY_BYTES."""
+        return bool(self.cpu_seconds_per_gib) and self.bytes < CPU_STEADY_BYTES
 
     @property
     def requests_per_s(self) -> float | None:
@@ -104,7 +113,7 @@ class ReferenceRow:
     bridge_ratio_to: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # metric -> target -> v
     metric_ratios: dict[str, dict[str, float]] = field(default_factory=dict)
-    # target -> process -> CPU seconds per GiB (transfers of 64 MiB or more)
+    # target -> process -> CPU seconds per GiB
     cpu_s_per_gib: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -160,6 +169,11 @@ class FloorRow:
 
     def sides(self) -> dict[str, Distance]:
         return {"host": self.host, "plugin": self.plugin, "total": self.total}
+
+    @property
+    def noisy(self) -> bool:
+        """Its CPU figures come from transfers smaller than CPU_STEADY_BYTES."""
+        return self.size_bytes < CPU_STEADY_BYTES
 
     def to_json(self) -> dict[str, Any]:
         return {

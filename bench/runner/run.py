@@ -185,7 +185,7 @@ def measure(plan: RunPlan, factory: ServicesFactory) -> Measured:
                             plan.tools, services, plan.run_dir, plan.profile
                         )
             if containers is not None:
-                for name, figures in containers.report().items():
+                for name, figures in containers.records().items():
                     measured.containers[f"{name}/c{human_size(chunk)}"] = figures
     return measured
 

@@ -12,8 +12,9 @@ kind that bench/judge turns into verdicts.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -23,6 +24,7 @@ from bench.core.profiles import Profile
 from bench.core.targets import Target
 from bench.core.units import human_size
 from bench.load.client import TransferError
+from bench.observe.cpu import cpu_now, cpu_spent
 from bench.observe.samplers import Sampler, Window
 
 
@@ -68,6 +70,16 @@ class RunContext:
     sampler: Sampler
     timeout_s: float = 120.0  # per transfer
 
+    @contextlib.contextmanager
+    def measuring_cpu(self, target: Target, result: ScenarioResult) -> Iterator[None]:
+        """Adds to `result.cpu_seconds` what the target's processes (and the bench's
+        client) spent inside, read at the start and at the end (bench/observe/cpu.py);
+        a transfer that failed adds nothing."""
+        before = cpu_now(self.sampler, target)
+        yield
+        for name, seconds in cpu_spent(before, cpu_now(self.sampler, target)).items():
+            result.cpu_seconds[name] = result.cpu_seconds.get(name, 0.0) + seconds
+
 
 @dataclass
 class ScenarioResult:
@@ -83,6 +95,8 @@ class ScenarioResult:
     throughput_mb_s: float | None = None
     latencies_s: list[float] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # the kind's own figures
+    # Per process, the CPU seconds spent moving `bytes` (RunContext.measuring_cpu).
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     reading: Any = None  # the kind's typed record for the judge (see each kind's module)
 
     def latency_ms(self) -> dict[str, float] | None:

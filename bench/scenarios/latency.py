@@ -12,27 +12,13 @@ from bench.core.profiles import Profile
 from bench.core.targets import BRIDGE, BUFFERED, GO_DIRECT, GO_PLUGIN, PYTHON_DIRECT, Target
 from bench.load import rps
 from bench.load.client import Connection
-from bench.observe.samplers import Sampler
+from bench.observe.cpu import cpu_now
 from bench.scenarios.base import RunContext, Scenario, ScenarioResult, check
 from plugin_runtime.examples.pattern import PatternVerifier
 
 SMALL_BODY_BYTES = 1024
 # Every target that answers small GETs (the gRPC floor answers with a count, not a body).
 SMALL_TARGETS = (BRIDGE, GO_DIRECT, PYTHON_DIRECT, BUFFERED, GO_PLUGIN)
-
-
-def cpu_readings(sampler: Sampler, target: Target) -> dict[str, dict[str, float]]:
-    """{process: {"cpu_seconds": ...}} of the target's processes now: psutil when the
-    bench started them, else their services' /debug/stats."""
-    if target.processes:
-        return sampler.sample_now(stats=False)
-    taken = sampler.sample_now()
-    out: dict[str, dict[str, float]] = {}
-    for name, where in target.stats_processes.items():
-        value = taken.get(where.source, {}).get(where.key("cpu_seconds"))
-        if value is not None:
-            out[name] = {"cpu_seconds": value}
-    return out
 
 
 def small_path(target: Target, size: int) -> str:
@@ -95,7 +81,7 @@ class Rps(Scenario):
             warmup_s=self.warmup_s,
             expect_bytes=self.size,
             processes=target.process_names,
-            read_processes=lambda: cpu_readings(ctx.sampler, target),
+            read_processes=lambda: cpu_now(ctx.sampler, target, client=False),
         )
         result.extra.update(figures)
         check(load.errors == 0, f"{load.errors} requests failed, first: {load.first_error}")

@@ -77,7 +77,8 @@ class Transfer(Scenario):
     def run(self, ctx: RunContext, target: Target, result: ScenarioResult) -> None:
         runs = []
         for _ in range(self.repeats):
-            resp = self.once(ctx, target)
+            with ctx.measuring_cpu(target, result):
+                resp = self.once(ctx, target)
             runs.append(resp.seconds)
             result.latencies_s.append(resp.ttfb_s)
         result.seconds = sum(runs)
@@ -124,7 +125,7 @@ class Echo(Scenario):
 
     def run(self, ctx: RunContext, target: Target, result: ScenarioResult) -> None:
         verifier = PatternVerifier()
-        with Connection(target.base_url, timeout=ctx.timeout_s) as conn:
+        with ctx.measuring_cpu(target, result), Connection(target.base_url, ctx.timeout_s) as conn:
             resp = conn.request(
                 "POST",
                 "/echo",
@@ -159,7 +160,8 @@ class Concurrent(Scenario):
 
     def run(self, ctx: RunContext, target: Target, result: ScenarioResult) -> None:
         plan = StreamPlan(target, self.size, self.chunk, ctx.timeout_s)
-        seconds, outcomes = run_streams(plan, [DOWNLOAD] * self.requests)
+        with ctx.measuring_cpu(target, result):
+            seconds, outcomes = run_streams(plan, [DOWNLOAD] * self.requests)
         failed = [o for o in outcomes if not o.ok]
         check(
             not failed,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bench.core.paths import REPO_ROOT
 from bench.core.targets import Target
 from bench.load.client import chunked_frames
 from bench.observe.samplers import Sample, Timeline, Window
@@ -135,3 +139,18 @@ def synthetic_result(
         throughput_mb_s=throughput,
         latencies_s=[0.001, 0.002, 0.003],
     )
+
+
+@functools.cache
+def plugin_serves_files() -> bool:
+    """The plugin runtime takes --files-root (it serves /file): file scenarios and file
+    ramps can run against spawned services."""
+    usage = subprocess.run(
+        [sys.executable, "-m", "plugin_runtime", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return "--files-root" in usage.stdout

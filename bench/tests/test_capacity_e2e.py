@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bench.core.paths import HOSTSTUB_BIN, REPO_ROOT
+from bench.tests.conftest import plugin_serves_files
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -132,3 +133,23 @@ def test_fresh_refuses_running_services(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2 and "--fresh" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_file_ramps_stream_offload_and_go_direct_serving_the_same_file(tmp_path: Path) -> None:
+    """A file streamed through the plugin, the same file offloaded to the host, and Go
+    direct serving it: three ramps on the run's file transfers, every byte checked."""
+    if not plugin_serves_files():
+        pytest.skip("the plugin runtime has no --files-root (its /file route) yet")
+    proc, summary = run_capacity(
+        tmp_path,
+        *("--targets", "bridge,go-direct", "--modes", "file,file-offload"),
+        *("--levels", "1,2", "--min-level-bytes", "0"),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ramps = {r["key"]: r for r in summary["ramps"]}
+    assert set(ramps) == {"bridge/file", "go-direct/file", "bridge/file-offload"}
+    for key, ramp in ramps.items():
+        assert ramp["capacity"] == 2, (key, ramp["reason"])
+        for lv in ramp["levels"]:
+            assert lv["errors"] == {} and lv["bytes_moved"] == lv["concurrency"] * MiB
+            assert lv["ttfb_p99_ms"] is not None

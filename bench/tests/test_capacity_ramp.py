@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from bench.capacity.command import ramp_plan
 from bench.capacity.ramp import breaches as level_breaches
 from bench.capacity.ramp import (
     directions,
@@ -256,3 +257,38 @@ def test_time_stepped_ramp_holds_each_level_for_a_step(
 ) -> None:
     """What the Locust shape does each tick: one level per 10 s step, then the end."""
     assert step_users([1, 2, 4], 10.0, run_time_s) == users
+
+
+@pytest.mark.parametrize(
+    ("targets", "modes", "plan"),
+    [
+        (
+            ["bridge", "go-direct", "python-direct"],
+            ["file"],
+            [("bridge", "file"), ("go-direct", "file"), ("python-direct", "file")],
+        ),
+        # The offload is the host serving the file: Go direct's file ramp goes beside it.
+        (
+            ["bridge", "go-direct", "buffered"],
+            ["download", "file-offload"],
+            [
+                ("bridge", "download"),
+                ("bridge", "file-offload"),
+                ("go-direct", "download"),
+                ("buffered", "download"),
+                ("go-direct", "file"),
+            ],
+        ),
+        # ... once, when the file mode has it already.
+        (
+            ["bridge", "go-direct"],
+            ["file", "file-offload"],
+            [("bridge", "file"), ("bridge", "file-offload"), ("go-direct", "file")],
+        ),
+        (["bridge"], ["file-offload"], [("bridge", "file-offload")]),
+    ],
+)
+def test_ramp_plan_of_file_modes(
+    targets: list[str], modes: list[str], plan: list[tuple[str, str]]
+) -> None:
+    assert ramp_plan(targets, modes) == plan

@@ -155,7 +155,9 @@ def test_cli_exit_codes_and_markdown(tmp_path: Path, capsys, monkeypatch) -> Non
 
 
 def with_environment(data: dict[str, Any], **env: Any) -> dict[str, Any]:
+    """A version 2 summary: the machine, the mode and the settings recorded."""
     data = copy.deepcopy(data)
+    data["schema_version"] = 2
     data["profile"] = env.pop("profile", "quick")
     data["environment"] = {
         "mode": "spawned",
@@ -174,6 +176,11 @@ def with_environment(data: dict[str, Any], **env: Any) -> dict[str, Any]:
         ({"mode": "external"}, "mode spawned vs external"),
         ({"chunk_sizes": [1048576]}, "chunk sizes"),
         ({"settings": {"host.budget_bytes": "25165824"}}, "setting host.budget_bytes"),
+        # A knob set for one run only (none for the other) is another setting too.
+        (
+            {"settings": {"host.budget_bytes": "37748736", "HOSTSTUB_MAX_PROCS": "2"}},
+            "setting HOSTSTUB_MAX_PROCS: unset vs 2",
+        ),
     ],
 )
 def test_a_run_under_other_conditions_is_not_comparable(change: dict, reason: str) -> None:
@@ -181,6 +188,16 @@ def test_a_run_under_other_conditions_is_not_comparable(change: dict, reason: st
     cur = with_environment(summary(), **{"settings": {"host.budget_bytes": "37748736"}, **change})
     with pytest.raises(compare.CompareError, match=f"not comparable.*{reason}"):
         gate(base, cur)
+
+
+def test_a_version_1_baseline_recorded_no_settings_and_still_compares() -> None:
+    """The committed baselines are version 1: no settings recorded is not "none set"."""
+    base = with_environment(summary())
+    base["schema_version"] = 1
+    cur = with_environment(summary(), settings={"host.budget_bytes": "37748736"})
+    assert not gate(base, cur).regressions
+    with pytest.raises(compare.NotComparable, match="mode spawned vs external"):
+        gate(base, with_environment(summary(), mode="external"))
 
 
 def test_another_machine_is_a_note_not_a_refusal() -> None:
@@ -215,4 +232,4 @@ def test_cli_refuses_a_mismatched_baseline(tmp_path: Path, capsys) -> None:
     base.write_text(json.dumps(with_environment(summary())))
     cur.write_text(json.dumps(with_environment(summary(), profile="full")))
     assert main(["compare", str(base), str(cur)]) == 2
-    assert "not comparable" in capsys.readouterr().err
+    assert "NOT COMPARABLE (exit 2)" in capsys.readouterr().err

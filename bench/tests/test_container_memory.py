@@ -3,6 +3,8 @@ sampler's peak/OOM bookkeeping, with fakes in place of the engine."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,11 @@ from bench.observe.container_memory import (
     parse_mem_limit,
     parse_memory_stats,
 )
+from bench.observe.samplers import Timeline
+from bench.report.summary import build_summary, write_summary
+from bench.results import load_summary
+from bench.results.containers import ContainerFigures
+from bench.results.environment import Environment
 
 MiB = 1024 * 1024
 
@@ -130,7 +137,7 @@ def test_sampler_tracks_the_peak_on_v2_and_reads_final_state() -> None:
     host_fig = figures["host"]
     assert (host_fig.samples, host_fig.peak_bytes, host_fig.last_bytes) == (3, 60 * MiB, 40 * MiB)
     assert host_fig.held()
-    report = sampler.report()["host"].to_json()
+    report = sampler.report()["host"]
     assert report["peak_bytes"] == 60 * MiB
     assert report["limit_bytes"] == 128 * MiB
     assert report["oom_killed"] is False
@@ -200,3 +207,31 @@ def test_within_limit_and_the_verdict_apply_one_rule(
     fig.oom_killed, fig.restart_count = oom_killed, restarts
     assert fig.held() is held
     assert container_memory("plugin/c1MiB", fig.record()).passed is held
+
+
+def test_the_figures_of_a_sampler_reach_json_as_printed_and_as_summary_json(
+    tmp_path: Path,
+) -> None:
+    """What a compose test prints (json.dumps of the sampler's report) and what a run
+    writes (its containers in summary.json) are JSON, and read back as the records."""
+    running = {"State": {"Running": True, "OOMKilled": False}, "RestartCount": 0}
+    sampler = ContainerMemorySampler({"host": FakeContainer("host-1", [v2(20), v2(60)], running)})
+    sampler.sample_once()
+    sampler.stop()
+    printed = json.loads(json.dumps(sampler.report()))
+    assert printed["host"]["peak_bytes"] == 60 * MiB and printed["host"]["within_limit"] is True
+    records = sampler.records()
+    assert isinstance(records["host"], ContainerFigures)
+    assert ContainerFigures.from_json(printed["host"]) == records["host"]
+    summary = build_summary(
+        profile="smoke",
+        environment=Environment(),
+        results=[],
+        timeline=Timeline(),
+        verdicts=[],
+        containers={f"{name}/c1MiB": figures for name, figures in records.items()},
+    )
+    write_summary(tmp_path, summary)
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written["containers"]["host/c1MiB"]["peak_bytes"] == 60 * MiB
+    assert load_summary(tmp_path).containers["host/c1MiB"] == records["host"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from bench.core.paths import GOPLUGINHOST_BIN, HOSTSTUB_BIN, REPO_ROOT
 from bench.core.profiles import PROFILES
 from bench.core.units import human_size
+from bench.tests.conftest import plugin_serves_files
 
 pytestmark = pytest.mark.e2e
 
@@ -31,6 +33,11 @@ SMOKE_KINDS = (
 )
 
 
+# Kinds that need the plugin to serve files from a files root (--files-root).
+FILE_KINDS = ("file", "file-offload")
+TRANSFER_KINDS = ("download", "upload", "echo", "concurrent", *FILE_KINDS)
+
+
 def _missing() -> str | None:
     if not HOSTSTUB_BIN.exists():
         return f"{HOSTSTUB_BIN} not built (scripts/setup.sh)"
@@ -42,10 +49,11 @@ def _missing() -> str | None:
 def test_smoke_run_writes_results_from_real_samples(tmp_path: Path) -> None:
     if reason := _missing():
         pytest.skip(reason)
+    kinds = (*SMOKE_KINDS, *FILE_KINDS) if plugin_serves_files() else SMOKE_KINDS
     proc = subprocess.run(
         [
             sys.executable,
-            *("-m", "bench", "run", "--profile", "smoke", "--scenarios", ",".join(SMOKE_KINDS)),
+            *("-m", "bench", "run", "--profile", "smoke", "--scenarios", ",".join(kinds)),
             *("--no-locust", "--no-pytest-benchmark", "--results-dir", str(tmp_path)),
         ],
         cwd=REPO_ROOT,
@@ -62,14 +70,34 @@ def test_smoke_run_writes_results_from_real_samples(tmp_path: Path) -> None:
     scenarios = {s["id"]: s for s in summary["scenarios"]}
     failed = {sid: s["error"] for sid, s in scenarios.items() if not s["ok"]}
     assert not failed, failed
-    assert {s["kind"] for s in scenarios.values()} == set(SMOKE_KINDS)
+    assert {s["kind"] for s in scenarios.values()} == set(kinds)
     expected_targets = {"bridge", "go-direct", "python-direct", "buffered", "grpc-floor"}
     if GOPLUGINHOST_BIN.exists():
         expected_targets.add("go-plugin")
     assert {s["target"] for s in scenarios.values()} == expected_targets
-    # Every run says how far the bridge is from the gRPC floor.
-    floors = [f for f in summary["floors"] if f["kind"] == "download"]
-    assert floors and all(f["host"]["floor"] and f["plugin"]["floor"] for f in floors), summary["floors"]
+    # Every transfer, whatever its size, has the CPU per GiB of each of its processes
+    # (the ones whose memory was sampled) and of the bench's client.
+    for sid, s in scenarios.items():
+        if s["kind"] in TRANSFER_KINDS:
+            cpu = s["cpu_seconds_per_gib"]
+            assert set(cpu) == set(s["rss_growth_bytes"]) and "loadgen" in cpu, (sid, cpu)
+            assert all(v > 0 for v in cpu.values()), (sid, cpu)
+    # Every streamed download the gRPC floor pulled too says how far the bridge is from it.
+    pulled = {
+        (s["kind"], s["size_bytes"]) for s in scenarios.values() if s["target"] == "grpc-floor"
+    }
+    assert ("download", 8 * 2**20) in pulled
+    floors = {(f["kind"], f["size_bytes"]): f for f in summary["floors"]}
+    assert set(floors) == pulled, summary["floors"]
+    for floor in floors.values():
+        for side in ("host", "plugin", "total"):
+            assert floor[side]["bridge"] > 0 and floor[side]["floor"] > 0, floor
+            assert floor[side]["ratio_to_floor"] > 0, floor
+        assert floor["total"]["ratio_to_two_hops"] > 0, floor
+    markdown = (run_dir / "summary.md").read_text()
+    assert "## Distance to the floor" in markdown
+    # The first section says where the bridge stands against each peer.
+    assert markdown.split("\n## ", 1)[1].startswith("Where the bridge stands")
     # Verdicts come from real samples of the spawned processes, and all passed.
     (chunk,) = PROFILES["smoke"].chunk_sizes
     big = scenarios[f"download/bridge/8MiB/c{human_size(chunk)}"]
@@ -99,3 +127,25 @@ def test_smoke_run_writes_results_from_real_samples(tmp_path: Path) -> None:
     assert set(rps["extra"]["cpu_us_per_request"]) == {"host", "plugin"}
     assert any(r["kind"] == "rps" for r in summary["references"])
     assert summary["sampler"]["samples"] > 0
+
+
+def test_a_plugin_that_does_not_start_is_a_clear_error(tmp_path: Path) -> None:
+    """Exit 2 with what did not start and its log, never a traceback."""
+    if reason := _missing():
+        pytest.skip(reason)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "bench", "run", "--profile", "smoke", "--scenarios", "download"),
+            *("--no-references", "--no-locust", "--no-pytest-benchmark"),
+            *("--results-dir", str(tmp_path)),
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, "BENCH_PLUGIN_APP": "no_such_module_anywhere:app"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stderr.startswith("bench run: the services did not start:"), proc.stderr[:500]
+    assert "no_such_module_anywhere" in proc.stderr and "Traceback" not in proc.stderr[:200]

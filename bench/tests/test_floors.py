@@ -51,10 +51,29 @@ def test_each_side_against_its_floor_and_the_two_hops() -> None:
     assert file.total.two_hops == pytest.approx(0.05 + 0.2)
 
 
+def test_the_client_write_of_a_size_without_a_go_direct_download_is_the_nearest_sizes() -> None:
+    # Files of 32 MiB, Go direct's pattern downloads at 8 and 256 MiB: 8 MiB is nearest,
+    # never Go direct's own file route (sendfile, not a write from memory).
+    rows = [
+        row("file", "bridge", {"host": 0.7, "plugin": 0.5}, size=32 * MiB),
+        row("file", "grpc-floor", {"host": 0.4, "plugin": 0.5}, size=32 * MiB),
+        row("file", "go-direct", {"host": 0.05}, size=32 * MiB),
+        row("download", "go-direct", {"host": 0.2}, size=8 * MiB),
+        row("download", "go-direct", {"host": 0.1}, size=256 * MiB),
+    ]
+    (file,) = floors(rows)
+    assert file.host.floor == pytest.approx(0.4 + 0.2)
+    assert file.host.two_hops == 0.05
+    assert file.plugin.two_hops is None and file.total.two_hops is None  # no uvicorn row
+    assert file.noisy and not floors(ROWS)[0].noisy  # 32 MiB vs 256 MiB transfers
+
+
 def test_no_floor_row_without_the_floor_or_cpu_figures() -> None:
     assert floors([r for r in ROWS if r.target != "grpc-floor"]) == []
-    small = [row("download", t, {}, size=16 * MiB) for t in ("bridge", "grpc-floor")]
-    assert floors(small) == []
+    unread = [row("download", t, {}, size=16 * MiB) for t in ("bridge", "grpc-floor")]
+    for r in unread:
+        r.cpu_seconds_per_gib = {}
+    assert floors(unread) == []
 
 
 def test_references_carry_each_targets_cpu_and_the_headline_is_the_largest_size() -> None:

@@ -242,3 +242,38 @@ def test_leak_figures_take_the_worst_growth_per_counter_and_old_slopes() -> None
     assert figures["leak host.heap_live_bytes /request"] == 280.0
     assert figures["leak plugin B/request"] == 12.0
     assert figures["failed leak verdicts"] == 1.0
+
+
+def floor(size: int, host: tuple[float, float, float], plugin: tuple[float, float, float]):
+    """A `floors` entry: per side (bridge, floor, two hops) in CPU s/GiB."""
+    sides = {"host": host, "plugin": plugin}
+    sides["total"] = tuple(a + b for a, b in zip(host, plugin, strict=True))
+    return {
+        "kind": "download",
+        "size_bytes": size,
+        "chunk_bytes": MiB,
+        **{s: dict(zip(("bridge", "floor", "two_hops"), v, strict=True)) for s, v in sides.items()},
+    }
+
+
+def test_the_distance_to_the_floor_is_a_column_over_runs(tmp_path: Path) -> None:
+    """Bridge / gRPC floor and bridge / two hops per side, at the largest size, each run."""
+    results = tmp_path / "results"
+    for day, host_bridge in ((2, 1.2), (3, 1.8)):
+        run = bench_run(f"2026-01-0{day}T03:00:00+00:00", 0.5, 40, 100)
+        run["floors"] = [
+            floor(16 * MiB, (9.0, 1.0, 1.0), (9.0, 1.0, 1.0)),  # smaller: does not speak
+            floor(1024 * MiB, (host_bridge, 1.0, 0.6), (0.6, 0.5, 0.3)),
+        ]
+        write_run(results, f"2026010{day}T030000Z", run)
+    first, second = history.collect(results)
+    assert first.figures["floor download host x floor"] == pytest.approx(1.2)
+    assert first.figures["floor download host x two hops"] == pytest.approx(2.0)
+    assert first.figures["floor download total x floor"] == pytest.approx(1.8 / 1.5)
+    assert first.figures["floor download total x two hops"] == pytest.approx(1.8 / 0.9)
+    assert second.figures["floor download host x floor"] == pytest.approx(1.8)
+    history.write_history([first, second], results / "history")
+    md = (results / "history" / "history.md").read_text()
+    section = md.split("## Bridge CPU per GiB as a multiple of its floor", 1)[1].split("\n## ")[0]
+    assert "download host x floor" in section and "download total x two hops" in section
+    assert "| 1.20 |" in section and "| 1.80 |" in section

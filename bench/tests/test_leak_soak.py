@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from bench.core.targets import BRIDGE, Target
+from bench.judge.assess import reading_verdicts
+from bench.judge.verdicts import Tolerances
 from bench.observe.samplers import Sampler
 from bench.runner import stack as stack_mod
 from bench.runner.engine import Engine
@@ -62,9 +64,11 @@ def run_soak(app: str, tmp_path: Path) -> dict[str, bool]:
                 scenario, Target(BRIDGE, running.plugin_url, processes)
             )
     assert result.ok, result.error
-    by_name = {v.name: v for v in result.verdicts}
+    # The soak records its readings; the judge decides on them, as in a run.
+    verdicts = reading_verdicts(result, Tolerances())
+    by_name = {v.name: v for v in verdicts}
     assert by_name["soak-outcomes"].passed, by_name["soak-outcomes"].summary
-    for verdict in result.verdicts:
+    for verdict in verdicts:
         print(verdict.name, "pass" if verdict.passed else "FAIL", verdict.summary)
     return {name: v.passed for name, v in by_name.items()}
 

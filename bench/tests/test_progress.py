@@ -122,3 +122,15 @@ def test_environment_line_says_commit_and_host_go() -> None:
     text = markdown.summary_markdown(RunSummary.from_json(summary))
     assert "host built with go1.26.8, commit 0123456789ab," in text
     assert "go ?" not in text and "commit None" not in text
+
+
+def test_the_environment_records_the_machine_versions_and_commit(tmp_path: Path) -> None:
+    env = environment.environment([65536], "spawned")
+    assert env.cpu_count and env.memory_total_bytes and env.python and env.grpcio
+    assert env.git_commit and isinstance(env.git_dirty, bool)  # this repository
+    assert env.chunk_sizes == [65536] and isinstance(env.settings, dict)
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\n")
+    assert environment.cpu_model(cpuinfo) == "Intel(R) Xeon(R) Processor"
+    line = Environment(cpu_count=2, cpu_model="Intel(R) Xeon(R) Processor").line()
+    assert line.startswith("2 CPUs (Intel(R) Xeon(R) Processor), Python")

@@ -196,14 +196,34 @@ def test_sweep_table_keeps_the_largest_size_per_chunk() -> None:
     assert [(r["size_bytes"], r["bridge_mb_s"]) for r in table] == [(256 * MiB, 900.0)]
 
 
-def test_cpu_seconds_per_gib_from_the_window_counter() -> None:
-    """The plugin spent 0.8 CPU s moving 1 GiB; a 16 MiB transfer gets no figure."""
+def test_cpu_seconds_per_gib_from_the_readings_around_the_transfers() -> None:
+    """The plugin spent 0.8 CPU s moving 1 GiB; a 16 MiB transfer gets its figure too
+    (marked noisy); a scenario without readings has none."""
     timeline = Timeline()
     big = synthetic_result(timeline, "download", "bridge", 1024 * MiB, {"plugin": 0}, 10.0)
-    for t, cpu in ((10.0, 5.0), (10.5, 5.5), (11.0, 5.8)):
-        timeline.samples.append(Sample(t, "plugin", {"cpu_seconds": cpu}))
-    assert rows.cpu_seconds_per_gib(big, timeline) == pytest.approx({"plugin": 0.8})
-    small = synthetic_result(timeline, "download", "bridge", 16 * MiB, {"plugin": 0}, 10.0)
-    assert rows.cpu_seconds_per_gib(small, timeline) == {}
+    big.cpu_seconds = {"plugin": 0.8, "loadgen": 0.25}
+    assert rows.cpu_seconds_per_gib(big) == pytest.approx({"plugin": 0.8, "loadgen": 0.25})
+    small = synthetic_result(timeline, "download", "bridge", 16 * MiB, {"plugin": 0}, 12.0)
+    small.cpu_seconds = {"plugin": 0.02}
+    assert rows.cpu_seconds_per_gib(small) == pytest.approx({"plugin": 1.28})
+    assert rows.scenario_row(small, timeline).cpu_noisy
     row = rows.scenario_row(big, timeline)
-    assert row.cpu_seconds_per_gib == pytest.approx({"plugin": 0.8})
+    assert row.cpu_seconds_per_gib == pytest.approx({"plugin": 0.8, "loadgen": 0.25})
+    assert not row.cpu_noisy
+    unread = synthetic_result(timeline, "download", "bridge", 16 * MiB, {"plugin": 0}, 14.0)
+    assert rows.cpu_seconds_per_gib(unread) == {}
+
+
+def test_a_sweep_runs_the_file_scenarios_and_sets_the_offload_beside_go_direct() -> None:
+    """`bench sweep` plans file and file-offload at every chunk; the offload's row shows Go
+    direct serving the same file (the host serves both the same way)."""
+    assert rows.SWEEP_KINDS == ("download", "upload", "file", "file-offload")
+    timeline = Timeline()
+    results = [
+        synthetic_result(timeline, "file", "bridge", 64 * MiB, {"host": 0}, 0.0, MiB, 500.0),
+        synthetic_result(timeline, "file", "go-direct", 64 * MiB, {}, 2.0, MiB, 2000.0),
+        synthetic_result(timeline, "file-offload", "bridge", 64 * MiB, {"host": 0}, 4.0, MiB, 1800),
+    ]
+    table = {r.kind: r for r in rows.sweep_table([rows.scenario_row(r, timeline) for r in results])}
+    assert table["file"].bridge_vs_go_direct == 0.25
+    assert table["file-offload"].bridge_vs_go_direct == 0.9

@@ -33,8 +33,8 @@ def test_requests_per_second() -> None:
 
 
 def test_cpu_per_request_from_two_readings() -> None:
-    before = {"host": {"cpu_seconds": 10.0}, "plugin": {"cpu_seconds": 20.0}}
-    after = {"host": {"cpu_seconds": 10.5}, "plugin": {"cpu_seconds": 21.0}}
+    before = {"host": 10.0, "plugin": 20.0}
+    after = {"host": 10.5, "plugin": 21.0}
     got = rps.cpu_per_request_us(before, after, ["host", "plugin", "gone"], 10_000)
     assert got == pytest.approx({"host": 50.0, "plugin": 100.0})
     assert rps.cpu_per_request_us(before, after, ["host"], 0) == {}
@@ -110,7 +110,7 @@ def small_server() -> Iterator[str]:
 
 
 def _readings() -> Any:
-    counter = iter([{"server": {"cpu_seconds": 1.0}}, {"server": {"cpu_seconds": 1.5}}])
+    counter = iter([{"server": 1.0}, {"server": 1.5}])
     return lambda: next(counter)
 
 

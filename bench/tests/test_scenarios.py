@@ -8,6 +8,7 @@ import pytest
 
 from bench.core.profiles import PROFILES
 from bench.core.targets import BRIDGE, GO_DIRECT, TARGETS
+from bench.report.rows import SWEEP_KINDS
 from bench.scenarios import KINDS, SCENARIOS, build_scenarios
 from bench.scenarios.soak import Soak
 
@@ -58,3 +59,14 @@ def test_each_kind_runs_against_the_peers_that_serve_it() -> None:
     assert by_kind["rps"] == set(TARGETS) - {"grpc-floor"}
     files = [s for s in build_scenarios(quick, 1 << 20, TARGETS, ["file"]) if s.target == BRIDGE]
     assert [s.size for s in files] == list(quick.file_sizes)
+
+
+def test_a_sweep_plans_every_file_kind_at_each_chunk() -> None:
+    profile = PROFILES["quick"]
+    for chunk in (16384, 1024 * 1024):
+        planned = build_scenarios(
+            profile, chunk, ["bridge", "go-direct", "grpc-floor"], SWEEP_KINDS
+        )
+        kinds = {(s.kind, s.target) for s in planned}
+        assert ("file", "go-direct") in kinds and ("file", "grpc-floor") in kinds
+        assert ("file-offload", "bridge") in kinds
