@@ -156,7 +156,7 @@ class ResponseWriter:
         # Invariant 1: status defaults to 200 when the first write commits.
         if not self._committed:
             self._committed = True
-            self.headers._lock(f"response already committed with status {self._status}")
+            self.headers.lock(f"response already committed with status {self._status}")
 
     def _check_open(self, operation: str) -> None:
         if self._closed:
@@ -182,7 +182,7 @@ class ResponseWriter:
         if not self._init_sent:
             self._init_sent = True
             message.init = pb.ServeHTTPResponseInit(status_code=self._status)
-            self.headers._add_to(message.init.headers)
+            self.headers.add_to_proto(message.init.headers)
         return message
 
     async def _hold(self, payload: bytes | memoryview) -> None:

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -26,6 +24,7 @@ from grpc_health.v1._async import HealthServicer
 
 from plugin_runtime._proto import bench_stats_pb2_grpc as stats_grpc
 from plugin_runtime._proto import hooks_http_pb2_grpc as hooks_grpc
+from plugin_runtime.listen import ListenAddressError, is_loopback_host, parse_listen
 from plugin_runtime.memory import IdleTrimmer, tune_malloc
 from plugin_runtime.request import BodyTruncatedError, ProtocolError, Request
 from plugin_runtime.response import (
@@ -193,48 +192,6 @@ def add_serve_http(servicer: ServeHTTPServicer, server: grpc.aio.Server) -> None
     server.add_registered_method_handlers(SERVE_HTTP_SERVICE, handlers)
 
 
-class ListenAddressError(ValueError):
-    """--listen is not `unix:/path.sock` or `HOST:PORT`, or cannot be bound."""
-
-
-@dataclass(frozen=True)
-class ListenAddress:
-    grpc_target: str
-    socket_path: str | None  # for unix sockets
-
-
-def parse_listen(address: str) -> ListenAddress:
-    """Check `unix:/path.sock` or `HOST:PORT` and say what is wrong otherwise."""
-    if address.startswith("unix:"):
-        path = address.removeprefix("unix:")
-        if path.startswith("//"):
-            path = path[2:]  # unix:///abs/path form
-        if not path:
-            raise ListenAddressError(f"--listen {address!r}: empty unix socket path")
-        directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory):
-            raise ListenAddressError(
-                f"--listen {address!r}: directory {directory!r} does not exist"
-            )
-        return ListenAddress(f"unix:{path}", path)
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ListenAddressError(
-            f"--listen {address!r}: expected unix:/path.sock or HOST:PORT (e.g. 127.0.0.1:50051)"
-        )
-    return ListenAddress(address, None)
-
-
-def _is_loopback_host(host: str) -> bool:
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a name other than localhost: cannot tell, so warn
-        return False
-
-
 class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
     """PluginHooks.ServeHTTP: one stream per HTTP request, one handler call per stream."""
 
@@ -273,7 +230,7 @@ class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
             return None if message is grpc.aio.EOF else message
 
         try:
-            request = Request._from_first_message(first, receive)
+            request = Request.from_first_message(first, receive)
         except ProtocolError as exc:
             log.error("bad ServeHTTP stream from host: %s", exc)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -417,7 +374,7 @@ class PluginServer:
                 os.umask(old_umask)
         if path:
             os.chmod(path, 0o600)
-        elif not _is_loopback_host(target.rpartition(":")[0]):
+        elif not is_loopback_host(target.rpartition(":")[0]):
             # Security: the plugin trusts every caller (the host strips
             # Mattermost-User-Id, nobody else does); only an internal network is safe.
             log.warning(
