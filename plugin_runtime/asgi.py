@@ -18,8 +18,9 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from plugin_runtime._proto import hooks_http_pb2 as pb
+from plugin_runtime.outbox import DEFAULT_MAX_CHUNK_BYTES
 from plugin_runtime.request import Request
-from plugin_runtime.response import DEFAULT_MAX_CHUNK_BYTES, ResponseWriter
+from plugin_runtime.response import ResponseWriter
 from plugin_runtime.wire import RequestMessage, ResponseMessage
 
 Scope = MutableMapping[str, Any]

@@ -15,12 +15,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from plugin_runtime.listen import ListenAddressError, parse_listen
 from plugin_runtime.loader import INTERFACES, AppLoadError, load_app
 from plugin_runtime.loop import LOOPS, LoopUnavailableError, choose_loop
-from plugin_runtime.response import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_RESPONSE_BUFFER_BYTES
-from plugin_runtime.server import (
-    DEFAULT_RECEIVE_WINDOW_BYTES,
-    DEFAULT_SHUTDOWN_GRACE_S,
-    serve,
-)
+from plugin_runtime.outbox import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_RESPONSE_BUFFER_BYTES
+from plugin_runtime.server import DEFAULT_RECEIVE_WINDOW_BYTES, DEFAULT_SHUTDOWN_GRACE_S, serve
 
 log = logging.getLogger("plugin_runtime")
 EXIT_USAGE = 2
