@@ -14,9 +14,11 @@ handler's `await write()` down instead of growing a buffer here.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterable, Iterable
 
 from plugin_runtime._proto import hooks_http_pb2 as pb
+from plugin_runtime.files import SENDFILE_HEADER, FilesRoot, content_type_of, stream_file
 from plugin_runtime.headers import Headers
 from plugin_runtime.outbox import DEFAULT_MAX_CHUNK_BYTES, Outbox, ResponseBufferBudget, SendMessage
 from plugin_runtime.wire import ResponseMessage
@@ -36,11 +38,15 @@ class ResponseWriter:
         send: SendMessage | Outbox,
         max_chunk_bytes: int | None = None,
         budget: ResponseBufferBudget | None = None,
+        *,
+        files_root: FilesRoot | None = None,
+        offload: bool = False,
     ) -> None:
         """`send` is where the messages go: a coroutine function that sends one, or
         an Outbox the caller keeps (the runtime's, which holds the last message
         back). max_chunk_bytes (default 1 MiB) and budget configure the outbox built
-        around a function; an Outbox has its own."""
+        around a function; an Outbox has its own. files_root is where send_file()
+        names files; offload says the host serves X-Sendfile answers itself."""
         if isinstance(send, Outbox):
             if max_chunk_bytes is not None or budget is not None:
                 raise ValueError("max_chunk_bytes and budget belong to the Outbox given")
@@ -55,6 +61,8 @@ class ResponseWriter:
         self._committed = False  # status and headers are final
         self._closed = False
         self._raw = False  # send_raw() took the stream over
+        self._files_root = files_root
+        self._offload = offload and files_root is not None
 
     @property
     def committed(self) -> bool:
@@ -64,6 +72,11 @@ class ResponseWriter:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def files_root(self) -> FilesRoot | None:
+        """The plugin's files root (--files-root), or None when it has none."""
+        return self._files_root
 
     @property
     def status(self) -> int:
@@ -133,6 +146,35 @@ class ResponseWriter:
         # Invariant 5: body_complete ends the response; _check_open refuses anything after.
         self._closed = True
         await self._outbox.close()
+
+    async def send_file(self, path: str | os.PathLike[str], *, status: int = 200) -> None:
+        """Answer with the file `path` names and complete the response.
+
+        `path` is relative to the files root, or absolute under it; anything else is
+        a ValueError, before anything is sent (plugin_runtime/files.py: the rules).
+        Content-Type is the handler's, or guessed from the name. When the host
+        offered offload, the answer is status 200, the headers and `X-Sendfile:
+        NAME` and no body: the host serves the file (ranges, validators, HEAD).
+        Otherwise, or for a status other than 200, the plugin streams the file:
+        FileNotFoundError / PermissionError before anything is sent when it cannot
+        be opened, and a failed response when it shrinks while being sent.
+        """
+        root = self._files_root
+        if root is None:
+            raise RuntimeError(
+                "send_file() needs a files root: start the runtime with --files-root DIR "
+                "(env PLUGIN_FILES_ROOT)"
+            )
+        name = root.relative(path)
+        if self._committed:
+            raise RuntimeError(f"send_file({name!r}) after the response was committed")
+        if not (self._offload and status == 200):
+            await stream_file(self, await root.open(name), status=status)
+            return
+        if "Content-Type" not in self.headers:
+            self.headers["Content-Type"] = content_type_of(name)
+        self.headers[SENDFILE_HEADER] = name
+        await self.close()
 
     async def send_raw(self, message: pb.ServeHTTPResponse) -> None:
         """Send `message` to the host exactly as given, past every check of this writer.

@@ -29,6 +29,7 @@ from typing import NoReturn
 import grpc
 
 from plugin_runtime._proto import hooks_http_pb2_grpc as hooks_grpc
+from plugin_runtime.files import FilesRoot, offload_offered
 from plugin_runtime.memory import IdleTrimmer
 from plugin_runtime.outbox import (
     DEFAULT_RESPONSE_BUFFER_BYTES,
@@ -85,8 +86,10 @@ class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
         counters: HandlerCounters,
         max_chunk_bytes: int,
         response_buffer_bytes: int = DEFAULT_RESPONSE_BUFFER_BYTES,
+        files_root: FilesRoot | None = None,
     ) -> None:
         self._handler = handler
+        self._files_root = files_root
         self._counters = counters
         self._max_chunk_bytes = max_chunk_bytes
         self.budget = ResponseBufferBudget(max_chunk_bytes, response_buffer_bytes)
@@ -104,7 +107,11 @@ class ServeHTTPServicer(hooks_grpc.PluginHooksServicer):
     ) -> ResponseMessage:
         request = await _read_request(context)
         outbox = Outbox(_stream_sender(context), self._max_chunk_bytes, self.budget, hold_last=True)
-        response = ResponseWriter(outbox)
+        # Only the host sets X-Sendfile-Type (it drops a client's); only read it when
+        # there is a files root, so other plugins never pay for the headers.
+        root = self._files_root
+        offload = root is not None and offload_offered(request.headers)
+        response = ResponseWriter(outbox, files_root=root, offload=offload)
         counters = self._counters
         counters.active += 1
         counters.total += 1

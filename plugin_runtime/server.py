@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from plugin_runtime._proto import bench_stats_pb2_grpc as stats_grpc
+from plugin_runtime.files import FilesRoot
 from plugin_runtime.listen import ListenAddressError, is_loopback_host, parse_listen
 from plugin_runtime.memory import tune_malloc
 from plugin_runtime.outbox import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_RESPONSE_BUFFER_BYTES
@@ -52,6 +53,8 @@ class PluginServer:
         max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
         receive_window_bytes: int = DEFAULT_RECEIVE_WINDOW_BYTES,
         response_buffer_bytes: int = DEFAULT_RESPONSE_BUFFER_BYTES,
+        *,
+        files_root: FilesRoot | None = None,
     ) -> None:
         if max_chunk_bytes < 1:
             raise ValueError(f"max_chunk_bytes must be >= 1, got {max_chunk_bytes}")
@@ -61,6 +64,7 @@ class PluginServer:
         self.max_chunk_bytes = max_chunk_bytes
         self.receive_window_bytes = receive_window_bytes
         self.response_buffer_bytes = response_buffer_bytes
+        self.files_root = files_root  # None: send_file() is off
         self.counters = HandlerCounters(max_chunk_bytes=max_chunk_bytes)
         self.health = HealthServicer()
         self.bound_port = 0
@@ -80,12 +84,14 @@ class PluginServer:
                 ("grpc.http2.lookahead_bytes", self.receive_window_bytes),
             ]
         server = grpc.aio.server(options=options)
-        add_serve_http(
-            ServeHTTPServicer(
-                self._handler, self.counters, self.max_chunk_bytes, self.response_buffer_bytes
-            ),
-            server,
+        servicer = ServeHTTPServicer(
+            self._handler,
+            self.counters,
+            self.max_chunk_bytes,
+            self.response_buffer_bytes,
+            self.files_root,
         )
+        add_serve_http(servicer, server)
         stats_grpc.add_PluginStatsServiceServicer_to_server(
             PluginStatsServicer(self.counters), server
         )
@@ -97,11 +103,12 @@ class PluginServer:
         self._server = server
         log.info(
             "plugin runtime listening on %s (max_chunk_bytes=%d, receive_window_bytes=%d, "
-            "response_buffer_bytes=%d, pid=%d)",
+            "response_buffer_bytes=%d, files_root=%s, pid=%d)",
             self.address.grpc_target,
             self.max_chunk_bytes,
             self.receive_window_bytes,
             self.response_buffer_bytes,
+            self.files_root.path if self.files_root else "off",
             os.getpid(),
         )
 
@@ -153,11 +160,17 @@ async def serve(
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE_S,
     receive_window_bytes: int = DEFAULT_RECEIVE_WINDOW_BYTES,
     response_buffer_bytes: int = DEFAULT_RESPONSE_BUFFER_BYTES,
+    files_root: FilesRoot | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT, then stop gracefully."""
     tune_malloc()
     server = PluginServer(
-        handler, listen, max_chunk_bytes, receive_window_bytes, response_buffer_bytes
+        handler,
+        listen,
+        max_chunk_bytes,
+        receive_window_bytes,
+        response_buffer_bytes,
+        files_root=files_root,
     )
     await server.start()
     stop = asyncio.Event()
