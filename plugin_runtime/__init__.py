@@ -8,6 +8,7 @@
 Run it with `python -m plugin_runtime --app mymodule:app --listen unix:/tmp/plugin.sock`.
 """
 
+from plugin_runtime.files import FilesRoot, NotARegularFileError
 from plugin_runtime.headers import Headers, HeadersLockedError
 from plugin_runtime.request import BodyTruncatedError, Request
 from plugin_runtime.response import ResponseClosedError, ResponseWriter
@@ -15,9 +16,11 @@ from plugin_runtime.server import Handler
 
 __all__ = [
     "BodyTruncatedError",
+    "FilesRoot",
     "Handler",
     "Headers",
     "HeadersLockedError",
+    "NotARegularFileError",
     "Request",
     "ResponseClosedError",
     "ResponseWriter",

@@ -1,6 +1,9 @@
 """ASGI in both directions.
 
 - `asgi_handler(asgi_app)`: serve any ASGI 3 app (Starlette, FastAPI, ...) as the plugin.
+  With a files root it offers the `http.response.pathsend` extension, answered with
+  ResponseWriter.send_file (offloaded to the host when it can), so Starlette's
+  FileResponse hands its file over instead of streaming it through the plugin.
 - `asgi_app(handler)`: serve a plugin handler with an ASGI server (uvicorn), so the
   same handler code can be measured without the gRPC bridge ("Python direct").
 
@@ -13,13 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import quote, unquote
 
 from plugin_runtime._proto import hooks_http_pb2 as pb
+from plugin_runtime.files import FilesRoot, open_file, stream_file
+from plugin_runtime.outbox import DEFAULT_MAX_CHUNK_BYTES
 from plugin_runtime.request import Request
-from plugin_runtime.response import DEFAULT_MAX_CHUNK_BYTES, ResponseWriter
+from plugin_runtime.response import ResponseWriter
 from plugin_runtime.wire import RequestMessage, ResponseMessage
 
 Scope = MutableMapping[str, Any]
@@ -28,6 +34,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Handler = Callable[[Request, ResponseWriter], Awaitable[None]]
+
+PATHSEND = "http.response.pathsend"
 
 
 def _split_host_port(address: str) -> tuple[str, int] | None:
@@ -63,6 +71,8 @@ def asgi_handler(app: ASGIApp) -> Handler:
             "server": _split_host_port(request.host),
             "state": {},
         }
+        if response.files_root is not None:
+            scope["extensions"] = {PATHSEND: {}}
         chunks = aiter(request.body)
         body_done = False
         response_done = asyncio.Event()
@@ -78,31 +88,37 @@ def asgi_handler(app: ASGIApp) -> Handler:
             await response_done.wait()  # after the body: "disconnect" once the response ended
             return {"type": "http.disconnect"}
 
-        started = False
+        status: int | None = None  # from http.response.start; committed with the body
 
         async def send(message: Message) -> None:
-            nonlocal started
+            nonlocal status
             kind = message["type"]
             if kind == "http.response.start":
-                if started:
+                if status is not None:
                     raise RuntimeError("ASGI app sent http.response.start twice")
-                started = True
+                status = message["status"]
                 for key, value in message.get("headers", ()):
                     response.headers.add(key.decode("latin-1"), value.decode("latin-1"))
-                response.write_header(message["status"])
-            elif kind == "http.response.body":
-                if not started:
-                    raise RuntimeError("ASGI app sent http.response.body before start")
+                return
+            if status is None:
+                raise RuntimeError(f"ASGI app sent {kind} before http.response.start")
+            if kind == "http.response.body":
+                if not response.committed:
+                    response.write_header(status)
                 body = message.get("body", b"")
                 if body:
                     await response.write(body)
                 if message.get("more_body", False):
                     await response.flush()  # an ASGI body event is meant to go out now
-                else:
-                    await response.close()
-                    response_done.set()
+                    return
+                await response.close()
+            elif kind == PATHSEND:
+                if response.committed:
+                    raise RuntimeError("ASGI app sent http.response.pathsend after body")
+                await _send_path(response, message["path"], status)
             else:
                 raise RuntimeError(f"ASGI message {kind!r} is not supported by the plugin bridge")
+            response_done.set()
 
         try:
             await app(scope, receive, send)
@@ -115,8 +131,24 @@ def asgi_handler(app: ASGIApp) -> Handler:
     return handler
 
 
-def asgi_app(handler: Handler, max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES) -> ASGIApp:
-    """An ASGI 3 app that runs the plugin `handler` (e.g. `uvicorn module:asgi`)."""
+async def _send_path(response: ResponseWriter, path: str, status: int) -> None:
+    """pathsend: a file under the files root goes by send_file (offloaded when the
+    host can); any other file, or another status, the plugin streams itself."""
+    root = response.files_root
+    if status == 200 and root is not None and os.path.isabs(path) and root.contains(path):
+        await response.send_file(path)
+    else:
+        await stream_file(response, await open_file(path), status=status)
+
+
+def asgi_app(
+    handler: Handler,
+    max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
+    files_root: FilesRoot | str | None = None,
+) -> ASGIApp:
+    """An ASGI 3 app that runs the plugin `handler` (e.g. `uvicorn module:asgi`).
+    With `files_root`, send_file() streams files from it (there is no host to offload to)."""
+    root = FilesRoot(files_root) if isinstance(files_root, str) else files_root
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -124,7 +156,7 @@ def asgi_app(handler: Handler, max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES) -
             return
         if scope["type"] != "http":
             raise RuntimeError(f"plugin handlers serve HTTP only, not {scope['type']!r}")
-        await _serve_http(handler, max_chunk_bytes, scope, receive, send)
+        await _serve_http(handler, max_chunk_bytes, root, scope, receive, send)
 
     return app
 
@@ -175,7 +207,12 @@ def _request_init(scope: Scope) -> pb.ServeHTTPRequestInit:
 
 
 async def _serve_http(
-    handler: Handler, max_chunk_bytes: int, scope: Scope, receive: Receive, send: Send
+    handler: Handler,
+    max_chunk_bytes: int,
+    files_root: FilesRoot | None,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
 ) -> None:
     # One pump reads ASGI events into a one-slot queue: the handler pulls body from it
     # (at most one message read ahead), and the pump sees http.disconnect while the
@@ -232,7 +269,7 @@ async def _serve_http(
 
     async def run_handler() -> None:
         request = Request(_request_init(scope), receive_message)
-        response = ResponseWriter(send_message, max_chunk_bytes)
+        response = ResponseWriter(send_message, max_chunk_bytes, files_root=files_root)
         await handler(request, response)
         await response.close()  # a handler may return without close()
 

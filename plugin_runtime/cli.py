@@ -12,16 +12,12 @@ from collections.abc import Callable, Sequence
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from plugin_runtime.files import FilesRoot, FilesRootError
+from plugin_runtime.listen import ListenAddressError, parse_listen
 from plugin_runtime.loader import INTERFACES, AppLoadError, load_app
 from plugin_runtime.loop import LOOPS, LoopUnavailableError, choose_loop
-from plugin_runtime.response import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_RESPONSE_BUFFER_BYTES
-from plugin_runtime.server import (
-    DEFAULT_RECEIVE_WINDOW_BYTES,
-    DEFAULT_SHUTDOWN_GRACE_S,
-    ListenAddressError,
-    parse_listen,
-    serve,
-)
+from plugin_runtime.outbox import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_RESPONSE_BUFFER_BYTES
+from plugin_runtime.server import DEFAULT_RECEIVE_WINDOW_BYTES, DEFAULT_SHUTDOWN_GRACE_S, serve
 
 log = logging.getLogger("plugin_runtime")
 EXIT_USAGE = 2
@@ -93,6 +89,12 @@ def _serve_parser() -> argparse.ArgumentParser:
         "their turn (env PLUGIN_RESPONSE_BUFFER_BYTES; default %(default)s)",
     )
     parser.add_argument(
+        "--files-root",
+        default=env.get("PLUGIN_FILES_ROOT", ""),
+        help="directory the plugin hands files from (response.send_file: offloaded to a "
+        "host that offers it, else streamed); empty = off (env PLUGIN_FILES_ROOT)",
+    )
+    parser.add_argument(
         "--loop",
         default=env.get("PLUGIN_LOOP", "auto"),
         choices=LOOPS,
@@ -153,9 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--app and --listen are required (or PLUGIN_APP / PLUGIN_LISTEN)")
     try:
         parse_listen(args.listen)
+        files_root = FilesRoot(args.files_root) if args.files_root else None
         handler, interface = load_app(args.app, args.interface)
         loop_name, loop_factory = choose_loop(args.loop)
-    except (AppLoadError, ListenAddressError, LoopUnavailableError) as exc:
+    except (AppLoadError, FilesRootError, ListenAddressError, LoopUnavailableError) as exc:
         print(f"plugin_runtime: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     log.info("serving --app %s (interface=%s, loop=%s)", args.app, interface, loop_name)
@@ -169,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     args.shutdown_grace,
                     args.receive_window_bytes,
                     args.response_buffer_bytes,
+                    files_root,
                 )
             )
     except ListenAddressError as exc:

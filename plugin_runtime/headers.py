@@ -33,7 +33,8 @@ class Headers:
             self.add(key, value)
 
     @classmethod
-    def _from_proto(cls, headers: Iterable[pb.HTTPHeader]) -> Headers:
+    def from_proto(cls, headers: Iterable[pb.HTTPHeader]) -> Headers:
+        """Headers as they came off the wire (repeated HTTPHeader), names merged."""
         result = cls()
         entries = result._entries
         for header in headers:
@@ -46,13 +47,14 @@ class Headers:
                 entry[1].extend(header.values)
         return result
 
-    def _add_to(self, repeated: Any) -> None:
+    def add_to_proto(self, repeated: Any) -> None:
         """Append every header to a repeated HTTPHeader field of a message (built in
         place: half the cost of building separate messages and copying them in)."""
         for key, values in self._entries.values():
             repeated.add(key=key, values=values)
 
-    def _lock(self, reason: str) -> None:
+    def lock(self, reason: str) -> None:
+        """Refuse every change from now on; `reason` is what HeadersLockedError says."""
         self._locked_reason = reason
 
     @property

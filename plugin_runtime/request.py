@@ -68,7 +68,9 @@ class Request:
         self._pending_first: bytes = b""  # body riding on the first message
 
     @classmethod
-    def _from_first_message(cls, first: RequestMessage, receive: ReceiveMessage) -> Request:
+    def from_first_message(cls, first: RequestMessage, receive: ReceiveMessage) -> Request:
+        """The request a stream's first message opens (its init, and any body riding
+        on it); ProtocolError when it has no init."""
         if first.init is None:
             raise ProtocolError("first ServeHTTPRequest message has no init")
         request = cls(first.init, receive)
@@ -80,8 +82,8 @@ class Request:
     def headers(self) -> Headers:
         """The request headers (case-insensitive, multi-value, read-only)."""
         if self._headers is None:
-            headers = Headers._from_proto(self._wire_headers)
-            headers._lock("request headers are read-only")
+            headers = Headers.from_proto(self._wire_headers)
+            headers.lock("request headers are read-only")
             self._headers = headers
         return self._headers
 

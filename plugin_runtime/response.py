@@ -3,85 +3,27 @@
     open (headers mutable) --write_header / first write, flush, close--> committed
     committed --close()--> closed (body_complete sent; nothing may follow)
 
-Messages go out through `send`, which only returns when the stream can take
-more (grpc.aio's `context.write` awaits HTTP/2 flow control), so a slow client
-slows the handler's `await write()` down instead of growing a buffer here.
-
-Batching: the writer keeps at most one held body (`_held`, the next message's
-bytes; the caller's own `bytes` object when a write is exactly one chunk) plus a
-partial chunk (`_partial`, < max_chunk_bytes) before sending, so small writes
-leave as full-size messages and a following flush()/close() rides on the last
-data message instead of costing a message of its own. The protobuf message is
-only built inside a send slot of the plugin-wide `ResponseBufferBudget`, so
-responses waiting for their turn hold no message copies. Like Go's buffered
-http.ResponseWriter, bytes reach the client on the next full chunk, flush() or
-close(): call flush() when the client must see them now (SSE, echo).
+The writer decides what the response is; its Outbox (plugin_runtime/outbox.py)
+decides when each message leaves: small writes are batched into full-size
+messages and a flush()/close() rides on the last data message. Like Go's
+buffered http.ResponseWriter, bytes reach the client on the next full chunk,
+flush() or close(): call flush() when the client must see them now (SSE, echo).
+Sends wait while the stream is back-pressured, so a slow client slows the
+handler's `await write()` down instead of growing a buffer here.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+import os
+from collections.abc import AsyncIterable, Iterable
 
 from plugin_runtime._proto import hooks_http_pb2 as pb
+from plugin_runtime.files import SENDFILE_HEADER, FilesRoot, content_type_of, stream_file
 from plugin_runtime.headers import Headers
+from plugin_runtime.outbox import DEFAULT_MAX_CHUNK_BYTES, Outbox, ResponseBufferBudget, SendMessage
 from plugin_runtime.wire import ResponseMessage
 
-SendMessage = Callable[[ResponseMessage], Awaitable[None]]
-
-# Upstream Mattermost uses 64 KiB; grpc.aio's cost is per message (~100-170 us),
-# so 1 MiB messages are what reach >= 800 MB/s at < 1 CPU s/GiB
-# (docs/performance.md). The CLI's --max-chunk-bytes overrides it.
-DEFAULT_MAX_CHUNK_BYTES = 1024 * 1024
-# Plugin-wide memory for response messages in flight, shared by the active handlers.
-DEFAULT_RESPONSE_BUFFER_BYTES = 16 * 1024 * 1024
-# A message being sent exists about this many times over: the protobuf message,
-# its serialized bytes and C-core's copy until HTTP/2 flow control lets it go
-# (docs/performance.md).
-COPIES_IN_FLIGHT = 3
 _INT32_MAX = 2**31 - 1
-
-
-class ResponseBufferBudget:
-    """Caps how many responses send at once, so message memory does not grow with them.
-
-    Every message is full size (max_chunk_bytes: grpc.aio's cost is per message),
-    and a response holds one of budget / (COPIES_IN_FLIGHT x max_chunk_bytes)
-    send slots (at least one) from building its message until grpc.aio accepted
-    it. Responses beyond that wait for a slot in FIFO order, holding only the
-    bytes the handler already wrote (a reference, no copy), so their handlers
-    wait in `await write()` and the stream's backpressure does the rest.
-    """
-
-    def __init__(
-        self,
-        max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
-        budget_bytes: int = DEFAULT_RESPONSE_BUFFER_BYTES,
-    ) -> None:
-        self.max_chunk_bytes = max_chunk_bytes
-        self.budget_bytes = budget_bytes
-        self.slots = max(1, budget_bytes // (COPIES_IN_FLIGHT * max_chunk_bytes))
-        self._semaphore = asyncio.Semaphore(self.slots)
-        self.waiting = 0  # responses waiting for a slot now
-
-    @property
-    def sending(self) -> int:
-        """Slots in use now."""
-        return self.slots - self._semaphore._value  # asyncio has no public reading
-
-    # acquire()/release() rather than an async context manager: this runs for every
-    # message, and the generator behind @asynccontextmanager cost ~2 % of a small
-    # request's CPU (docs/performance.md).
-    async def acquire(self) -> None:
-        """Wait for a send slot (FIFO)."""
-        self.waiting += 1
-        try:
-            await self._semaphore.acquire()
-        finally:
-            self.waiting -= 1
-
-    def release(self) -> None:
-        self._semaphore.release()
 
 
 class ResponseClosedError(RuntimeError):
@@ -93,25 +35,34 @@ class ResponseWriter:
 
     def __init__(
         self,
-        send: SendMessage,
-        max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
+        send: SendMessage | Outbox,
+        max_chunk_bytes: int | None = None,
         budget: ResponseBufferBudget | None = None,
+        *,
+        files_root: FilesRoot | None = None,
+        offload: bool = False,
     ) -> None:
-        if max_chunk_bytes < 1:
-            raise ValueError(f"max_chunk_bytes must be >= 1, got {max_chunk_bytes}")
+        """`send` is where the messages go: a coroutine function that sends one, or
+        an Outbox the caller keeps (the runtime's, which holds the last message
+        back). max_chunk_bytes (default 1 MiB) and budget configure the outbox built
+        around a function; an Outbox has its own. files_root is where send_file()
+        names files; offload says the host serves X-Sendfile answers itself."""
+        if isinstance(send, Outbox):
+            if max_chunk_bytes is not None or budget is not None:
+                raise ValueError("max_chunk_bytes and budget belong to the Outbox given")
+            self._outbox = send
+        else:
+            chunk = DEFAULT_MAX_CHUNK_BYTES if max_chunk_bytes is None else max_chunk_bytes
+            self._outbox = Outbox(send, chunk, budget)
         self.headers = Headers()
-        self.max_chunk_bytes = max_chunk_bytes
-        # Without a shared budget (tests, the uvicorn adapter) every message may be full size.
-        self._budget = budget
+        self.max_chunk_bytes = self._outbox.max_chunk_bytes
         self.bytes_written = 0
-        self._send_message = send
         self._status = 200
         self._committed = False  # status and headers are final
-        self._init_sent = False
         self._closed = False
-        self._held: bytes | None = None  # the next message's body, not yet a message
-        self._partial = bytearray()
         self._raw = False  # send_raw() took the stream over
+        self._files_root = files_root
+        self._offload = offload and files_root is not None
 
     @property
     def committed(self) -> bool:
@@ -121,6 +72,11 @@ class ResponseWriter:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def files_root(self) -> FilesRoot | None:
+        """The plugin's files root (--files-root), or None when it has none."""
+        return self._files_root
 
     @property
     def status(self) -> int:
@@ -156,102 +112,69 @@ class ResponseWriter:
         # Invariant 1: status defaults to 200 when the first write commits.
         if not self._committed:
             self._committed = True
-            self.headers._lock(f"response already committed with status {self._status}")
+            self.headers.lock(f"response already committed with status {self._status}")
+            self._outbox.start(self._status, self.headers)
 
     def _check_open(self, operation: str) -> None:
         if self._closed:
             raise ResponseClosedError(f"{operation}() after close(): the response is complete")
 
-    async def _send(
-        self, body: bytes | None, *, flush: bool = False, complete: bool = False
-    ) -> None:
-        """Build one message and send it, inside a send slot when there is a budget."""
-        budget = self._budget
-        if budget is None:
-            await self._send_message(self._message(body, flush, complete))
-            return
-        await budget.acquire()
-        try:
-            await self._send_message(self._message(body, flush, complete))
-        finally:
-            budget.release()
-
-    def _message(self, body: bytes | None, flush: bool, complete: bool) -> ResponseMessage:
-        message = ResponseMessage(body_chunk=body or b"", flush=flush, body_complete=complete)
-        # Invariant 1: exactly one response-init, on the first message of the stream.
-        if not self._init_sent:
-            self._init_sent = True
-            message.init = pb.ServeHTTPResponseInit(status_code=self._status)
-            self.headers._add_to(message.init.headers)
-        return message
-
-    async def _hold(self, payload: bytes | memoryview) -> None:
-        """Make `payload` the held body, sending the previously held one first."""
-        if self._held is not None:
-            held, self._held = self._held, None
-            await self._send(held)
-        self._held = payload if type(payload) is bytes else bytes(payload)
-
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append `data` to the body; waits while the stream is back-pressured."""
         self._check_open("write")
-        if isinstance(data, str):
-            raise TypeError("write() takes bytes, not str: encode it first")
-        view = memoryview(data)
-        if view.itemsize != 1 or view.ndim != 1:
-            view = view.cast("B")
+        if type(data) is not bytes:
+            if isinstance(data, str):
+                raise TypeError("write() takes bytes, not str: encode it first")
+            data = memoryview(data)
+            if data.itemsize != 1 or data.ndim != 1:
+                data = data.cast("B")
         self._commit()
-        size = len(view)
-        self.bytes_written += size
-        limit = self._chunk_limit()
-        if self._partial:
-            # max(0, ...): the limit may have shrunk below what is buffered already.
-            room = max(0, limit - len(self._partial))
-            self._partial += view[:room]
-            view = view[room:]
-            if len(self._partial) < limit:
-                return
-            payload = bytes(self._partial)
-            self._partial.clear()
-            await self._hold(payload)
-        if type(data) is bytes and size == limit and len(view) == size:
-            await self._hold(data)  # exactly one chunk of immutable bytes: no copy here
-            return
-        # Chunks are at most max_chunk_bytes (the host accepts any size up to the gRPC limit).
-        while len(view) >= limit:
-            await self._hold(view[:limit])
-            view = view[limit:]
-        if view:
-            self._partial += view
-
-    def _chunk_limit(self) -> int:
-        return self.max_chunk_bytes
-
-    async def _release(self) -> bytes | None:
-        """The body that carries flush/body_complete: the held one, or None (empty)."""
-        self._commit()
-        if self._partial:
-            payload = bytes(self._partial)
-            self._partial.clear()
-            await self._hold(payload)
-        body, self._held = self._held, None
-        return body
+        self.bytes_written += len(data)
+        await self._outbox.write(data)
 
     async def flush(self) -> None:
         """Send everything written so far and ask the host to flush it to the client."""
         self._check_open("flush")
-        body = await self._release()
-        # Invariant 4: flush is a best-effort flag on the message carrying the last bytes.
-        await self._send(body, flush=True)
+        self._commit()
+        await self._outbox.flush()
 
     async def close(self) -> None:
         """Send the rest of the body and body_complete. A second close() does nothing."""
         if self._closed:
             return
-        body = await self._release()
+        self._commit()
         # Invariant 5: body_complete ends the response; _check_open refuses anything after.
         self._closed = True
-        await self._send(body, complete=True)
+        await self._outbox.close()
+
+    async def send_file(self, path: str | os.PathLike[str], *, status: int = 200) -> None:
+        """Answer with the file `path` names and complete the response.
+
+        `path` is relative to the files root, or absolute under it; anything else is
+        a ValueError, before anything is sent (plugin_runtime/files.py: the rules).
+        Content-Type is the handler's, or guessed from the name. When the host
+        offered offload, the answer is status 200, the headers and `X-Sendfile:
+        NAME` and no body: the host serves the file (ranges, validators, HEAD).
+        Otherwise, or for a status other than 200, the plugin streams the file:
+        FileNotFoundError / PermissionError before anything is sent when it cannot
+        be opened, and a failed response when it shrinks while being sent.
+        """
+        root = self._files_root
+        if root is None:
+            raise RuntimeError(
+                "send_file() needs a files root: start the runtime with --files-root DIR "
+                "(env PLUGIN_FILES_ROOT)"
+            )
+        name = root.relative(path)
+        if self._committed:
+            raise RuntimeError(f"send_file({name!r}) after the response was committed")
+        if not (self._offload and status == 200):
+            await stream_file(self, await root.open(name), status=status)
+            return
+        if "Content-Type" not in self.headers:
+            self.headers["Content-Type"] = content_type_of(name)
+        self.headers[SENDFILE_HEADER] = name
+        await self.close()
 
     async def send_raw(self, message: pb.ServeHTTPResponse) -> None:
         """Send `message` to the host exactly as given, past every check of this writer.
@@ -265,10 +188,9 @@ class ResponseWriter:
         if not self._raw:
             if self._committed:
                 raise RuntimeError("send_raw() after the response was started through the SDK")
-            self._raw = True
-            self._commit()
-            self._init_sent = self._closed = True
-        await self._send_message(ResponseMessage.from_proto(message))
+            self._raw = self._committed = self._closed = True
+            self.headers.lock("send_raw() took the response over")
+        await self._outbox.send_raw(ResponseMessage.from_proto(message))
 
     async def write_from(self, chunks: AsyncIterable[bytes] | Iterable[bytes]) -> None:
         """write() every chunk of an (async) iterable, in order."""

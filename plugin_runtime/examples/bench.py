@@ -1,7 +1,8 @@
 """The `bench` demo plugin: one route per behaviour the bridge must get right.
 
-    python -m plugin_runtime --app plugin_runtime.examples.bench:app --listen unix:/tmp/p.sock
-    uvicorn plugin_runtime.examples.bench:asgi    # same handler served directly ("Python direct")
+    python -m plugin_runtime --app plugin_runtime.examples.bench:app --listen unix:/tmp/p.sock \
+        [--files-root DIR]
+    PLUGIN_FILES_ROOT=DIR uvicorn plugin_runtime.examples.bench:asgi  # served directly
 
 Routes (paths as the plugin sees them; the host strips /plugins/bench):
     GET  /download?size=N&chunk=C  N bytes, byte i = i % 256, written C bytes per write
@@ -13,6 +14,13 @@ Routes (paths as the plugin sees them; the host strips /plugins/bench):
     GET  /headers                  two Set-Cookie, two X-Multi; body = request headers as JSON
     GET  /fail?after=N             raises after writing N bytes (N=0: before response-init)
     GET  /hang                     never answers until cancelled
+    GET  /file?path=REL&chunk=C[&offload=1]  the file REL of the files root: streamed by
+                                   the plugin, C bytes per read (each a fresh object, read
+                                   off the event loop); offload=1: response.send_file(REL),
+                                   which the host serves itself when it offers offload.
+                                   REL must stay inside the root: an absolute path or `..`
+                                   is 403, a link out of the root 403, missing 404 (JSON,
+                                   with a log line)
 """
 
 from __future__ import annotations
@@ -20,13 +28,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
+import os
 from collections.abc import Awaitable, Callable
 
 from plugin_runtime import Request, ResponseWriter
 from plugin_runtime.asgi import asgi_app
 from plugin_runtime.examples.pattern import pattern_block, pattern_chunks
+from plugin_runtime.files import stream_file
 
 MAX_DOWNLOAD_CHUNK = 16 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 class BadRequest(ValueError):
@@ -131,6 +144,37 @@ async def hang(request: Request, response: ResponseWriter) -> None:
     await asyncio.Event().wait()  # until the host cancels the stream
 
 
+async def file(request: Request, response: ResponseWriter) -> None:
+    name = request.query.get("path", [""])[-1]
+    chunk = _int_param(request, "chunk", response.max_chunk_bytes, 1, MAX_DOWNLOAD_CHUNK)
+    offload = request.query.get("offload", [""])[-1] == "1"
+    root = response.files_root
+    if root is None:
+        await _refuse(response, 404, name, "the plugin has no files root (--files-root)")
+        return
+    if not name:
+        raise BadRequest("query parameter path is required")
+    if name.startswith("/") or ".." in name.split("/"):
+        await _refuse(response, 403, name, "path must be relative and stay inside the files root")
+        return
+    try:
+        if offload:
+            await response.send_file(name)
+        else:
+            await stream_file(response, await root.open(name), chunk_bytes=chunk)
+    except (FileNotFoundError, PermissionError, ValueError) as exc:
+        if response.committed:
+            raise  # mid-body: the stream must fail, never look complete
+        status = 404 if isinstance(exc, FileNotFoundError) else 403
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        await _refuse(response, status, name, reason)
+
+
+async def _refuse(response: ResponseWriter, status_code: int, name: str, reason: str) -> None:
+    log.warning("GET /file?path=%r refused with %d: %s", name, status_code, reason)
+    await _json(response, {"error": reason, "path": name}, status_code)
+
+
 async def _json(response: ResponseWriter, payload: object, status_code: int = 200) -> None:
     body = json.dumps(payload).encode()
     response.headers["Content-Type"] = "application/json"
@@ -150,6 +194,7 @@ ROUTES: dict[str, Callable[[Request, ResponseWriter], Awaitable[None]]] = {
     "/headers": headers,
     "/fail": fail,
     "/hang": hang,
+    "/file": file,
 }
 
 
@@ -166,4 +211,4 @@ async def app(request: Request, response: ResponseWriter) -> None:
         await _json(response, {"error": str(exc)}, 400)
 
 
-asgi = asgi_app(app)
+asgi = asgi_app(app, files_root=os.environ.get("PLUGIN_FILES_ROOT") or None)

@@ -11,7 +11,8 @@ aborted transfer (after it), with a log line naming the plugin and the reason.
 
 GET /{case}; cases are the keys of CASES (e.g. /header-crlf-value, /second-init).
 `?size=N` sets the body size of /oversize (default 256 KiB, above a host run with
---max-message-bytes=65536).
+--max-message-bytes=65536). `?name=REL` names the file of /sendfile (X-Sendfile
+whether or not the host offers offload) and /sendfile-with-body (a body beside it).
 """
 
 from __future__ import annotations
@@ -51,6 +52,14 @@ def _chunk(data: bytes, **flags: bool) -> pb.ServeHTTPResponse:
     return pb.ServeHTTPResponse(body_chunk=data, **flags)
 
 
+def _sendfile(body: bytes) -> Callable[[Request], Messages]:
+    def build(request: Request) -> Messages:
+        name = request.query.get("name", ["file.bin"])[0]
+        return [_init(200, **{"X-Sendfile": name}), _chunk(body, body_complete=True)]
+
+    return build
+
+
 def _oversize(request: Request) -> Messages:
     size = int(request.query.get("size", ["262144"])[0])
     return [_chunk(b"o" * size, body_complete=True)]
@@ -72,6 +81,8 @@ CASES: dict[str, Callable[[Request], Messages]] = {
     "after-complete": lambda _: [_init(200), _chunk(b"a", body_complete=True), _chunk(b"late")],
     "no-complete": lambda _: [_init(200), _chunk(b"partial", flush=True)],
     "oversize": _oversize,
+    "sendfile": _sendfile(b""),
+    "sendfile-with-body": _sendfile(b"bytes beside the file"),
 }
 COMMITS_FIRST = {"second-init", "after-complete", "no-complete"}
 

@@ -17,18 +17,23 @@ Routes (under /plugins/{id} through the host):
 - POST /upload                       request.stream() hashed: {"bytes", "sha256", "chunks"}
 - POST /echo                         each received chunk sent straight back (full duplex)
 - GET  /forever                      one line, then waits until cancelled
+- GET  /files/{path}                 Starlette's StaticFiles over PLUGIN_FILES_ROOT (when set):
+                                     its FileResponse uses http.response.pathsend, which the
+                                     runtime offers with a files root, so the host serves it
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from plugin_runtime.asgi import asgi_handler
 from plugin_runtime.examples.pattern import pattern_chunks
@@ -97,14 +102,17 @@ async def forever(request: Request) -> Response:
     return StreamingResponse(first_then_wait(), media_type="text/plain")
 
 
-app = Starlette(
-    routes=[
-        Route("/ticks", ticks),
-        Route("/download", download),
-        Route("/upload", upload, methods=["POST"]),
-        Route("/echo", echo, methods=["POST"]),
-        Route("/forever", forever),
-    ]
-)
+routes: list[BaseRoute] = [
+    Route("/ticks", ticks),
+    Route("/download", download),
+    Route("/upload", upload, methods=["POST"]),
+    Route("/echo", echo, methods=["POST"]),
+    Route("/forever", forever),
+]
+# The runtime's --files-root comes from the same variable when it is set there.
+if files_root := os.environ.get("PLUGIN_FILES_ROOT"):
+    routes.append(Mount("/files", StaticFiles(directory=files_root)))
+
+app = Starlette(routes=routes)
 
 plugin = asgi_handler(app)

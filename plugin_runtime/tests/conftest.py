@@ -12,6 +12,7 @@ import pytest
 
 from plugin_runtime._proto import hooks_http_pb2 as pb
 from plugin_runtime._proto import hooks_http_pb2_grpc as hooks_grpc
+from plugin_runtime.files import FilesRoot
 from plugin_runtime.request import Request
 from plugin_runtime.response import ResponseWriter
 from plugin_runtime.server import Handler, PluginServer
@@ -44,9 +45,12 @@ class RecordingStream:
         return b"".join(m.body_chunk for m in self.messages)
 
 
-def writer_with_stream(max_chunk_bytes: int = 8) -> tuple[ResponseWriter, RecordingStream]:
+def writer_with_stream(
+    max_chunk_bytes: int = 8, files_root: FilesRoot | None = None, offload: bool = False
+) -> tuple[ResponseWriter, RecordingStream]:
     stream = RecordingStream()
-    return ResponseWriter(stream.send, max_chunk_bytes), stream
+    writer = ResponseWriter(stream.send, max_chunk_bytes, files_root=files_root, offload=offload)
+    return writer, stream
 
 
 def request_from(
@@ -85,10 +89,19 @@ class PluginClient:
         self.stub = hooks_grpc.PluginHooksStub(channel)
 
     def call(
-        self, url: str, body: Sequence[bytes] = (), method: str = "GET"
+        self,
+        url: str,
+        body: Sequence[bytes] = (),
+        method: str = "GET",
+        headers: Sequence[tuple[str, str]] = (),
     ) -> grpc.aio.StreamStreamCall:
         async def requests() -> AsyncIterator[pb.ServeHTTPRequest]:
-            init = pb.ServeHTTPRequestInit(method=method, url=url, content_length=-1)
+            init = pb.ServeHTTPRequestInit(
+                method=method,
+                url=url,
+                content_length=-1,
+                headers=[pb.HTTPHeader(key=k, values=[v]) for k, v in headers],
+            )
             yield pb.ServeHTTPRequest(init=init, body_complete=not body)
             for chunk in body:
                 yield pb.ServeHTTPRequest(body_chunk=chunk)
@@ -98,9 +111,13 @@ class PluginClient:
         return self.stub.ServeHTTP(requests())
 
     async def fetch(
-        self, url: str, body: Sequence[bytes] = (), method: str = "GET"
+        self,
+        url: str,
+        body: Sequence[bytes] = (),
+        method: str = "GET",
+        headers: Sequence[tuple[str, str]] = (),
     ) -> tuple[pb.ServeHTTPResponseInit, bytes, list[pb.ServeHTTPResponse]]:
-        messages = [m async for m in self.call(url, body, method)]
+        messages = [m async for m in self.call(url, body, method, headers)]
         return messages[0].init, b"".join(m.body_chunk for m in messages), messages
 
 
@@ -108,9 +125,11 @@ class PluginClient:
 async def plugin_factory(tmp_path: Path) -> AsyncIterator[object]:
     started: list[tuple[PluginServer, grpc.aio.Channel]] = []
 
-    async def start(handler: Handler, max_chunk_bytes: int = 65536) -> PluginClient:
+    async def start(
+        handler: Handler, max_chunk_bytes: int = 65536, files_root: FilesRoot | None = None
+    ) -> PluginClient:
         sock = tmp_path / f"plugin{len(started)}.sock"
-        server = PluginServer(handler, f"unix:{sock}", max_chunk_bytes)
+        server = PluginServer(handler, f"unix:{sock}", max_chunk_bytes, files_root=files_root)
         await server.start()
         channel = grpc.aio.insecure_channel(f"unix:{sock}")
         started.append((server, channel))

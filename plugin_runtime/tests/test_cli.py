@@ -59,6 +59,23 @@ def test_missing_flags_and_bad_chunk_size(capsys: pytest.CaptureFixture[str]) ->
     assert "must be >= 1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("from_env", [False, True])
+def test_files_root_must_be_an_existing_directory(
+    from_env: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    absent = str(tmp_path / "absent")
+    args = ["--app", APP, "--listen", f"unix:{tmp_path}/p.sock"]
+    if from_env:
+        monkeypatch.setenv("PLUGIN_FILES_ROOT", absent)
+    else:
+        args += ["--files-root", absent]
+    assert main(args) == 2
+    assert f"--files-root {absent!r}: not an existing directory" in capsys.readouterr().err
+
+
 def test_health_of_nothing_listening_fails(tmp_path: Path) -> None:
     assert main(["health", f"unix:{tmp_path}/absent.sock", "--timeout", "0.5"]) == 1
 

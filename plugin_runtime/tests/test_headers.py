@@ -9,7 +9,7 @@ from plugin_runtime.headers import Headers
 
 
 def test_from_proto_merges_names_case_insensitively_keeping_order() -> None:
-    headers = Headers._from_proto(
+    headers = Headers.from_proto(
         [
             pb.HTTPHeader(key="X-Trace", values=["a"]),
             pb.HTTPHeader(key="Accept", values=["text/html", "*/*"]),
@@ -39,7 +39,7 @@ def test_headers_go_onto_the_wire_in_order_with_every_value() -> None:
     headers = Headers([("Set-Cookie", "a=1"), ("Content-Type", "text/plain")])
     headers.add("set-cookie", "b=2")
     message = pb.ServeHTTPResponse()
-    headers._add_to(message.init.headers)
+    headers.add_to_proto(message.init.headers)
     assert [(h.key, list(h.values)) for h in message.init.headers] == [
         ("Set-Cookie", ["a=1", "b=2"]),
         ("Content-Type", ["text/plain"]),

@@ -65,10 +65,10 @@ async def test_body_on_the_first_message_and_second_init_is_a_protocol_error() -
         init=pb.ServeHTTPRequestInit(method="PUT", url="/u", content_length=3),
         body_chunk=b"xyz",
     )
-    request = Request._from_first_message(first, receive)
+    request = Request.from_first_message(first, receive)
     assert request.content_length == 3
     assert await request.read(3) == b"xyz"
     with pytest.raises(ProtocolError, match="twice"):
         await request.read(1)
     with pytest.raises(ProtocolError, match="no init"):
-        Request._from_first_message(RequestMessage(body_chunk=b"x"), receive)
+        Request.from_first_message(RequestMessage(body_chunk=b"x"), receive)

@@ -11,12 +11,8 @@ from hypothesis import strategies as st
 
 from plugin_runtime._proto import hooks_http_pb2 as pb
 from plugin_runtime.headers import HeadersLockedError
-from plugin_runtime.response import (
-    COPIES_IN_FLIGHT,
-    ResponseBufferBudget,
-    ResponseClosedError,
-    ResponseWriter,
-)
+from plugin_runtime.outbox import COPIES_IN_FLIGHT, ResponseBufferBudget
+from plugin_runtime.response import ResponseClosedError, ResponseWriter
 from plugin_runtime.wire import ResponseMessage
 
 from .conftest import RecordingStream, writer_with_stream

@@ -1,4 +1,4 @@
-"""The message that ends a response leaves with the RPC's status (ResponseStream):
+"""The message that ends a response leaves with the RPC's status (the Outbox's hold_last):
 the client sees the same messages as before, handlers that go on working after
 close() do not hold their response back, and failures still end the stream."""
 

@@ -43,6 +43,9 @@ REASONS = {
     "after-complete": "message after body_complete",
     "no-complete": "without body_complete",
     "oversize": "larger than max-message-bytes",
+    # This host has no files root (tests/e2e/test_file_offload.py has one).
+    "sendfile": "X-Sendfile while file offload is off",
+    "sendfile-with-body": "X-Sendfile while file offload is off",
 }
 
 
