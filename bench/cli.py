@@ -31,7 +31,7 @@ from bench.results import Summary, SummaryError, load_summary
 from bench.results.capacity import CapacityRun
 from bench.results.run import RunSummary
 from bench.runner.flags import add_target_flags, check_target_flags, name_list, service_options
-from bench.runner.rounds import ABPlan, execute_ab
+from bench.runner.rounds import ABPlan, NoTargetsError, execute_ab
 from bench.runner.run import RunPlan, execute, new_run_dir
 from bench.runner.services import Variant
 from bench.runner.stack import StackError
@@ -177,7 +177,11 @@ def cmd_ab(args: argparse.Namespace, kind: str | None = None) -> int:
         file_sizes=(args.size,) if kind == "file" else (),
         sample_interval_s=args.sample_interval,
     )
-    execute_ab(plan)
+    try:
+        execute_ab(plan)
+    except NoTargetsError as exc:
+        print(f"bench {args.command}: {exc}", file=sys.stderr)
+        return 2
     print((plan.run_dir / "summary.md").read_text())
     print(f"results written to {plan.run_dir}")
     return 0

@@ -200,6 +200,19 @@ def ab_markdown(run: ABRun) -> str:
     return "\n".join([*lines, *(["", *specs] if specs else [])]) + "\n"
 
 
+class NoTargetsError(ValueError):
+    """--targets kept none of the targets the rounds started."""
+
+
+def kept_targets(targets: Sequence[str], variants: Sequence[Variant]) -> set[str]:
+    """The target names `--targets` keeps: with variants, `bridge` stands for every
+    variant's bridge (each runs under the variant's name)."""
+    kept = set(targets)
+    if BRIDGE in kept:
+        kept |= {v.name for v in variants}
+    return kept
+
+
 def execute_ab(plan: ABPlan) -> ABRun:
     """Start everything, run the rounds, write summary.json and summary.md."""
     env = environment([plan.chunk], "spawned")
@@ -211,7 +224,10 @@ def execute_ab(plan: ABPlan) -> ABRun:
             plan.chunk, plan.run_dir / "logs", set(plan.references), plan.variants, files
         ) as services:
             if plan.targets is not None:
-                services.only(set(plan.targets))
+                services.only(kept_targets(plan.targets, plan.variants))
+            if not services.targets:
+                asked = ",".join(plan.targets or ())
+                raise NoTargetsError(f"no target left to run: --targets {asked}")
             with observing(sampler, services.processes, services.stats_urls):
                 record_services(env, services.stats_url)
                 rows = alternate(

@@ -11,7 +11,7 @@ from bench.core.targets import Target
 from bench.observe.samplers import Sampler
 from bench.results.run import LatencyMs, ScenarioRow
 from bench.runner.engine import Engine
-from bench.runner.rounds import ab_round, alternate
+from bench.runner.rounds import ab_round, alternate, kept_targets
 from bench.runner.services import Variant
 from bench.scenarios.latency import Small
 from bench.tests.conftest import FakeHost
@@ -55,3 +55,12 @@ def test_the_figures_of_one_round() -> None:
     assert (r.value, r.p99_ms, r.cpu) == (2000.0, 9.0, {"host": 220.0, "plugin": 430.0})
     failed = ScenarioRow("download/x/c1MiB", "download", "bridge", ok=False, throughput_mb_s=5.0)
     assert (ab_round(failed).value, ab_round(failed).errors) == (0.0, 1)
+
+
+def test_bridge_in_targets_keeps_every_variants_bridge() -> None:
+    old = Variant("old", REPO_ROOT)
+    new = Variant("new", REPO_ROOT)
+    assert kept_targets(["bridge"], [old, new]) == {"bridge", "old", "new"}
+    assert kept_targets(["bridge", "python-direct"], []) == {"bridge", "python-direct"}
+    # Without the bridge, no variant is kept: only the peers asked for.
+    assert kept_targets(["go-direct"], [old]) == {"go-direct"}
