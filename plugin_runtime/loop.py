@@ -2,7 +2,7 @@
 
 grpc.aio hands every completed operation from its poller thread to the event
 loop, so the loop's own cost per wake-up and per callback is a large share of a
-small request's CPU; uvloop's is lower (measured: docs/performance.md).
+small request's CPU; uvloop's is lower (measured: docs/decisions.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """glibc heap settings for a process that moves large messages, and giving memory back.
 
-Two measured effects (docs/performance.md):
+Two measured effects (docs/decisions.md):
 - glibc serves allocations above its mmap threshold (128 KiB at start) with fresh
   mmap()s, so every message-sized buffer costs page faults and zeroing; keeping
   them in the heap cut plugin CPU per GiB from 2.7 to ~1.0 s at 1 MiB messages.

@@ -37,13 +37,13 @@ SendMessage = Callable[[ResponseMessage], Awaitable[None]]
 
 # Upstream Mattermost uses 64 KiB; grpc.aio's cost is per message (~100-170 us),
 # so 1 MiB messages are what reach >= 800 MB/s at < 1 CPU s/GiB
-# (docs/performance.md). The CLI's --max-chunk-bytes overrides it.
+# (docs/decisions.md). The CLI's --max-chunk-bytes overrides it.
 DEFAULT_MAX_CHUNK_BYTES = 1024 * 1024
 # Plugin-wide memory for response messages in flight, shared by the active handlers.
 DEFAULT_RESPONSE_BUFFER_BYTES = 16 * 1024 * 1024
 # A message being sent exists about this many times over: the protobuf message,
 # its serialized bytes and C-core's copy until HTTP/2 flow control lets it go
-# (docs/performance.md).
+# (docs/decisions.md).
 COPIES_IN_FLIGHT = 3
 
 
@@ -72,7 +72,7 @@ class ResponseBufferBudget:
 
     # acquire()/release() rather than an async context manager: this runs for every
     # message, and the generator behind @asynccontextmanager cost ~2 % of a small
-    # request's CPU (docs/performance.md).
+    # request's CPU (docs/decisions.md).
     async def acquire(self) -> None:
         """Wait for a send slot (FIFO)."""
         self.waiting += 1

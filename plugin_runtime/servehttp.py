@@ -12,7 +12,7 @@ a streaming handler's messages and its final status in separate batches, each a
 trip through C-core's completion queue, its poller thread and the event loop;
 the message a handler *returns* leaves in one batch with the status. A small
 response is one message (init + body + body_complete), so this saves one of its
-four batches (docs/performance.md). ServeHTTP is therefore served
+four batches (docs/decisions.md). ServeHTTP is therefore served
 request-streaming, response-unary (`add_serve_http`): the wire is the same (DATA
 frames, then the trailers, on one HTTP/2 stream) and the host stays a
 bidirectional-stream client. The Outbox keeps that last message (`hold_last`).

@@ -38,7 +38,7 @@ MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024
 # default BDP probing the window grows until C-core buffers ~18 MiB of each
 # upload ahead of the handler (measured: 8 concurrent uploads took the plugin
 # from 40 to 188 MiB RSS); a fixed 1 MiB window holds it to ~6 MiB per stream
-# for ~10-20 % less upload throughput (docs/performance.md). 0 = BDP probing.
+# for ~10-20 % less upload throughput (docs/decisions.md). 0 = BDP probing.
 DEFAULT_RECEIVE_WINDOW_BYTES = 1024 * 1024
 DEFAULT_SHUTDOWN_GRACE_S = 5.0
 

@@ -5,7 +5,7 @@ A body message is a few bytes of protobuf framing around the body. Building a
 twice more (into upb's buffer, then into a Python bytes object), and parsing a
 request copies it into the message and out again: at 1 MiB per message those
 copies were about a quarter of the plugin's CPU per GiB under many concurrent
-downloads (docs/performance.md). Here a response is framed with one join and a
+downloads (docs/decisions.md). Here a response is framed with one join and a
 request body is one slice of the received bytes.
 
 The encoding is protobuf's own, byte for byte: fields in number order, zero

@@ -20,7 +20,7 @@ import (
 // speed (enough for both cores). Through the stream limit it also bounds the
 // plugin, which holds ~8-10 MiB per upload at 1 MiB messages: host and plugin
 // both stay inside 128 MiB containers at any number of clients
-// (docs/performance.md).
+// (docs/decisions.md).
 const DefaultBudgetBytes = 36 << 20
 
 // gcHeadroomBytes is added to the budget for Go's soft memory limit when

@@ -28,7 +28,7 @@ import (
 // Defaults for Bridge's zero-valued fields.
 const (
 	// DefaultRequestChunkBytes is the largest request body_chunk. Upstream
-	// uses 64 KiB; the plugin's cost is per message (docs/performance.md),
+	// uses 64 KiB; the plugin's cost is per message (docs/decisions.md),
 	// and 1 MiB messages roughly double upload throughput and halve the
 	// plugin's CPU per GiB. The pump still sends short reads at once.
 	DefaultRequestChunkBytes = 1 << 20
