@@ -38,13 +38,21 @@ from bench.runner.stack import StackError
 from bench.runner.tools import ToolSteps
 from bench.scenarios import KINDS
 from bench.scenarios.files import FileDownload
-from bench.scenarios.latency import SMALL_BODY_BYTES, Rps
+from bench.scenarios.latency import SMALL_BODY_BYTES, SMALL_TARGETS, Rps
 from bench.scenarios.transfer import Download, Upload
 
 log = logging.getLogger("bench")
 
 SWEEP_CHUNKS = (16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024)
 AB_SCENARIOS = ("rps", "download", "upload", "file")
+# The targets that answer each A/B scenario (the gRPC floor answers downloads and
+# files only): the rounds' default when --targets is not given.
+AB_TARGETS = {
+    "rps": SMALL_TARGETS,
+    "download": (BRIDGE, *Download.references),
+    "upload": (BRIDGE, *Upload.references),
+    "file": (BRIDGE, *FileDownload.references),
+}
 
 
 COMPARE_HELP = """\
@@ -172,7 +180,7 @@ def cmd_ab(args: argparse.Namespace, kind: str | None = None) -> int:
         run_dir=new_run_dir(Path(args.results_dir)),
         references=frozenset(service_options(args, references).references),
         variants=tuple(args.variant or ()),
-        targets=tuple(args.targets) if args.targets else None,
+        targets=tuple(args.targets or AB_TARGETS[kind]),
         reference=args.reference,
         file_sizes=(args.size,) if kind == "file" else (),
         sample_interval_s=args.sample_interval,

@@ -6,13 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from bench.cli import AB_TARGETS
 from bench.core.paths import REPO_ROOT
+from bench.core.profiles import PROFILES
 from bench.core.targets import Target
 from bench.observe.samplers import Sampler
 from bench.results.run import LatencyMs, ScenarioRow
 from bench.runner.engine import Engine
 from bench.runner.rounds import ab_round, alternate, kept_targets
 from bench.runner.services import Variant
+from bench.scenarios import SCENARIOS
 from bench.scenarios.latency import Small
 from bench.tests.conftest import FakeHost
 
@@ -64,3 +67,12 @@ def test_bridge_in_targets_keeps_every_variants_bridge() -> None:
     assert kept_targets(["bridge", "python-direct"], []) == {"bridge", "python-direct"}
     # Without the bridge, no variant is kept: only the peers asked for.
     assert kept_targets(["go-direct"], [old]) == {"go-direct"}
+
+
+@pytest.mark.parametrize("kind", ["rps", "download", "upload", "file"])
+def test_rounds_default_to_the_targets_a_run_sends_that_kind_to(kind: str) -> None:
+    # The gRPC floor answers downloads and files only: a small-request or upload round
+    # against it could only fail.
+    planned = {s.target for s in SCENARIOS[kind].plan(PROFILES["quick"], 1024 * 1024)}
+    assert set(AB_TARGETS[kind]) == planned
+    assert ("grpc-floor" in planned) == (kind in ("download", "file"))
