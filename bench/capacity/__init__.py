@@ -2,12 +2,15 @@
 
 A concurrency ramp (1, 2, 4, ... streams) per target and traffic mode, stopped
 at the first level that breaks a limit (memory cap, OOM kill, a failed stream,
-time to first byte over the SLO). One concern per module:
+time to first byte over the SLO). It runs on the run's pieces (the one transfer
+function, the N-streams runner, the sampler and its windows); what is its own:
 
-- `model`: the typed results (a stream, a level, a ramp, a run) and their JSON;
+- `level`: drives one level against a running target and measures it;
 - `ramp`: levels, figures and stop rules, pure functions over those results;
-- `runner`: drives one level against a running target and samples it;
 - `command`: the subcommand (services per target, the ramp loop, the run folder);
 - `report`: summary.md's capacity table and the PNG plots;
-- `gate`: `bench compare` of two capacity runs (capacity may not drop, memory may not rise).
+- `gate`: `bench compare` of two capacity runs (like with like; capacity may not
+  drop, memory may not rise).
+
+The typed results are bench/results/capacity.py.
 """

@@ -9,7 +9,7 @@ standard library's `http.client.HTTPResponse` (status line, headers,
 Content-Length or chunked bodies, trailers, what counts as complete); this
 module adds what it lacks: every informational 1xx answer is skipped, not only
 100 Continue. h11 parses as correctly but copies each body byte twice more,
-which doubled the client's CPU per GiB (docs/bench.md).
+which doubled the client's CPU per GiB (docs/decisions.md).
 """
 
 from __future__ import annotations
