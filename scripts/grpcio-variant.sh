@@ -18,7 +18,9 @@ python_bin="${PYTHON_BIN:-python3}"
 if [ ! -d "$dir/.git" ]; then
   git clone -q --no-hardlinks . "$dir"
 fi
-git -C "$dir" checkout -q --detach "$(git rev-parse HEAD)"
+# Again on every call: the variant runs this checkout's HEAD, only grpcio differs.
+git -C "$dir" fetch -q "$(pwd)" HEAD
+git -C "$dir" checkout -q --force --detach FETCH_HEAD
 if [ ! -x "$dir/.venv/bin/python" ]; then
   "$python_bin" -m venv "$dir/.venv"
 fi
