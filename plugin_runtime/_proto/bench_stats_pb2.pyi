@@ -8,7 +8,7 @@ class PluginStatsRequest(_message.Message):
     __slots__ = ("collect_garbage",)
     COLLECT_GARBAGE_FIELD_NUMBER: _ClassVar[int]
     collect_garbage: bool
-    def __init__(self, collect_garbage: _Optional[bool] = ...) -> None: ...
+    def __init__(self, collect_garbage: bool = ...) -> None: ...
 
 class PluginStats(_message.Message):
     __slots__ = ("rss_bytes", "threads", "open_fds", "active_handlers", "asyncio_tasks", "handlers_total", "handlers_cancelled", "pid", "max_chunk_bytes", "handlers_failed", "allocated_blocks", "gc_objects", "cpu_seconds", "response_budget_bytes", "response_send_slots", "response_sending", "response_waiting")

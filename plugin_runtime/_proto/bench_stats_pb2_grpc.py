@@ -5,7 +5,7 @@ import warnings
 
 from plugin_runtime._proto import bench_stats_pb2 as plugin__runtime_dot___proto_dot_bench__stats__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.75.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in plugin_runtime/_proto/bench_stats_pb2_grpc.py depends on'
+        + f' but the generated code in plugin_runtime/_proto/bench_stats_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class PluginStatsServiceStub:
+class PluginStatsServiceStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -41,7 +41,7 @@ class PluginStatsServiceStub:
                 _registered_method=True)
 
 
-class PluginStatsServiceServicer:
+class PluginStatsServiceServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def GetStats(self, request, context):
@@ -66,7 +66,7 @@ def add_PluginStatsServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class PluginStatsService:
+class PluginStatsService(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod

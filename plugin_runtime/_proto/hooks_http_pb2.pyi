@@ -36,7 +36,7 @@ class ServeHTTPRequest(_message.Message):
     init: ServeHTTPRequestInit
     body_chunk: bytes
     body_complete: bool
-    def __init__(self, init: _Optional[_Union[ServeHTTPRequestInit, _Mapping]] = ..., body_chunk: _Optional[bytes] = ..., body_complete: _Optional[bool] = ...) -> None: ...
+    def __init__(self, init: _Optional[_Union[ServeHTTPRequestInit, _Mapping]] = ..., body_chunk: _Optional[bytes] = ..., body_complete: bool = ...) -> None: ...
 
 class ServeHTTPRequestInit(_message.Message):
     __slots__ = ("plugin_context", "method", "url", "proto", "proto_major", "proto_minor", "headers", "host", "remote_addr", "request_uri", "content_length")
@@ -74,7 +74,7 @@ class ServeHTTPResponse(_message.Message):
     body_chunk: bytes
     body_complete: bool
     flush: bool
-    def __init__(self, init: _Optional[_Union[ServeHTTPResponseInit, _Mapping]] = ..., body_chunk: _Optional[bytes] = ..., body_complete: _Optional[bool] = ..., flush: _Optional[bool] = ...) -> None: ...
+    def __init__(self, init: _Optional[_Union[ServeHTTPResponseInit, _Mapping]] = ..., body_chunk: _Optional[bytes] = ..., body_complete: bool = ..., flush: bool = ...) -> None: ...
 
 class ServeHTTPResponseInit(_message.Message):
     __slots__ = ("status_code", "headers")

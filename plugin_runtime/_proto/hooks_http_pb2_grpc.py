@@ -5,7 +5,7 @@ import warnings
 
 from plugin_runtime._proto import hooks_http_pb2 as plugin__runtime_dot___proto_dot_hooks__http__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.75.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in plugin_runtime/_proto/hooks_http_pb2_grpc.py depends on'
+        + f' but the generated code in plugin_runtime/_proto/hooks_http_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class PluginHooksStub:
+class PluginHooksStub(object):
     """PluginHooks is the upstream hook service; the plugin serves it, the host calls it.
     """
 
@@ -42,7 +42,7 @@ class PluginHooksStub:
                 _registered_method=True)
 
 
-class PluginHooksServicer:
+class PluginHooksServicer(object):
     """PluginHooks is the upstream hook service; the plugin serves it, the host calls it.
     """
 
@@ -68,7 +68,7 @@ def add_PluginHooksServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class PluginHooks:
+class PluginHooks(object):
     """PluginHooks is the upstream hook service; the plugin serves it, the host calls it.
     """
 
