@@ -18,12 +18,11 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/streambench/host/internal/gen/benchstatsv1"
+	"github.com/streambench/host/internal/process"
 )
 
 // Streams counts bridged ServeHTTP streams. The zero value is ready to use.
@@ -128,7 +127,7 @@ func ReadHost(streams *Streams) Host {
 	heap := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/objects:objects"}}
 	metrics.Read(heap)
 	return Host{
-		RSSBytes:       residentBytes(),
+		RSSBytes:       process.ResidentBytes(),
 		Goroutines:     runtime.NumGoroutine(),
 		HeapInuseBytes: mem.HeapInuse,
 		ActiveStreams:  streams.Active(),
@@ -137,20 +136,9 @@ func ReadHost(streams *Streams) Host {
 		GoVersion:      runtime.Version(),
 		HeapLiveBytes:  metricUint64(heap[0]),
 		HeapObjects:    metricUint64(heap[1]),
-		OpenFDs:        openFDs(),
-		CPUSeconds:     cpuSeconds(),
+		OpenFDs:        process.OpenFDs(),
+		CPUSeconds:     process.CPUSeconds(),
 	}
-}
-
-// cpuSeconds is the process's user + system CPU time (getrusage); -1 when
-// the call fails.
-func cpuSeconds() float64 {
-	var usage syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
-		return -1
-	}
-	seconds := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return seconds(usage.Utime) + seconds(usage.Stime)
 }
 
 // CollectGarbage forces two full GC cycles, so that objects parked in
@@ -167,33 +155,6 @@ func metricUint64(s metrics.Sample) uint64 {
 		return 0 // not supported by this Go runtime
 	}
 	return s.Value.Uint64()
-}
-
-// openFDs counts the process's open file descriptors (Linux /proc); -1 elsewhere.
-func openFDs() int {
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return -1
-	}
-	return len(entries) - 1 // ReadDir's own descriptor on the directory
-}
-
-// residentBytes reads the resident set size from /proc/self/statm (Linux);
-// -1 where that file does not exist.
-func residentBytes() int64 {
-	raw, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return -1
-	}
-	fields := strings.Fields(string(raw))
-	if len(fields) < 2 {
-		return -1
-	}
-	pages, err := strconv.ParseInt(fields[1], 10, 64)
-	if err != nil {
-		return -1
-	}
-	return pages * int64(os.Getpagesize())
 }
 
 // DefaultPluginTimeout bounds the GetStats call so a stuck plugin cannot stall
