@@ -203,7 +203,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		HealthDetail: conn.Status,
 		Stats: &stats.Handler{
 			Streams: streams,
-			Plugin:  statsClient,
+			Plugin:  stats.GRPCPlugin{Client: statsClient},
 			Log:     log,
 			Limits:  gate,
 		},

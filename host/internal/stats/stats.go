@@ -1,5 +1,6 @@
 // Package stats serves GET /debug/stats: the host's own process figures plus
-// the plugin's, fetched over streambench.v1.PluginStatsService.
+// the plugin's, fetched from a PluginSource (the Python plugin's over
+// streambench.v1.PluginStatsService: GRPCPlugin).
 //
 // GET /debug/stats?gc=1 first forces a garbage collection on both sides (Go:
 // two runtime cycles and a scavenge; the plugin: gc.collect()), so the heap
@@ -170,7 +171,7 @@ type Handler struct {
 	// Streams is the bridge's stream counter; nil reads as zero streams.
 	Streams *Streams
 	// Plugin asks the plugin for its figures; nil reports {"error": "no plugin client"}.
-	Plugin benchstatsv1.PluginStatsServiceClient
+	Plugin PluginSource
 	// Timeout bounds the plugin call; zero means DefaultPluginTimeout.
 	Timeout time.Duration
 	// Log receives bad-request lines; nil means slog.Default().
@@ -220,6 +221,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// PluginSource reads the `plugin` object of /debug/stats.
+type PluginSource interface {
+	ReadStats(ctx context.Context, collectGarbage bool) (any, error)
+}
+
 func (h *Handler) readPlugin(ctx context.Context, collect bool) any {
 	if h.Plugin == nil {
 		return pluginError{Error: "no plugin client"}
@@ -233,9 +239,24 @@ func (h *Handler) readPlugin(ctx context.Context, collect bool) any {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	st, err := h.Plugin.GetStats(ctx, &benchstatsv1.PluginStatsRequest{CollectGarbage: collect})
+	plugin, err := h.Plugin.ReadStats(ctx, collect)
 	if err != nil {
 		return pluginError{Error: err.Error()}
+	}
+	return plugin
+}
+
+// GRPCPlugin reads the Python plugin's figures over
+// streambench.v1.PluginStatsService.
+type GRPCPlugin struct {
+	Client benchstatsv1.PluginStatsServiceClient
+}
+
+// ReadStats calls GetStats and answers a Plugin.
+func (g GRPCPlugin) ReadStats(ctx context.Context, collect bool) (any, error) {
+	st, err := g.Client.GetStats(ctx, &benchstatsv1.PluginStatsRequest{CollectGarbage: collect})
+	if err != nil {
+		return nil, err
 	}
 	var gcObjects *int64
 	if st.GcObjects != nil {
@@ -261,5 +282,5 @@ func (h *Handler) readPlugin(ctx context.Context, collect bool) any {
 		ResponseSendSlots:   st.GetResponseSendSlots(),
 		ResponseSending:     st.GetResponseSending(),
 		ResponseWaiting:     st.GetResponseWaiting(),
-	}
+	}, nil
 }
