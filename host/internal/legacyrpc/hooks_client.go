@@ -12,6 +12,9 @@ import (
 	"github.com/hashicorp/go-plugin"
 )
 
+// errAnsweredUndialed is a ServeHTTP answered before its streams were dialed.
+var errAnsweredUndialed = errors.New("legacyrpc: the plugin answered ServeHTTP without dialing its streams")
+
 // HooksClient is the host side of the plugin's hooks.
 type HooksClient struct {
 	broker *plugin.MuxBroker
@@ -37,14 +40,33 @@ func (f *Failure) Error() string { return f.Err.Error() }
 func (f *Failure) Unwrap() error { return f.Err }
 
 // ServeHTTP forwards one request over the legacy RPC: two broker streams
-// (response writer, request body) and one Plugin.ServeHTTP call. It returns
+// (response writer, request body) and one Plugin.ServeHTTP call carrying
+// their ids; the streams are served once the plugin dials them (the broker
+// holds an early dial), so a call that cannot even be sent, to a plugin
+// already gone, leaves nothing behind. It returns
 // nil or a *Failure once the plugin's call has returned and both streams are
 // closed, so nothing it started outlives it (except an Accept for a stream
 // the plugin died before dialing, which times out by itself). The caller
 // decides what the client gets; w is not used after it returns.
 func (c *HooksClient) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	args := &ServeHTTPArgs{
+		ResponseWriterStream: c.broker.NextId(),
+		RequestBodyStream:    c.broker.NextId(),
+		Request:              RequestOf(r),
+	}
+	call := c.client.Go("Plugin.ServeHTTP", args, &struct{}{}, make(chan *rpc.Call, 1))
+	select {
+	case <-call.Done:
+		// The plugin cannot answer before it has dialed both streams, so a
+		// call already done was never sent: the connection is gone.
+		if call.Error != nil {
+			return &Failure{Err: call.Error}
+		}
+		return &Failure{Err: errAnsweredUndialed}
+	default:
+	}
 	writer := NewResponseWriterServer(w, c.log)
-	writerStream := acceptStream(c.broker, func(conn net.Conn) {
+	writerStream := acceptStream(c.broker, args.ResponseWriterStream, func(conn net.Conn) {
 		server := rpc.NewServer()
 		if err := server.RegisterName("Plugin", writer); err != nil {
 			c.log.Error("legacyrpc: cannot register the response writer", "err", err)
@@ -53,18 +75,12 @@ func (c *HooksClient) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		server.ServeConn(conn)
 	})
 	bodyFailed := make(chan error, 1)
-	bodyStream := acceptStream(c.broker, func(conn net.Conn) {
+	bodyStream := acceptStream(c.broker, args.RequestBodyStream, func(conn net.Conn) {
 		var failed bodyError
 		if err := ServeBody(r.Body, conn); errors.As(err, &failed) {
 			bodyFailed <- failed
 		}
 	})
-	args := &ServeHTTPArgs{
-		ResponseWriterStream: writerStream.id,
-		RequestBodyStream:    bodyStream.id,
-		Request:              RequestOf(r),
-	}
-	call := c.client.Go("Plugin.ServeHTTP", args, &struct{}{}, make(chan *rpc.Call, 1))
 
 	var failure *Failure
 	select {
@@ -74,10 +90,10 @@ func (c *HooksClient) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		}
 	case <-r.Context().Done():
 		failure = &Failure{Err: context.Cause(r.Context()), ClientGone: true}
-		c.stop(writer, writerStream, bodyStream, call)
+		stopExchange(writer, writerStream, bodyStream, call)
 	case err := <-bodyFailed:
 		failure = &Failure{Err: err, BodyFailed: true}
-		c.stop(writer, writerStream, bodyStream, call)
+		stopExchange(writer, writerStream, bodyStream, call)
 	}
 	writerStream.end()
 	bodyStream.end()
@@ -91,7 +107,7 @@ func (c *HooksClient) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 
 // stop makes the plugin's next write and body read fail, then waits for its
 // handler to notice and return (the legacy RPC cannot cancel it).
-func (c *HooksClient) stop(writer *ResponseWriterServer, writerStream, bodyStream *stream, call *rpc.Call) {
+func stopExchange(writer *ResponseWriterServer, writerStream, bodyStream *stream, call *rpc.Call) {
 	writer.Close()
 	writerStream.cut()
 	bodyStream.cut()

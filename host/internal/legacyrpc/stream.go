@@ -19,11 +19,12 @@ type stream struct {
 	over bool     // the exchange ended: do not start serving any more
 }
 
-// acceptStream reserves an id and serves the stream on its own goroutine
-// once the plugin dials it. MuxBroker.Accept gives up by itself after five
-// seconds if the plugin never dials (it died first).
-func acceptStream(broker *plugin.MuxBroker, serve func(net.Conn)) *stream {
-	s := &stream{id: broker.NextId(), done: make(chan struct{})}
+// acceptStream serves stream id (from broker.NextId) on its own goroutine
+// once the plugin dials it; the broker holds a dial that comes first.
+// MuxBroker.Accept gives up by itself after five seconds if the plugin never
+// dials (it died first).
+func acceptStream(broker *plugin.MuxBroker, id uint32, serve func(net.Conn)) *stream {
+	s := &stream{id: id, done: make(chan struct{})}
 	go func() {
 		conn, err := broker.Accept(s.id)
 		if err != nil {

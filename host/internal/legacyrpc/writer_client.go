@@ -15,18 +15,11 @@ const (
 	methodFlush       = "Plugin.Flush"
 )
 
-// Caller is the one method of *rpc.Client the writer uses (tests count calls
-// through it).
-type Caller interface {
-	Call(serviceMethod string, args any, reply any) error
-}
-
 // ResponseWriterClient is the plugin's http.ResponseWriter: every method is
 // a synchronous call to the host's ResponseWriterServer, the header map synced
 // before each write, status or flush.
 type ResponseWriterClient struct {
-	client Caller
-	closer io.Closer
+	client *rpc.Client
 	header http.Header
 }
 
@@ -38,13 +31,7 @@ var (
 // NewResponseWriterClient is a writer over the plugin's end of the
 // response-writer stream.
 func NewResponseWriterClient(conn io.ReadWriteCloser) *ResponseWriterClient {
-	client := rpc.NewClient(conn)
-	return &ResponseWriterClient{client: client, closer: client}
-}
-
-// newResponseWriterClientFor is a writer over any Caller (tests).
-func newResponseWriterClientFor(c Caller) *ResponseWriterClient {
-	return &ResponseWriterClient{client: c}
+	return &ResponseWriterClient{client: rpc.NewClient(conn)}
 }
 
 // Header is the plugin's header map, fetched from the host on first use.
@@ -88,9 +75,4 @@ func (w *ResponseWriterClient) Flush() {
 }
 
 // Close ends the plugin's end of the stream.
-func (w *ResponseWriterClient) Close() error {
-	if w.closer == nil {
-		return nil
-	}
-	return w.closer.Close()
-}
+func (w *ResponseWriterClient) Close() error { return w.client.Close() }
