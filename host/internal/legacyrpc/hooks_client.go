@@ -24,7 +24,7 @@ type HooksClient struct {
 
 // Failure is why a forwarded request did not end normally.
 type Failure struct {
-	// Err is the cause: a *rpc.ServerError (the plugin answered with an
+	// Err is the cause: an rpc.ServerError (the plugin answered with an
 	// error), rpc.ErrShutdown or io.ErrUnexpectedEOF (the plugin is gone), a
 	// body read error (BodyFailed) or the request context's cause (ClientGone).
 	Err error
@@ -39,15 +39,16 @@ type Failure struct {
 func (f *Failure) Error() string { return f.Err.Error() }
 func (f *Failure) Unwrap() error { return f.Err }
 
-// ServeHTTP forwards one request over the legacy RPC: two broker streams
-// (response writer, request body) and one Plugin.ServeHTTP call carrying
-// their ids; the streams are served once the plugin dials them (the broker
+// ServeHTTP forwards one request over the legacy RPC: one Plugin.ServeHTTP
+// call carrying the ids of two broker streams (response writer, request
+// body), served once the plugin dials them. The call goes first (the broker
 // holds an early dial), so a call that cannot even be sent, to a plugin
-// already gone, leaves nothing behind. It returns
-// nil or a *Failure once the plugin's call has returned and both streams are
-// closed, so nothing it started outlives it (except an Accept for a stream
-// the plugin died before dialing, which times out by itself). The caller
-// decides what the client gets; w is not used after it returns.
+// already gone, leaves nothing behind.
+//
+// It returns nil or a *Failure once the plugin's call has returned and both
+// streams are closed, so nothing it started outlives it (but an Accept for a
+// stream the plugin died before dialing, which gives up by itself). The
+// caller decides what the client gets; w is not used after it returns.
 func (c *HooksClient) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	args := &ServeHTTPArgs{
 		ResponseWriterStream: c.broker.NextId(),
@@ -105,12 +106,12 @@ func (c *HooksClient) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	return failure
 }
 
-// stop makes the plugin's next write and body read fail, then waits for its
-// handler to notice and return (the legacy RPC cannot cancel it).
+// stopExchange makes the plugin's next write and body read fail, then waits
+// for its handler to notice and return (the legacy RPC cannot cancel it).
 func stopExchange(writer *ResponseWriterServer, writerStream, bodyStream *stream, call *rpc.Call) {
 	writer.Close()
-	writerStream.cut()
-	bodyStream.cut()
+	writerStream.stop()
+	bodyStream.stop()
 	<-call.Done
 }
 

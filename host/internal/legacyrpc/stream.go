@@ -8,15 +8,14 @@ import (
 	"github.com/hashicorp/go-plugin"
 )
 
-// stream is one broker stream the host reserves for an exchange and serves
-// once the plugin dials it.
+// stream is one broker stream the host serves for an exchange once the
+// plugin dials it.
 type stream struct {
-	id   uint32
 	done chan struct{} // closed when serve has returned (if it ever ran)
 
 	mu   sync.Mutex
 	conn net.Conn // nil until accepted
-	over bool     // the exchange ended: do not start serving any more
+	over bool     // stopped: a stream accepted from now on is closed, not served
 }
 
 // acceptStream serves stream id (from broker.NextId) on its own goroutine
@@ -24,9 +23,9 @@ type stream struct {
 // MuxBroker.Accept gives up by itself after five seconds if the plugin never
 // dials (it died first).
 func acceptStream(broker *plugin.MuxBroker, id uint32, serve func(net.Conn)) *stream {
-	s := &stream{id: id, done: make(chan struct{})}
+	s := &stream{done: make(chan struct{})}
 	go func() {
-		conn, err := broker.Accept(s.id)
+		conn, err := broker.Accept(id)
 		if err != nil {
 			return
 		}
@@ -45,27 +44,25 @@ func acceptStream(broker *plugin.MuxBroker, id uint32, serve func(net.Conn)) *st
 	return s
 }
 
-// cut unblocks the stream's server: reads fail at once and the host's end is
-// closed, so the plugin's next call on it fails too.
-func (s *stream) cut() {
+// stop ends the stream for the plugin without waiting: the server's reads
+// fail at once and the host's end is closed, so the plugin's next call on it
+// fails too; a stream not accepted yet will be closed, never served. It
+// reports whether a server had started.
+func (s *stream) stop() (started bool) {
 	s.mu.Lock()
+	s.over = true
 	conn := s.conn
 	s.mu.Unlock()
 	if conn != nil {
 		_ = conn.SetReadDeadline(time.Now())
 		_ = conn.Close()
 	}
+	return conn != nil
 }
 
-// end cuts the stream and waits for its server, if one started; a stream
-// the plugin never dialed is left to Accept's own timeout, and never served.
+// end stops the stream and waits for its server, if one started.
 func (s *stream) end() {
-	s.mu.Lock()
-	s.over = true
-	started := s.conn != nil
-	s.mu.Unlock()
-	if started {
-		s.cut()
+	if s.stop() {
 		<-s.done
 	}
 }
