@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -51,7 +52,8 @@ func (d *demo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no route " + r.URL.Path})
 		return
 	}
-	if bad, ok := err.(badRequest); ok {
+	var bad badRequest
+	if errors.As(err, &bad) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": string(bad)})
 	}
 	// Any other error is a failed write: the host ended the response (the
