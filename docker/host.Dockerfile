@@ -1,4 +1,7 @@
-# The Go host stub (bin/hoststub) in a small non-root runtime image.
+# The Go host stub (bin/hoststub) in a small non-root runtime image, with the
+# Go peer beside it: gopluginhost and the goplugin binary it starts as its
+# child (compose's go-plugin service runs the same image with gopluginhost as
+# its entrypoint).
 #
 # Base images are build arguments defaulting to the official names; where no
 # registry is reachable, scripts/docker-offline.sh builds local equivalents and
@@ -20,16 +23,17 @@ COPY host/ ./
 # The build cache survives source edits (BuildKit cache mount), so a rebuild
 # compiles only what changed instead of grpc-go from scratch.
 RUN --mount=type=cache,target=/root/.cache/go-build \
-    go build -ldflags="-s -w" -o /out/hoststub ./cmd/hoststub
+    go build -ldflags="-s -w" -o /out/ ./cmd/hoststub ./cmd/gopluginhost ./cmd/goplugin
 
 FROM ${PY_BASE}
 RUN useradd --uid 10001 --user-group --no-create-home --no-log-init --shell /usr/sbin/nologin hoststub
-COPY --from=build /out/hoststub /usr/local/bin/hoststub
+# gopluginhost finds goplugin beside itself.
+COPY --from=build /out/hoststub /out/gopluginhost /out/goplugin /usr/local/bin/
 USER 10001:10001
 # The commit the image was built from, as a label (docker inspect); last, so a
 # new commit rebuilds no layer.
 ARG STREAMBENCH_COMMIT=""
 LABEL org.opencontainers.image.revision=${STREAMBENCH_COMMIT}
 ENV HOSTSTUB_LISTEN=0.0.0.0:8065
-EXPOSE 8065
+EXPOSE 8065 8066
 ENTRYPOINT ["hoststub"]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup used by the README commands: a venv with the project
-# installed editable, the Go host built into bin/hoststub and the small-request
-# load generator into bin/loadgen.
+# installed editable, the Go host built into bin/hoststub, the small-request
+# load generator into bin/loadgen, and the Go peer (a Go plugin on the legacy
+# plugin RPC) into bin/gopluginhost and bin/goplugin.
 #   scripts/setup.sh            bench + dev extras
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,4 +18,10 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 mkdir -p bin
-(cd host && go build -o ../bin/hoststub ./cmd/hoststub && go build -o ../bin/loadgen ./cmd/loadgen)
+(
+  cd host
+  go build -o ../bin/hoststub ./cmd/hoststub
+  go build -o ../bin/loadgen ./cmd/loadgen
+  go build -o ../bin/gopluginhost ./cmd/gopluginhost
+  go build -o ../bin/goplugin ./cmd/goplugin
+)

@@ -21,6 +21,7 @@ SOCKET_OVERRIDE = REPO_ROOT / "docker-compose.docker-socket.yml"
 DOCKERFILES = sorted((REPO_ROOT / "docker").glob("*.Dockerfile"))
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "nightly.yml"
 HOSTSTUB = Path(os.environ.get("HOSTSTUB_BIN", REPO_ROOT / "bin" / "hoststub"))
+GOPLUGINHOST = Path(os.environ.get("GOPLUGINHOST_BIN", REPO_ROOT / "bin" / "gopluginhost"))
 ACTIONLINT_VERSION = "v1.7.12"
 CAPPED = ("plugin", "host")
 
@@ -111,6 +112,38 @@ def test_plugin_is_on_the_internal_network_only(compose_doc: dict[str, Any]) -> 
     assert any(not networks[n].get("internal") for n in host_nets), "host needs a public network"
     assert any(str(p).endswith(":8065") for p in services["host"]["ports"])
     assert not set(services["bench"]["networks"]) & set(plugin_nets), "bench goes through host"
+
+
+def test_go_plugin_peer_runs_beside_the_bridge(compose_doc: dict[str, Any]) -> None:
+    services = compose_doc["services"]
+    peer = services["go-plugin"]
+    assert "profiles" not in peer, "the bench's peer starts with a plain `up`"
+    assert peer["image"] == services["host"]["image"], "same image as the host"
+    assert peer["build"] == services["host"]["build"]
+    assert peer["entrypoint"] == ["gopluginhost"]
+    assert peer["environment"]["GOPLUGINHOST_LISTEN"] == "0.0.0.0:8066"
+    assert peer["networks"] == ["public"], "its plugin is its own child: no internal network"
+    assert "ports" not in peer, "reached on the network only: no clash with a native run"
+    # Host and plugin processes share the container: the bridge's two caps together.
+    assert re.fullmatch(r"\$\{GO_PLUGIN_MEM_LIMIT:-256m\}", str(peer["mem_limit"]))
+    assert peer["memswap_limit"] == peer["mem_limit"], "swap would let a buffering build pass"
+    bridge_caps = sum(int(default_of(services[s]["mem_limit"]).rstrip("m")) for s in CAPPED)
+    assert int(default_of(peer["mem_limit"]).rstrip("m")) == bridge_caps
+    test = peer["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "gopluginhost", "health"]
+    assert "http://127.0.0.1:8066/healthz" in test
+    for name in ("bench", "capacity"):
+        assert "--go-plugin-url http://go-plugin:8066" in " ".join(services[name]["command"]), name
+        assert services[name]["depends_on"]["go-plugin"]["condition"] == "service_healthy", name
+
+
+def test_host_image_carries_the_go_peer() -> None:
+    text = (REPO_ROOT / "docker" / "host.Dockerfile").read_text()
+    assert re.search(r"go build .*\./cmd/hoststub .*\./cmd/gopluginhost .*\./cmd/goplugin", text)
+    copy = next(line for line in text.splitlines() if line.startswith("COPY --from=build"))
+    # gopluginhost's default --plugin-bin is goplugin beside it.
+    assert "/out/gopluginhost" in copy and "/out/goplugin " in copy
+    assert copy.rstrip().endswith("/usr/local/bin/")
 
 
 @pytest.mark.parametrize("service", CAPPED)
@@ -213,7 +246,8 @@ def python_module_commands(compose_doc: dict[str, Any]) -> list[list[str]]:
     for service in compose_doc["services"].values():
         if not str(service.get("image", "")).startswith("streambench/"):
             continue  # e.g. prometheus: not a CLI of ours
-        argvs = [service.get("command") or [], service.get("healthcheck", {}).get("test", [])[1:]]
+        command = [*service.get("entrypoint", []), *(service.get("command") or [])]
+        argvs = [command, service.get("healthcheck", {}).get("test", [])[1:]]
         for argv in argvs:
             argv = [str(a) for a in argv]
             if argv[:2] == ["sh", "-c"]:
@@ -228,10 +262,11 @@ def test_every_compose_command_is_a_real_cli_of_ours(compose_doc: dict[str, Any]
     """`--help` exits 0 and names every flag the compose file passes."""
     checked: set[str] = set()
     for argv in python_module_commands(compose_doc):
-        if argv[0] == "hoststub":
-            if not HOSTSTUB.exists():
-                pytest.fail(f"{HOSTSTUB} missing: run scripts/setup.sh")
-            cli = [str(HOSTSTUB), *argv[1:2]] if argv[1:2] == ["health"] else [str(HOSTSTUB)]
+        if argv[0] in ("hoststub", "gopluginhost"):
+            binary = HOSTSTUB if argv[0] == "hoststub" else GOPLUGINHOST
+            if not binary.exists():
+                pytest.fail(f"{binary} missing: run scripts/setup.sh")
+            cli = [str(binary), *argv[1:2]] if argv[1:2] == ["health"] else [str(binary)]
         elif argv[0] == "python" and argv[1] == "-m":
             subcommand = argv[3:4] if argv[3:4] in (["run"], ["health"], ["capacity"]) else []
             cli = [sys.executable, "-m", argv[2], *subcommand]
@@ -258,7 +293,7 @@ def test_every_compose_command_is_a_real_cli_of_ours(compose_doc: dict[str, Any]
         help_text = proc.stdout + proc.stderr
         for flag in (a for a in argv if a.startswith("--")):
             assert flag.lstrip("-") in help_text, f"{key} has no {flag}"
-    assert len(checked) >= 5
+    assert len(checked) >= 7
 
 
 def test_nightly_script_calls_real_bench_commands() -> None:

@@ -21,14 +21,16 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/streambench/host/internal/bridge"
+	"github.com/streambench/host/internal/envflag"
 	"github.com/streambench/host/internal/files"
 	"github.com/streambench/host/internal/gen/benchstatsv1"
 	"github.com/streambench/host/internal/gen/pluginapiv1"
+	"github.com/streambench/host/internal/healthprobe"
+	"github.com/streambench/host/internal/maxprocs"
 	"github.com/streambench/host/internal/metrics"
 	"github.com/streambench/host/internal/pluginconn"
 	"github.com/streambench/host/internal/router"
@@ -95,12 +97,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.readBufferBytes, "read-buffer-bytes", pluginconn.DefaultReadBufferBytes, "gRPC transport read buffer")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.filesRoot, "files-root", "", "directory a plugin may hand files from (X-Sendfile: the host serves them itself, and /direct/file); empty = offload off")
-	fs.IntVar(&c.maxProcs, "max-procs", defaultMaxProcs(), "threads running Go code at once (GOMAXPROCS); default half the CPUs, the other half is the plugin's; GOMAXPROCS in the environment wins")
+	fs.IntVar(&c.maxProcs, "max-procs", maxprocs.Default(), maxprocs.Usage)
 	c.limits.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	if err := applyEnv(fs, getenv); err != nil {
+	if err := envflag.Apply(fs, envPrefix, getenv); err != nil {
 		return c, err
 	}
 	given := map[string]bool{}
@@ -130,27 +132,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	return c, c.limits.validate()
 }
 
-// applyEnv fills each flag not given on the command line from HOSTSTUB_<NAME>.
-func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		key := envPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v := getenv(key); v != "" && !given[f.Name] {
-			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", key, v, err))
-			}
-		}
-	})
-	return errors.Join(errs...)
-}
-
 // run is main without the process globals; ready, if non-nil, receives the
 // bound address once the server listens (tests use it).
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ready chan<- string) int {
 	if len(args) > 0 && args[0] == "health" {
-		return probeHealth(ctx, args[1:], stderr)
+		return healthprobe.Run(ctx, "hoststub", "http://127.0.0.1:8065/healthz", args[1:], stderr)
 	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -174,7 +160,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		defer fileRoot.Close()
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	procs := applyMaxProcs(cfg.maxProcs, getenv)
+	procs := maxprocs.Apply(cfg.maxProcs, getenv)
 
 	conn, err := pluginconn.Dial(cfg.pluginAddr, pluginconn.Options{
 		WindowBytes:     int32(cfg.windowBytes),
@@ -217,7 +203,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		HealthDetail: conn.Status,
 		Stats: &stats.Handler{
 			Streams: streams,
-			Plugin:  statsClient,
+			Plugin:  stats.GRPCPlugin{Client: statsClient},
 			Log:     log,
 			Limits:  gate,
 		},
@@ -275,37 +261,5 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	<-serveErr // http.ErrServerClosed
 	log.Info("stopped")
-	return 0
-}
-
-// probeHealth is `hoststub health [--url URL]`: exit 0 iff the URL answers 200.
-func probeHealth(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("hoststub health", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	url := fs.String("url", "http://127.0.0.1:8065/healthz", "health URL to probe")
-	timeout := fs.Duration("timeout", 3*time.Second, "probe timeout")
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return 0
-	} else if err != nil {
-		return 2
-	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
-	if err != nil {
-		fmt.Fprintln(stderr, "health:", err)
-		return 2
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		fmt.Fprintln(stderr, "health:", err)
-		return 1
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "health: %s answered %d\n", *url, resp.StatusCode)
-		return 1
-	}
 	return 0
 }

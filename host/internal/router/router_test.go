@@ -151,7 +151,7 @@ func TestDebugStatsShape(t *testing.T) {
 		{"plugin down", fakeStats{err: errors.New("connection refused")}, []string{"error"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := New(Routes{PluginID: "bench", Stats: &stats.Handler{Streams: streams, Plugin: tc.plugin}})
+			h := New(Routes{PluginID: "bench", Stats: &stats.Handler{Streams: streams, Plugin: stats.GRPCPlugin{Client: tc.plugin}}})
 			rec := do(t, h, "GET", "/debug/stats", nil)
 			var got map[string]map[string]any
 			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {

@@ -1,5 +1,6 @@
 // Package stats serves GET /debug/stats: the host's own process figures plus
-// the plugin's, fetched over streambench.v1.PluginStatsService.
+// the plugin's, fetched from a PluginSource (the Python plugin's over
+// streambench.v1.PluginStatsService: GRPCPlugin).
 //
 // GET /debug/stats?gc=1 first forces a garbage collection on both sides (Go:
 // two runtime cycles and a scavenge; the plugin: gc.collect()), so the heap
@@ -18,12 +19,11 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/streambench/host/internal/gen/benchstatsv1"
+	"github.com/streambench/host/internal/process"
 )
 
 // Streams counts bridged ServeHTTP streams. The zero value is ready to use.
@@ -128,7 +128,7 @@ func ReadHost(streams *Streams) Host {
 	heap := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/objects:objects"}}
 	metrics.Read(heap)
 	return Host{
-		RSSBytes:       residentBytes(),
+		RSSBytes:       process.ResidentBytes(),
 		Goroutines:     runtime.NumGoroutine(),
 		HeapInuseBytes: mem.HeapInuse,
 		ActiveStreams:  streams.Active(),
@@ -137,20 +137,9 @@ func ReadHost(streams *Streams) Host {
 		GoVersion:      runtime.Version(),
 		HeapLiveBytes:  metricUint64(heap[0]),
 		HeapObjects:    metricUint64(heap[1]),
-		OpenFDs:        openFDs(),
-		CPUSeconds:     cpuSeconds(),
+		OpenFDs:        process.OpenFDs(),
+		CPUSeconds:     process.CPUSeconds(),
 	}
-}
-
-// cpuSeconds is the process's user + system CPU time (getrusage); -1 when
-// the call fails.
-func cpuSeconds() float64 {
-	var usage syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
-		return -1
-	}
-	seconds := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return seconds(usage.Utime) + seconds(usage.Stime)
 }
 
 // CollectGarbage forces two full GC cycles, so that objects parked in
@@ -169,33 +158,6 @@ func metricUint64(s metrics.Sample) uint64 {
 	return s.Value.Uint64()
 }
 
-// openFDs counts the process's open file descriptors (Linux /proc); -1 elsewhere.
-func openFDs() int {
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return -1
-	}
-	return len(entries) - 1 // ReadDir's own descriptor on the directory
-}
-
-// residentBytes reads the resident set size from /proc/self/statm (Linux);
-// -1 where that file does not exist.
-func residentBytes() int64 {
-	raw, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return -1
-	}
-	fields := strings.Fields(string(raw))
-	if len(fields) < 2 {
-		return -1
-	}
-	pages, err := strconv.ParseInt(fields[1], 10, 64)
-	if err != nil {
-		return -1
-	}
-	return pages * int64(os.Getpagesize())
-}
-
 // DefaultPluginTimeout bounds the GetStats call so a stuck plugin cannot stall
 // the bench's sampler.
 const DefaultPluginTimeout = 500 * time.Millisecond
@@ -209,7 +171,7 @@ type Handler struct {
 	// Streams is the bridge's stream counter; nil reads as zero streams.
 	Streams *Streams
 	// Plugin asks the plugin for its figures; nil reports {"error": "no plugin client"}.
-	Plugin benchstatsv1.PluginStatsServiceClient
+	Plugin PluginSource
 	// Timeout bounds the plugin call; zero means DefaultPluginTimeout.
 	Timeout time.Duration
 	// Log receives bad-request lines; nil means slog.Default().
@@ -259,6 +221,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// PluginSource reads the `plugin` object of /debug/stats.
+type PluginSource interface {
+	ReadStats(ctx context.Context, collectGarbage bool) (any, error)
+}
+
 func (h *Handler) readPlugin(ctx context.Context, collect bool) any {
 	if h.Plugin == nil {
 		return pluginError{Error: "no plugin client"}
@@ -272,9 +239,24 @@ func (h *Handler) readPlugin(ctx context.Context, collect bool) any {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	st, err := h.Plugin.GetStats(ctx, &benchstatsv1.PluginStatsRequest{CollectGarbage: collect})
+	plugin, err := h.Plugin.ReadStats(ctx, collect)
 	if err != nil {
 		return pluginError{Error: err.Error()}
+	}
+	return plugin
+}
+
+// GRPCPlugin reads the Python plugin's figures over
+// streambench.v1.PluginStatsService.
+type GRPCPlugin struct {
+	Client benchstatsv1.PluginStatsServiceClient
+}
+
+// ReadStats calls GetStats and answers a Plugin.
+func (g GRPCPlugin) ReadStats(ctx context.Context, collect bool) (any, error) {
+	st, err := g.Client.GetStats(ctx, &benchstatsv1.PluginStatsRequest{CollectGarbage: collect})
+	if err != nil {
+		return nil, err
 	}
 	var gcObjects *int64
 	if st.GcObjects != nil {
@@ -300,5 +282,5 @@ func (h *Handler) readPlugin(ctx context.Context, collect bool) any {
 		ResponseSendSlots:   st.GetResponseSendSlots(),
 		ResponseSending:     st.GetResponseSending(),
 		ResponseWaiting:     st.GetResponseWaiting(),
-	}
+	}, nil
 }

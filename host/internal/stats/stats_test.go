@@ -58,7 +58,7 @@ func TestStatsGCQuery(t *testing.T) {
 	} {
 		t.Run(tc.target, func(t *testing.T) {
 			plugin := &fakePlugin{}
-			status, body := get(t, &Handler{Plugin: plugin}, tc.target)
+			status, body := get(t, &Handler{Plugin: GRPCPlugin{plugin}}, tc.target)
 			if status != tc.status {
 				t.Fatalf("status %d, want %d", status, tc.status)
 			}
