@@ -4,7 +4,7 @@
 // the clients). Measured on 2 cores, letting Go run on both made each gRPC
 // frame and each request a wake-up across threads: GOMAXPROCS=1 took the host
 // from 1.0-1.3 to 0.8-1.0 CPU s/GiB for downloads and from ~305 to ~230 us per
-// small request, at equal or higher throughput (docs/performance.md). So by
+// small request, at equal or higher throughput (docs/decisions.md). So by
 // default a host runs Go code on half the CPUs and leaves the rest to the
 // plugin.
 package maxprocs
