@@ -1,5 +1,6 @@
 """`python -m bench capacity` in compose (marker `docker`): the documented
-`docker compose run --rm capacity` ramps through the 128m-capped plugin and host,
+`docker compose run --rm capacity` ramps through the 128m-capped plugin and host
+(and the Go peer, capped at the two together),
 reads container peaks per level through the Docker SDK, and reports an OOM kill
 as the reason a level broke, then starts the killed container again.
 
@@ -50,7 +51,7 @@ def test_capacity_in_compose_reports_container_peaks_per_level(
     ramps = {r["key"]: r for r in summary["ramps"]}
     assert set(ramps) == {
         f"{target}/{mode}"
-        for target in ("bridge", "go-direct")
+        for target in ("bridge", "go-direct", "go-plugin")
         for mode in ("download", "upload", "mixed")
     }
     for mode in ("download", "upload", "mixed"):
@@ -62,6 +63,15 @@ def test_capacity_in_compose_reports_container_peaks_per_level(
                 assert peaks[name]["source"] == "container", peaks
                 assert 0 < peaks[name]["peak_bytes"] < CAP, peaks[name]
             assert {"host", "plugin"} <= set(peaks), "the /debug/stats figures"
+            assert level["oom_killed"] == [] and level["errors"] == {}
+        # The Go peer, its host and plugin processes in one container capped at the
+        # bridge's two caps together.
+        peer = ramps[f"go-plugin/{mode}"]
+        assert peer["capacity"] == 4, peer["reason"]
+        for level in peer["levels"]:
+            peaks = {p["name"]: p for p in level["processes"]}
+            assert 0 < peaks["container:go-plugin"]["peak_bytes"] < 2 * CAP, peaks
+            assert {"go-plugin-host", "go-plugin"} <= set(peaks), "the /debug/stats figures"
             assert level["oom_killed"] == [] and level["errors"] == {}
     # A capacity run is a valid baseline of itself for the nightly gate.
     run_dir = next(p for p in Path(compose_project.env["RESULTS_DIR"]).iterdir())
