@@ -51,6 +51,8 @@ class Target:
     # The gRPC floor answers a GET with a JSON count of the body it received and
     # discarded, instead of the body.
     discards: bool = False
+    # Compose services whose containers serve it: their working sets are its figures.
+    containers: tuple[str, ...] = ()
 
     @property
     def process_names(self) -> list[str]:
@@ -61,6 +63,9 @@ def bridge_processes(host: int | None = None, plugin: int | None = None) -> dict
     """{"host": pid, "plugin": pid} of a spawned bridge (the names every report uses)."""
     return {name: pid for name, pid in (("host", host), ("plugin", plugin)) if pid is not None}
 
+
+# The compose services of the bridge: its host and its plugin.
+BRIDGE_CONTAINERS = ("host", "plugin")
 
 HOST_SIDES = {
     "host": StatsProcess(HOST_STATS, "host"),
@@ -78,6 +83,7 @@ def go_direct(host_url: str, processes: dict[str, int]) -> Target:
         download_path="/direct/download",
         upload_path="/direct/upload",
         file_path="/direct/file",
+        containers=("host",),
     )
 
 
@@ -89,4 +95,5 @@ def grpc_floor(host_url: str, processes: dict[str, int]) -> Target:
         processes,
         {} if processes else dict(HOST_SIDES),
         discards=True,
+        containers=BRIDGE_CONTAINERS,
     )

@@ -171,17 +171,20 @@ def read_memory(container: Any) -> MemorySample:
 
 @dataclass
 class ContainerMemorySampler:
-    """Samples the memory of named containers in a background thread.
+    """Samples the memory of named containers, one background thread each.
 
-    The SDK is blocking, so it runs off the event loop in its own thread;
-    `stop()` joins it. Use as a context manager around the measured work.
+    The engine answers a stats request with its next collection, about once a
+    second per container, and the SDK blocks meanwhile: read one after the other,
+    three containers would each be read every three seconds. A thread per
+    container reads each as often as the engine collects. `stop()` joins them.
+    Use as a context manager around the measured work.
     """
 
     containers: Mapping[str, Any]  # service name -> docker Container
     interval_s: float = 0.25
     figures: dict[str, ContainerMemory] = field(init=False)
     _stop: threading.Event = field(init=False, default_factory=threading.Event)
-    _thread: threading.Thread | None = field(init=False, default=None)
+    _threads: list[threading.Thread] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.figures = {
@@ -211,22 +214,29 @@ class ContainerMemorySampler:
         return cls(found, interval_s=interval_s)
 
     def sample_once(self) -> None:
-        for service, container in self.containers.items():
-            try:
-                self.figures[service].observe(read_memory(container))
-            except DockerEnvError:
-                pass  # not running (e.g. just OOM-killed): the state check says so
-            except Exception as exc:  # the engine hiccuped; keep sampling the others
-                log.warning("memory sample of %s failed: %s", service, exc)
+        for service in self.containers:
+            self._sample(service)
 
-    def _run(self) -> None:
+    def _sample(self, service: str) -> None:
+        try:
+            self.figures[service].observe(read_memory(self.containers[service]))
+        except DockerEnvError:
+            pass  # not running (e.g. just OOM-killed): the state check says so
+        except Exception as exc:  # the engine hiccuped; keep sampling
+            log.warning("memory sample of %s failed: %s", service, exc)
+
+    def _run(self, service: str) -> None:
         while not self._stop.is_set():
-            self.sample_once()
+            self._sample(service)
             self._stop.wait(self.interval_s)
 
     def start(self) -> ContainerMemorySampler:
-        self._thread = threading.Thread(target=self._run, name="container-memory", daemon=True)
-        self._thread.start()
+        for service in self.containers:
+            thread = threading.Thread(
+                target=self._run, args=(service,), name=f"container-memory-{service}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def wait_first_samples(self, timeout_s: float = 30.0) -> bool:
@@ -242,9 +252,9 @@ class ContainerMemorySampler:
     def stop(self) -> dict[str, ContainerMemory]:
         """Stops sampling, takes a last reading and the containers' final state."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
         self.sample_once()
         for service, container in self.containers.items():
             try:

@@ -2,7 +2,7 @@
 timeline (a scenario, a capacity level), read from the sampler's series.
 
 Per process: psutil when the bench started it, else the running service's
-`/debug/stats`, plus every container's working set (compose). The growth is the
+`/debug/stats`, plus the working set of each of its containers (compose). The growth is the
 peak in the window minus the reading at its start; CPU is the counter's rise.
 """
 
@@ -45,8 +45,8 @@ class ProcessFigure:
 def window_figures(
     timeline: Timeline, window: Window | None, target: Target, *, loadgen: bool = True
 ) -> list[ProcessFigure]:
-    """Every figure of `target`'s processes (and the load generator's, and each
-    container's) in `window`; empty without a window."""
+    """Every figure of `target`'s processes (and the load generator's, and its
+    containers') in `window`; empty without a window."""
     if window is None:
         return []
     out: list[ProcessFigure] = []
@@ -61,9 +61,9 @@ def window_figures(
             if got is not None:
                 cpu = window_delta(timeline, where.source, where.key("cpu_seconds"), window)
                 out.append(ProcessFigure(name, "stats", *got, cpu_seconds=cpu))
-    for source in timeline.sources():
-        if source.startswith(CONTAINER_PREFIX):
-            got = window_growth(timeline, source, "working_set_bytes", window)
-            if got is not None:
-                out.append(ProcessFigure(source, "container", *got))
+    for service in target.containers:
+        source = CONTAINER_PREFIX + service
+        got = window_growth(timeline, source, "working_set_bytes", window)
+        if got is not None:
+            out.append(ProcessFigure(source, "container", *got))
     return out

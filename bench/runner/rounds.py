@@ -11,6 +11,7 @@ beside it (bench/results/ab.py).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -59,16 +60,7 @@ def _renamed(target: Target, name: str) -> Target:
     """A variant's bridge under the variant's name, its processes prefixed so the
     sampler tells the variants' hosts and plugins apart."""
     processes = {f"{name}:{proc}": pid for proc, pid in target.processes.items()}
-    return Target(
-        name,
-        target.base_url,
-        processes,
-        dict(target.stats_processes),
-        target.download_path,
-        target.upload_path,
-        target.file_path,
-        target.discards,
-    )
+    return dataclasses.replace(target, name=name, processes=processes)
 
 
 @contextlib.contextmanager

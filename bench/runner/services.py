@@ -26,6 +26,7 @@ from typing import Any
 from bench.core.paths import GOPLUGINHOST_BIN, HOSTSTUB_BIN
 from bench.core.targets import (
     BRIDGE,
+    BRIDGE_CONTAINERS,
     BUFFERED,
     GO_PLUGIN,
     GO_PLUGIN_STATS,
@@ -272,7 +273,13 @@ def external(
     base = target_url.rstrip("/")
     services = Services(
         targets={
-            BRIDGE: Target(BRIDGE, f"{base}/plugins/{plugin_id}", {}, dict(HOST_SIDES)),
+            BRIDGE: Target(
+                BRIDGE,
+                f"{base}/plugins/{plugin_id}",
+                {},
+                dict(HOST_SIDES),
+                containers=BRIDGE_CONTAINERS,
+            ),
             **{t.name: t for t in (go_direct(base, {}), grpc_floor(base, {}))},
         },
         stats_urls={HOST_STATS: stats_url} if stats_url else {},
@@ -288,6 +295,7 @@ def external(
                 GO_PLUGIN_HOST: StatsProcess(GO_PLUGIN_STATS, "host"),
                 GO_PLUGIN: StatsProcess(GO_PLUGIN_STATS, "plugin"),
             },
+            containers=(GO_PLUGIN,),
         )
         services.stats_urls[GO_PLUGIN_STATS] = f"{peer}/debug/stats"
     yield services

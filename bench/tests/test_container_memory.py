@@ -4,11 +4,13 @@ sampler's peak/OOM bookkeeping, with fakes in place of the engine."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.core.polling import wait_until
 from bench.judge.verdicts import container_memory
 from bench.observe.container_memory import (
     COMPOSE_PROJECT_LABEL,
@@ -235,3 +237,38 @@ def test_the_figures_of_a_sampler_reach_json_as_printed_and_as_summary_json(
     written = json.loads((tmp_path / "summary.json").read_text())
     assert written["containers"]["host/c1MiB"]["peak_bytes"] == 60 * MiB
     assert load_summary(tmp_path).containers["host/c1MiB"] == records["host"]
+
+
+class BlockingContainer(FakeContainer):
+    """Answers a stats request only when released: an engine still collecting."""
+
+    def __init__(self) -> None:
+        super().__init__("slow-1", [], {"State": {"Running": True}})
+        self.release = threading.Event()
+
+    def stats(self, *, stream: bool, one_shot: bool) -> dict[str, Any]:
+        self.release.wait()
+        return v2(10)
+
+
+class SteadyContainer(FakeContainer):
+    """Answers every stats request at once with the same reading."""
+
+    def stats(self, *, stream: bool, one_shot: bool) -> dict[str, Any]:
+        return v2(30)
+
+
+def test_a_slow_container_does_not_hold_back_the_others_readings() -> None:
+    slow = BlockingContainer()
+    fast = SteadyContainer("fast-1", [], {"State": {"Running": True}})
+    sampler = ContainerMemorySampler({"slow": slow, "fast": fast}, interval_s=0.01)
+    sampler.start()
+    try:
+        # While the slow container's first reading is still pending, the fast one
+        # keeps being read.
+        wait_until(lambda: sampler.figures["fast"].samples >= 3, 30.0, what="fast readings")
+        assert sampler.figures["slow"].samples == 0
+    finally:
+        slow.release.set()
+        sampler.stop()
+    assert sampler.figures["slow"].samples >= 1
