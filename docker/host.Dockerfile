@@ -26,7 +26,8 @@ RUN --mount=type=cache,target=/root/.cache/go-build \
     go build -ldflags="-s -w" -o /out/ ./cmd/hoststub ./cmd/gopluginhost ./cmd/goplugin
 
 FROM ${PY_BASE}
-RUN useradd --uid 10001 --user-group --no-create-home --no-log-init --shell /usr/sbin/nologin hoststub
+RUN useradd --uid 10001 --user-group --no-create-home --no-log-init --shell /usr/sbin/nologin hoststub \
+    && mkdir -p /files && chmod 1777 /files
 # gopluginhost finds goplugin beside itself.
 COPY --from=build /out/hoststub /out/gopluginhost /out/goplugin /usr/local/bin/
 USER 10001:10001

@@ -43,7 +43,8 @@ COPY bench/ ./bench/
 # Build requirements are in the dependency layer: no download per source edit.
 RUN pip install --no-deps --no-build-isolation . \
     && useradd --uid 10001 --user-group --no-create-home --no-log-init --shell /usr/sbin/nologin streambench \
-    && mkdir -p /app/results && chown 10001:10001 /app/results
+    && mkdir -p /app/results && chown 10001:10001 /app/results \
+    && mkdir -p /files && chmod 1777 /files
 
 USER 10001:10001
 # The commit the image was built from (compose passes `git rev-parse HEAD` in

@@ -33,10 +33,19 @@ def write_pattern_files(root: Path, sizes: Iterable[int]) -> list[Path]:
                 out.writelines(pattern_chunks(size, 4 * MiB))
             partial.replace(path)
             log.info("wrote %s (%d bytes)", path, size)
-        path.chmod(0o644)
+        _readable_by_all(path, 0o444)
         written.append(path)
-    root.chmod(0o755)
+    _readable_by_all(root, 0o555)
     return written
+
+
+def _readable_by_all(path: Path, wanted: int) -> None:
+    """Add the permission bits `wanted` where they are missing; a folder that is
+    already open to all (compose's shared volume, world-writable and owned by
+    root) is left as it is, since only its owner could change it."""
+    mode = path.stat().st_mode
+    if mode & wanted != wanted:
+        path.chmod(mode | wanted)
 
 
 @contextlib.contextmanager

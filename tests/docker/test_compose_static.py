@@ -169,7 +169,7 @@ def test_bench_writes_results_to_the_bind_mount_as_the_caller(
     compose_doc: dict[str, Any],
 ) -> None:
     bench = compose_doc["services"]["bench"]
-    (mount,) = bench["volumes"]
+    (mount,) = [m for m in bench["volumes"] if isinstance(m, dict)]
     # type bind: RESULTS_DIR=results is the folder, not a volume named `results`.
     assert mount["type"] == "bind"
     assert mount["bind"]["create_host_path"] is True
@@ -348,7 +348,7 @@ def test_capacity_service_is_opt_in_and_runs_the_ramp_against_the_capped_host(
     assert capacity["profiles"] == ["capacity"], "`docker compose up` must not start it"
     command = " ".join(capacity["command"])
     assert "python -m bench capacity" in command and "--target-url http://host:8065" in command
-    (volume,) = capacity["volumes"]
+    (volume,) = [m for m in capacity["volumes"] if isinstance(m, dict)]
     assert volume["type"] == "bind", "RESULTS_DIR must never be read as a volume name"
     assert f"--results-dir {volume['target']}" in command
     assert capacity["depends_on"]["host"]["condition"] == "service_healthy"
@@ -365,3 +365,22 @@ def test_nightly_capacity_gate_is_opt_in() -> None:
     assert 'if [ "${NIGHTLY_CAPACITY:-0}" = 1 ]; then' in script
     assert "run --rm -T capacity" in script
     assert "results/baseline/capacity-external-$BENCH_PROFILE" in script
+
+
+def test_files_root_is_one_volume_the_bench_writes_and_host_and_plugin_only_read(
+    compose_doc: dict[str, Any],
+) -> None:
+    services = compose_doc["services"]
+    assert "files" in compose_doc["volumes"]
+    for name, env, mount in (
+        ("plugin", "PLUGIN_FILES_ROOT", "files:/files:ro"),
+        ("host", "HOSTSTUB_FILES_ROOT", "files:/files:ro"),
+        ("bench", "BENCH_FILES_ROOT", "files:/files"),
+        ("capacity", "BENCH_FILES_ROOT", "files:/files"),
+    ):
+        assert services[name]["environment"][env] == "/files", name
+        assert mount in services[name]["volumes"], name
+    # A new volume takes the mode of the image's /files: open to a bench running
+    # as any user (UID from .env), read by the services' own users.
+    for dockerfile in DOCKERFILES:
+        assert "mkdir -p /files && chmod 1777 /files" in dockerfile.read_text(), dockerfile.name
