@@ -34,6 +34,7 @@ import (
 	"github.com/streambench/host/internal/healthprobe"
 	"github.com/streambench/host/internal/maxprocs"
 	"github.com/streambench/host/internal/router"
+	"github.com/streambench/host/internal/serve"
 	"github.com/streambench/host/internal/stats"
 )
 
@@ -154,22 +155,5 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ready <- ln.Addr().String()
 	}
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	select {
-	case err := <-serveErr:
-		log.Error("server stopped", "err", err)
-		return 1
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: draining in-flight requests", "grace", cfg.shutdownGrace, "active_streams", streams.Active())
-	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownGrace)
-	defer cancel()
-	if err := srv.Shutdown(drainCtx); err != nil {
-		log.Warn("drain incomplete; closing remaining connections", "err", err, "active_streams", streams.Active())
-		_ = srv.Close()
-	}
-	<-serveErr // http.ErrServerClosed
-	log.Info("stopped")
-	return 0
+	return serve.UntilDone(ctx, srv, ln, cfg.shutdownGrace, streams.Active, log)
 }

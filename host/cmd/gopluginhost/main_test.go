@@ -14,10 +14,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/streambench/host/internal/testlog"
 
 	"go.uber.org/goleak"
 
@@ -90,7 +91,7 @@ func TestConfigFromFlagsAndEnv(t *testing.T) {
 }
 
 func TestMissingPluginBinaryIsAClearError(t *testing.T) {
-	var stderr syncBuffer
+	var stderr testlog.Buffer
 	rc := run(context.Background(), []string{"--listen", "127.0.0.1:0", "--plugin-bin", filepath.Join(t.TempDir(), "nope")},
 		env(nil), &stderr, nil)
 	if rc != 1 || !strings.Contains(stderr.String(), "cannot start the plugin") {
@@ -107,7 +108,7 @@ func TestHealthSubcommand(t *testing.T) {
 // host is a gopluginhost started by run, with its plugin child.
 type host struct {
 	base   string
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	client *http.Client
 	done   chan int
 	stop   context.CancelFunc
@@ -116,7 +117,7 @@ type host struct {
 func startHost(t *testing.T) *host {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &host{logs: &syncBuffer{}, done: make(chan int, 1), stop: cancel,
+	h := &host{logs: &testlog.Buffer{}, done: make(chan int, 1), stop: cancel,
 		client: &http.Client{Transport: &http.Transport{}}}
 	ready := make(chan string, 1)
 	go func() {
@@ -322,22 +323,4 @@ func TestShutdownStopsThePlugin(t *testing.T) {
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Fatalf("plugin pid %d still there after shutdown: %v", pid, err)
 	}
-}
-
-// syncBuffer collects the host's log lines from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

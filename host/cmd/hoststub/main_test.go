@@ -13,9 +13,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/streambench/host/internal/testlog"
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
@@ -154,24 +155,6 @@ func startFakePlugin(t *testing.T, sock string, release <-chan struct{}) *grpc.S
 	return srv
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // within polls cond until it holds or a deadline generous enough for a
 // loaded machine passes.
 func within(t *testing.T, what string, cond func() bool) {
@@ -203,7 +186,7 @@ func TestEndToEnd(t *testing.T) {
 	defer stop()
 	ready := make(chan string, 1)
 	exit := make(chan int, 1)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	go func() {
 		exit <- run(ctx, []string{"--listen", "127.0.0.1:0", "--plugin-addr", "unix:" + sock, "--shutdown-grace", "20s",
 			"--idle-timeout", "300ms", "--max-procs", strconv.Itoa(runtime.GOMAXPROCS(0))}, env(nil), logs, ready)
@@ -318,7 +301,7 @@ func TestEndToEnd(t *testing.T) {
 }
 
 func TestFilesRootMustExist(t *testing.T) {
-	var stderr syncBuffer
+	var stderr testlog.Buffer
 	missing := filepath.Join(t.TempDir(), "missing")
 	rc := run(context.Background(), []string{"--plugin-addr", "unix:/x.sock"}, env(map[string]string{"HOSTSTUB_FILES_ROOT": missing}), &stderr, nil)
 	if rc != 2 || !strings.Contains(stderr.String(), "--files-root must be an existing directory") || !strings.Contains(stderr.String(), missing) {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/streambench/host/internal/testlog"
+
 	"github.com/hashicorp/go-plugin"
 	"go.uber.org/goleak"
 )
@@ -88,7 +90,7 @@ func TestServeHTTPCarriesTheRequestAndTheResponse(t *testing.T) {
 }
 
 func TestServeHTTPRefusesAnInvalidStatusWithoutPanicking(t *testing.T) {
-	var logs syncBuffer
+	var logs testlog.Buffer
 	hooks := connect(t, &handlerPlugin{handler: func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(42)
 		_, _ = w.Write([]byte("after a bad status"))
@@ -247,22 +249,4 @@ func TestStatsOverRPC(t *testing.T) {
 	if _, err := hooks.Stats(ctx, false); !errors.Is(err, context.Canceled) {
 		t.Fatalf("stats with a done context: %v", err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the log handler's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
