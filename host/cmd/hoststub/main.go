@@ -57,6 +57,7 @@ type config struct {
 	readHeaderTimeout time.Duration
 	readProgress      time.Duration
 	writeProgress     time.Duration
+	writePieceBytes   int
 	idleTimeout       time.Duration
 	shutdownGrace     time.Duration
 	buffered          bool
@@ -90,6 +91,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 10*time.Second, "time allowed to read request headers (slow-loris guard)")
 	fs.DurationVar(&c.readProgress, "read-progress-timeout", 30*time.Second, "longest wait for the next request body bytes, 0 = none (exceeded: 408, or abort after response-init)")
 	fs.DurationVar(&c.writeProgress, "write-progress-timeout", 30*time.Second, "longest wait for the client to take response bytes, 0 = none (exceeded: abort)")
+	fs.IntVar(&c.writePieceBytes, "write-piece-bytes", bridge.DefaultWritePieceBytes, "most response bytes written under one write-progress deadline: a client must take this much per timeout")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 60*time.Second, "how long a keep-alive connection may wait for its next request, 0 = none")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGTERM, how long in-flight requests may drain")
 	fs.BoolVar(&c.buffered, "buffered", false, "reference mode: buffer the whole plugin response before writing it")
@@ -123,6 +125,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, fmt.Errorf("--max-message-bytes must be >= %d, upstream's chunk size (got %d)", minMaxMessageBytes, c.maxMessageBytes)
 	case c.maxMessageBytes < c.requestChunkBytes:
 		return c, fmt.Errorf("--max-message-bytes (%d) must be >= --request-chunk-bytes (%d)", c.maxMessageBytes, c.requestChunkBytes)
+	case c.writePieceBytes <= 0:
+		return c, fmt.Errorf("--write-piece-bytes must be > 0 (got %d)", c.writePieceBytes)
 	case c.readProgress < 0 || c.writeProgress < 0 || c.idleTimeout < 0:
 		return c, errors.New("--read-progress-timeout, --write-progress-timeout and --idle-timeout must be >= 0 (0 = none)")
 	case c.windowBytes > 1<<30:
@@ -187,6 +191,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		InitTimeout:          cfg.pluginTimeout,
 		ReadProgressTimeout:  cfg.readProgress,
 		WriteProgressTimeout: cfg.writeProgress,
+		WritePieceBytes:      cfg.writePieceBytes,
 		Buffered:             cfg.buffered,
 		FlushEveryChunk:      cfg.flushEveryChunk,
 		Log:                  log,

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streambench/host/internal/bridge"
 	"github.com/streambench/host/internal/testlog"
 
 	"go.uber.org/goleak"
@@ -70,6 +71,7 @@ func TestConfigFromFlagsAndEnv(t *testing.T) {
 		{[]string{"--plugin-addr", "unix:/x", "--max-message-bytes", "65536", "--request-chunk-bytes", "65537"}, nil, "max-message-bytes"},
 		{[]string{"--plugin-addr", "unix:/x", "--idle-timeout", "-1s"}, nil, "idle-timeout"},
 		{[]string{"--plugin-addr", "unix:/x"}, map[string]string{"HOSTSTUB_READ_PROGRESS_TIMEOUT": "-1s"}, "read-progress-timeout"},
+		{[]string{"--plugin-addr", "unix:/x", "--write-piece-bytes", "0"}, nil, "write-piece-bytes"},
 	} {
 		if _, err := parseConfig(tc.args, env(tc.env), io.Discard); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v %v: err %v, want mention of %q", tc.args, tc.env, err, tc.want)
@@ -80,13 +82,16 @@ func TestConfigFromFlagsAndEnv(t *testing.T) {
 func TestProgressAndIdleTimeouts(t *testing.T) {
 	cfg, err := parseConfig([]string{"--plugin-addr", "unix:/x"}, env(nil), io.Discard)
 	if err != nil || cfg.readProgress != 30*time.Second || cfg.writeProgress != 30*time.Second ||
-		cfg.idleTimeout != 60*time.Second || cfg.readHeaderTimeout != 10*time.Second {
+		cfg.idleTimeout != 60*time.Second || cfg.readHeaderTimeout != 10*time.Second ||
+		cfg.writePieceBytes != bridge.DefaultWritePieceBytes {
 		t.Fatalf("defaults: %+v, err %v", cfg, err)
 	}
 	cfg, err = parseConfig([]string{"--plugin-addr", "unix:/x", "--write-progress-timeout", "0"}, env(map[string]string{
 		"HOSTSTUB_READ_PROGRESS_TIMEOUT": "1s", "HOSTSTUB_WRITE_PROGRESS_TIMEOUT": "2s", "HOSTSTUB_IDLE_TIMEOUT": "3s",
+		"HOSTSTUB_WRITE_PIECE_BYTES": "65536",
 	}), io.Discard)
-	if err != nil || cfg.readProgress != time.Second || cfg.writeProgress != 0 || cfg.idleTimeout != 3*time.Second {
+	if err != nil || cfg.readProgress != time.Second || cfg.writeProgress != 0 || cfg.idleTimeout != 3*time.Second ||
+		cfg.writePieceBytes != 64<<10 {
 		t.Fatalf("flags and env: %+v, err %v", cfg, err)
 	}
 }

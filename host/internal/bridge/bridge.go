@@ -107,9 +107,15 @@ type Bridge struct {
 	// WriteProgressTimeout bounds each write of the response to the client:
 	// a client that takes no bytes for this long gets its response aborted
 	// and the plugin's stream cancelled. Writes go out in pieces of
-	// progressPieceBytes, each with the deadline moved on, so a slow reader
-	// is cut only when it stops. Zero means no bound.
+	// WritePieceBytes, each with the deadline moved on, so a slow reader
+	// is cut only when it takes less than a piece per timeout. Zero means
+	// no bound (and no pieces).
 	WriteProgressTimeout time.Duration
+
+	// WritePieceBytes is the most written to the client under one write
+	// deadline; zero means DefaultWritePieceBytes. Smaller pieces let
+	// slower clients pass and cost more CPU per byte (a system call each).
+	WritePieceBytes int
 
 	// Buffered reads the plugin's whole response into memory before writing
 	// any of it: the naive bridge this package replaces, kept as the

@@ -68,7 +68,7 @@ type exchange struct {
 
 func newExchange(b *Bridge, w http.ResponseWriter, r *http.Request) *exchange {
 	rc := http.NewResponseController(w)
-	deadlines := &clientDeadlines{rc: rc, readTimeout: b.ReadProgressTimeout, writeTimeout: b.WriteProgressTimeout}
+	deadlines := &clientDeadlines{rc: rc, readTimeout: b.ReadProgressTimeout, writeTimeout: b.WriteProgressTimeout, writePiece: b.WritePieceBytes}
 	ex := &exchange{b: b, w: w, r: r, rc: rc, out: progressWriter{w, deadlines}, deadlines: deadlines}
 	if b.Buffered {
 		ex.buffer = newBufferedResponse()

@@ -341,19 +341,23 @@ func (d *deadlineRecorder) SetWriteDeadline(time.Time) error {
 }
 
 // TestProgressWriterWritesInPieces: with a write timeout, a large write goes
-// out in pieces of at most progressPieceBytes with the deadline armed first;
-// without one, it is a single write and no deadline is touched.
+// out in pieces of at most the configured piece (DefaultWritePieceBytes when
+// none is) with the deadline armed first; without one, it is a single write
+// and no deadline is touched.
 func TestProgressWriterWritesInPieces(t *testing.T) {
-	payload := make([]byte, 3*progressPieceBytes+100)
+	payload := make([]byte, 3*64<<10+100)
 	for _, tc := range []struct {
 		timeout time.Duration
+		piece   int
 		want    []string
 	}{
-		{time.Minute, []string{"deadline", "write 65536", "write 65536", "write 65536", "write 100"}},
-		{0, []string{"write 196708"}},
+		{time.Minute, 64 << 10, []string{"deadline", "write 65536", "write 65536", "write 65536", "write 100"}},
+		{time.Minute, 0, []string{"deadline", "write 196708"}},
+		{time.Minute, 100_000, []string{"deadline", "write 100000", "write 96708"}},
+		{0, 64 << 10, []string{"write 196708"}},
 	} {
 		rec := &deadlineRecorder{recorder: newRecorder()}
-		d := &clientDeadlines{rc: http.NewResponseController(rec), writeTimeout: tc.timeout}
+		d := &clientDeadlines{rc: http.NewResponseController(rec), writeTimeout: tc.timeout, writePiece: tc.piece}
 		n, err := progressWriter{rec, d}.Write(payload)
 		if err != nil || n != len(payload) {
 			t.Fatalf("timeout %v: wrote %d of %d, err %v", tc.timeout, n, len(payload), err)
