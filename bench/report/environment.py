@@ -43,6 +43,16 @@ def _command_output(args: list[str], cwd: Path = REPO_ROOT) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def tree_dirty(repo: Path = REPO_ROOT) -> bool | None:
+    """Whether tracked files differ from the commit, results/ aside: what was measured
+    is the code; run folders and baselines may change between runs. None: no git."""
+    changes = _command_output(
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
+        cwd=repo,
+    )
+    return bool(changes) if changes is not None else None
+
+
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
     """The CPU's model name: a figure from another model is another machine's."""
     try:
@@ -73,7 +83,6 @@ def environment(chunk_sizes: Iterable[int], mode: str) -> Environment:
 
     # Containers have no .git: the commit comes in as STREAMBENCH_COMMIT there.
     commit = os.environ.get("STREAMBENCH_COMMIT") or _command_output(["git", "rev-parse", "HEAD"])
-    dirty = _command_output(["git", "status", "--porcelain", "--untracked-files=no"])
     return Environment(
         mode=mode,
         python=sys.version.split()[0],
@@ -88,7 +97,7 @@ def environment(chunk_sizes: Iterable[int], mode: str) -> Environment:
         grpcio=grpc.__version__,
         psutil=psutil.__version__,
         git_commit=commit,
-        git_dirty=bool(dirty) if dirty is not None else None,
+        git_dirty=tree_dirty(),
         chunk_sizes=list(chunk_sizes),
         settings=given_settings(),
     )

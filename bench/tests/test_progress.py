@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from bench.core.targets import BRIDGE, Target
 from bench.report import environment, markdown
+from bench.report.environment import tree_dirty
 from bench.report.progress import ScenarioLog, key_figure, progress_line
 from bench.results.environment import Environment
 from bench.results.run import RunSummary
@@ -134,3 +136,23 @@ def test_the_environment_records_the_machine_versions_and_commit(tmp_path: Path)
     assert environment.cpu_model(cpuinfo) == "Intel(R) Xeon(R) Processor"
     line = Environment(cpu_count=2, cpu_model="Intel(R) Xeon(R) Processor").line()
     assert line.startswith("2 CPUs (Intel(R) Xeon(R) Processor), Python")
+
+
+def test_a_tree_is_dirty_for_code_changes_not_for_results(tmp_path: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "bench@example.invalid")
+    git("config", "user.name", "bench")
+    (tmp_path / "results" / "baseline").mkdir(parents=True)
+    (tmp_path / "results" / "baseline" / "summary.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("commit", "-qm", "start")
+    assert tree_dirty(tmp_path) is False
+    (tmp_path / "results" / "baseline" / "summary.json").write_text('{"new": 1}')
+    assert tree_dirty(tmp_path) is False  # a baseline recorded since
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert tree_dirty(tmp_path) is True
+    assert tree_dirty(tmp_path / "no-such-folder") is None
