@@ -9,6 +9,7 @@ from what the baselines give, so no figure is written by hand.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from bench.capacity.report import capacity_table, peak_growth_rows
 from bench.core.paths import BASELINE_DIR, REPO_ROOT
 from bench.core.tables import fmt, md_table
 from bench.core.targets import BRIDGE, GO_DIRECT
+from bench.judge.references import headline
 from bench.report.markdown import (
     floors_section,
     references_section,
@@ -98,16 +100,27 @@ def readme_block(summary: RunSummary, name: str) -> str:
     return "\n".join(lines)
 
 
+def _headline_rows(summary: RunSummary) -> RunSummary:
+    """The summary with one reference and one floor row per kind: the largest
+    transfer at the default chunk, as the first screen quotes them."""
+    return dataclasses.replace(
+        summary,
+        references=list(headline(summary.references).values()),
+        floors=list(headline(summary.floors).values()),
+    )
+
+
 def _run_section(name: str, summary: RunSummary) -> list[str]:
+    shown = _headline_rows(summary)
     return [
         f"## {name}",
         "",
-        _origin(name, summary) + ".",
+        _origin(name, summary) + f"; every row: results/baseline/{name}/summary.md.",
         "",
         *[line.replace("## ", "### ", 1) for line in standing_section(summary)],
         *_offload_line(summary),
-        *[line.replace("## ", "### ", 1) for line in references_section(summary)],
-        *[line.replace("## ", "### ", 1) for line in floors_section(summary)],
+        *[line.replace("## ", "### ", 1) for line in references_section(shown)],
+        *[line.replace("## ", "### ", 1) for line in floors_section(shown)],
         "",
         f"Verdicts: {len(summary.verdicts) - len(summary.failed_verdicts())} of "
         f"{len(summary.verdicts)} passed.",
