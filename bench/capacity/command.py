@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -267,9 +268,10 @@ def _external_ramps(
     options: ServiceOptions,
     files: Path | None,
     notes: list[str],
-) -> list[Ramp]:
+) -> tuple[list[Ramp], RampSettings]:
     """The running services' targets, one ramp after the other (a killed container
-    restarted in between)."""
+    restarted in between); the settings with each container's own cap, as the
+    engine reports it."""
     assert options.target_url is not None
     ramps = []
     with external(
@@ -281,6 +283,14 @@ def _external_ramps(
                 notes.append("no container figures (no Docker socket): memory from /debug/stats")
             elif not container_sampler.wait_first_samples():
                 notes.append("a container's memory could not be read within 30 s")
+            if container_sampler is not None:
+                caps = {
+                    service: figure.limit_bytes
+                    for service, figure in container_sampler.figures.items()
+                    if figure.limit_bytes
+                }
+                limits = dataclasses.replace(settings.limits, container_caps=caps)
+                settings = dataclasses.replace(settings, limits=limits)
             missing = sorted({n for n, _ in plan if n not in services.targets})
             if missing:
                 notes.append(f"not served by the running services, skipped: {', '.join(missing)}")
@@ -295,7 +305,7 @@ def _external_ramps(
                         name, mode, settings.levels, runner, settings.limits, on_level=_progress
                     )
                 )
-    return ramps
+    return ramps, settings
 
 
 def settings_of(args: argparse.Namespace) -> RampSettings:
@@ -358,7 +368,9 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         sizes = set()
     with files_root(sizes, given) as files, Sampler(interval_s=args.sample_interval) as sampler:
         if options.target_url:
-            run.ramps = _external_ramps(sampler, settings, plan, options, files, run.notes)
+            run.ramps, run.settings = _external_ramps(
+                sampler, settings, plan, options, files, run.notes
+            )
         else:
             run.ramps = _spawned_ramps(sampler, settings, plan, run_dir / "logs", options, files)
     report.write_capacity_run(run_dir, run)

@@ -110,10 +110,10 @@ def breaches(level: LevelResult, limits: Limits) -> list[str]:
     """The limits a level broke, each as a sentence; empty when it held."""
     out = []
     for p in level.processes:
-        if p.peak_bytes > limits.memory_cap_bytes:
+        cap = limits.cap_of(p.name)
+        if p.peak_bytes > cap:
             out.append(
-                f"memory: {p.name} peaked at {p.peak_bytes / MiB:.1f} MiB "
-                f"> cap {limits.memory_cap_bytes / MiB:.0f} MiB"
+                f"memory: {p.name} peaked at {p.peak_bytes / MiB:.1f} MiB > cap {cap / MiB:.0f} MiB"
             )
     out += [f"oom-kill: {name}" for name in level.oom_killed]
     out += [f"exited: {name}" for name in level.exited]

@@ -37,6 +37,16 @@ class Limits:
 
     memory_cap_bytes: int  # peak RSS (or container working set) of each serving process
     ttfb_slo_s: float  # p99 time to first byte of the level's downloads
+    # A container's own cap where the engine reported it (compose: a service's
+    # mem_limit; one container may hold two processes, as go-plugin's does).
+    container_caps: dict[str, int] = field(default_factory=dict)
+
+    def cap_of(self, figure_name: str) -> int:
+        """The cap of one figure of a level (`host`, `container:plugin`, ...)."""
+        service = figure_name.removeprefix("container:")
+        if service != figure_name and service in self.container_caps:
+            return self.container_caps[service]
+        return self.memory_cap_bytes
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,10 @@ class RampSettings:
             )
         if self.limits.ttfb_slo_s != other.limits.ttfb_slo_s:
             out.append(f"TTFB SLO {self.limits.ttfb_slo_s} s vs {other.limits.ttfb_slo_s} s")
+        if self.limits.container_caps != other.limits.container_caps:
+            out.append(
+                f"container caps {self.limits.container_caps} vs {other.limits.container_caps}"
+            )
         return out
 
 

@@ -292,3 +292,14 @@ def test_ramp_plan_of_file_modes(
     targets: list[str], modes: list[str], plan: list[tuple[str, str]]
 ) -> None:
     assert ramp_plan(targets, modes) == plan
+
+
+def test_a_container_is_held_to_its_own_cap_where_the_engine_reported_it() -> None:
+    # go-plugin's container holds two processes under a cap of 256 MiB: 200 MiB fits
+    # it; a process of its own, or a container without a reported cap, has 128 MiB.
+    limits = Limits(128 * MiB, 2.0, container_caps={"go-plugin": 256 * MiB})
+    assert level_breaches(level(peaks={"container:go-plugin": 200 * MiB}), limits) == []
+    over = level_breaches(level(peaks={"container:go-plugin": 300 * MiB}), limits)
+    assert over == ["memory: container:go-plugin peaked at 300.0 MiB > cap 256 MiB"]
+    for name in ("go-plugin", "container:plugin"):
+        assert level_breaches(level(peaks={name: 200 * MiB}), limits), name

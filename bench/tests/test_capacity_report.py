@@ -211,11 +211,13 @@ def test_peak_growth_from_the_fewest_streams_to_the_most_that_held() -> None:
 
 
 def test_gate_refuses_a_run_under_other_limits() -> None:
-    """Another memory cap, TTFB SLO, stream size or profile: not comparable, never passed."""
+    """Another memory cap (a container's too), TTFB SLO, stream size or profile: not
+    comparable, never passed."""
     base = capacity_run()
     for change in (
         {"limits": Limits(memory_cap_bytes=256 * MiB, ttfb_slo_s=2.0)},
         {"limits": Limits(memory_cap_bytes=128 * MiB, ttfb_slo_s=5.0)},
+        {"limits": Limits(128 * MiB, 2.0, container_caps={"go-plugin": 256 * MiB})},
         {"stream_bytes": 16 * MiB},
         {"levels": (1, 2, 4)},
     ):
