@@ -62,6 +62,7 @@ from bench.results.capacity import (
 from bench.runner.engine import Engine
 from bench.runner.files import files_root
 from bench.runner.flags import add_target_flags, check_target_flags, name_list, service_options
+from bench.runner.ready import answers_ok
 from bench.runner.run import ServiceOptions, new_run_dir
 from bench.runner.services import Services, external, spawned
 from bench.runner.stack import StackError, wait_ready
@@ -165,17 +166,25 @@ def _listed(
     return name_list(allowed)(value) if isinstance(value, str) else value
 
 
-def _revive(containers: dict[str, Any], host_url: str | None) -> None:
-    """Start containers a level killed, so the next ramp measures a live stack."""
-    started = False
-    for container in containers.values():
+def _revive(containers: dict[str, Any], health_urls: dict[str, str]) -> None:
+    """Bring the stack back after a ramp broke it, so the next ramp measures a live
+    one: start a container that stopped (an OOM kill), and restart one that runs but
+    whose /healthz fails (go-plugin's container outlives a plugin the kernel killed).
+    `health_urls`: compose service -> its base URL."""
+    revived = []
+    for service, container in containers.items():
         container.reload()
         if container.status != "running":
             log.warning("starting %s again after it stopped", container.name)
             container.start()
-            started = True
-    if started and host_url:
-        wait_ready(f"{host_url}/healthz", [], timeout=90)
+            revived.append(service)
+        elif service in health_urls and answers_ok(f"{health_urls[service]}/healthz", 5.0):
+            log.warning("restarting %s: its /healthz fails", container.name)
+            container.restart()
+            revived.append(service)
+    for service in revived:
+        if service in health_urls:
+            wait_ready(f"{health_urls[service]}/healthz", [], timeout=90)
 
 
 def _progress(level: LevelResult) -> None:
@@ -291,6 +300,14 @@ def _external_ramps(
                 }
                 limits = dataclasses.replace(settings.limits, container_caps=caps)
                 settings = dataclasses.replace(settings, limits=limits)
+            health_urls = {
+                service: url.rstrip("/")
+                for service, url in (
+                    ("host", options.target_url),
+                    (GO_PLUGIN, options.go_plugin_url),
+                )
+                if url
+            }
             missing = sorted({n for n, _ in plan if n not in services.targets})
             if missing:
                 notes.append(f"not served by the running services, skipped: {', '.join(missing)}")
@@ -298,7 +315,7 @@ def _external_ramps(
                 if name not in services.targets:
                     continue
                 if containers:
-                    _revive(containers, options.target_url.rstrip("/"))
+                    _revive(containers, health_urls)
                 runner = _level_runner(sampler, services.targets[name], mode, settings, containers)
                 ramps.append(
                     run_ramp(

@@ -4,11 +4,14 @@ no PIDs."""
 
 from __future__ import annotations
 
+import http.server
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
 
+from bench.capacity.command import _revive
 from bench.capacity.level import LevelRunner, containers_down
 from bench.capacity.ramp import breaches
 from bench.core.targets import HOST_SIDES, Target
@@ -149,3 +152,65 @@ def test_containers_down_waits_for_the_engine_to_record_a_kill() -> None:
 def test_containers_down_gives_up_when_every_container_stays_up() -> None:
     up = FakeContainer("p", running=True)
     assert containers_down({"plugin": up}, settle_s=0.05, poll_s=0.01) == ([], [])
+
+
+class ServiceContainer:
+    """A container whose service answers /healthz 200 once it was (re)started."""
+
+    def __init__(self, name: str, status: str, healthy: bool) -> None:
+        self.name, self.status, self.healthy = name, status, healthy
+        self.actions: list[str] = []
+
+    def reload(self) -> None:
+        pass
+
+    def start(self) -> None:
+        self.actions.append("start")
+        self.status, self.healthy = "running", True
+
+    def restart(self) -> None:
+        self.actions.append("restart")
+        self.healthy = True
+
+
+@pytest.fixture
+def health_server() -> Iterator[tuple[str, dict[str, ServiceContainer]]]:
+    """/<service>/healthz answers as the service's container says."""
+    containers: dict[str, ServiceContainer] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            service = self.path.strip("/").split("/")[0]
+            self.send_response(200 if containers[service].healthy else 503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", containers
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+def test_revive_starts_stopped_containers_and_restarts_unhealthy_ones(
+    health_server: tuple[str, dict[str, ServiceContainer]],
+) -> None:
+    url, containers = health_server
+    containers.update(
+        {
+            "host": ServiceContainer("host-1", "running", healthy=True),
+            "plugin": ServiceContainer("plugin-1", "exited", healthy=False),  # OOM-killed
+            "go-plugin": ServiceContainer("go-plugin-1", "running", healthy=False),  # child died
+        }
+    )
+    _revive(dict(containers), {"host": f"{url}/host", "go-plugin": f"{url}/go-plugin"})
+    assert containers["host"].actions == []
+    assert containers["plugin"].actions == ["start"]
+    assert containers["go-plugin"].actions == ["restart"]
