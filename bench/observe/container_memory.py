@@ -120,6 +120,12 @@ class ContainerMemory(ContainerFigures):
         return ContainerFigures(**{f.name: getattr(self, f.name) for f in fields(ContainerFigures)})
 
 
+def _oom_state(attrs: Mapping[str, Any]) -> tuple[bool, str]:
+    """(OOMKilled, StartedAt) of a container's state."""
+    state = attrs.get("State") or {}
+    return bool(state.get("OOMKilled", False)), str(state.get("StartedAt", ""))
+
+
 def docker_client(timeout: float = 30.0) -> Any:
     """A `docker.DockerClient` from the environment (DOCKER_HOST or the default socket)."""
     import docker  # the bench extra; imported here so the bench runs without it
@@ -185,6 +191,9 @@ class ContainerMemorySampler:
     figures: dict[str, ContainerMemory] = field(init=False)
     _stop: threading.Event = field(init=False, default_factory=threading.Event)
     _threads: list[threading.Thread] = field(init=False, default_factory=list)
+    # Per service, (OOMKilled, StartedAt) when sampling began: the engine keeps the
+    # flag of a kill until the container is removed, even across a restart.
+    _at_start: dict[str, tuple[bool, str]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.figures = {
@@ -231,6 +240,12 @@ class ContainerMemorySampler:
             self._stop.wait(self.interval_s)
 
     def start(self) -> ContainerMemorySampler:
+        for service, container in self.containers.items():
+            try:
+                container.reload()
+                self._at_start[service] = _oom_state(container.attrs)
+            except Exception as exc:  # the state check at the end still runs
+                log.warning("state of %s unavailable: %s", service, exc)
         for service in self.containers:
             thread = threading.Thread(
                 target=self._run, args=(service,), name=f"container-memory-{service}", daemon=True
@@ -259,7 +274,12 @@ class ContainerMemorySampler:
         for service, container in self.containers.items():
             try:
                 container.reload()
-                self.figures[service].observe_state(container.attrs)
+                figure = self.figures[service]
+                figure.observe_state(container.attrs)
+                killed_before, started = self._at_start.get(service, (False, ""))
+                if figure.running and killed_before and _oom_state(container.attrs)[1] == started:
+                    # A kill before this run: the container has not stopped since.
+                    figure.oom_killed = False
             except Exception as exc:
                 log.warning("state of %s unavailable: %s", service, exc)
         return self.figures

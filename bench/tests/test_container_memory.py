@@ -272,3 +272,35 @@ def test_a_slow_container_does_not_hold_back_the_others_readings() -> None:
         slow.release.set()
         sampler.stop()
     assert sampler.figures["slow"].samples >= 1
+
+
+class RestartingContainer(FakeContainer):
+    """A running container whose state is read at the start and at the end of a run."""
+
+    def __init__(self, states: list[dict[str, Any]]) -> None:
+        super().__init__("go-plugin-1", [v2(30)], states[0])
+        self._states = states
+
+    def reload(self) -> None:
+        self.attrs = self._states.pop(0) if len(self._states) > 1 else self._states[0]
+
+
+def state(started: str, oom: bool) -> dict[str, Any]:
+    return {"State": {"Running": True, "OOMKilled": oom, "StartedAt": started}, "RestartCount": 0}
+
+
+@pytest.mark.parametrize(
+    ("states", "killed"),
+    [
+        ([state("t0", oom=True), state("t0", oom=True)], False),  # a kill before this run
+        ([state("t0", oom=False), state("t1", oom=True)], True),  # killed and restarted in it
+        ([state("t0", oom=True), state("t1", oom=True)], True),  # killed again, restarted
+        ([state("t0", oom=False), state("t0", oom=False)], False),
+    ],
+)
+def test_an_oom_kill_counts_when_it_happened_during_the_run(
+    states: list[dict[str, Any]], killed: bool
+) -> None:
+    sampler = ContainerMemorySampler({"go-plugin": RestartingContainer(states)}, interval_s=60)
+    sampler.start()
+    assert sampler.stop()["go-plugin"].oom_killed is killed
