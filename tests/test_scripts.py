@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.runner.services import Variant
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = [
     *sorted((REPO_ROOT / "scripts").glob("*.sh")),
@@ -259,3 +261,42 @@ def test_shell_scripts_pass_shellcheck() -> None:
         ["shellcheck", "-x", *map(str, SCRIPTS)], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stdout
+
+
+def test_grpcio_variant_prepares_a_runnable_tree_for_an_ab_run(tmp_path: Path) -> None:
+    """scripts/grpcio-variant.sh: this checkout's HEAD on a venv of the given grpcio,
+    its protobuf code generated again, printed as a `--variant` the bench accepts."""
+    version = "1.75.0"
+    proc = subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts" / "grpcio-variant.sh"), version, str(tmp_path / "v")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    variant = Variant.parse(proc.stdout.strip().splitlines()[-1])
+    assert variant.name == f"grpcio-{version}" and variant.tree == tmp_path / "v"
+    python = variant.env["BENCH_PLUGIN_PYTHON"]
+    check = subprocess.run(
+        [python, "-c", "import grpc, plugin_runtime.servehttp; print(grpc.__version__)"],
+        cwd=variant.tree,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stderr[-2000:]
+    assert check.stdout.strip() == version
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    tree_head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=variant.tree, capture_output=True, text=True
+    )
+    assert tree_head.stdout == head.stdout
+
+
+def test_grpcio_variant_without_a_version_says_how_to_call_it() -> None:
+    proc = subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts" / "grpcio-variant.sh")], capture_output=True, text=True
+    )
+    assert proc.returncode != 0 and "usage: scripts/grpcio-variant.sh VERSION" in proc.stderr

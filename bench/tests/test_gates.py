@@ -12,6 +12,7 @@ import pytest
 
 from bench import cli
 from bench.capacity import report
+from bench.core.paths import BASELINE_DIR, REPO_ROOT
 from bench.judge import compare
 from bench.judge.compare import CompareTolerances, NotComparable
 from bench.report.comparison import markdown
@@ -21,7 +22,7 @@ from bench.tests.test_capacity_report import capacity_run
 from bench.tests.test_compare import summary, with_environment
 
 MiB = 1024 * 1024
-BASELINES = Path(__file__).resolve().parents[2] / "results" / "baseline"
+BASELINES = BASELINE_DIR
 
 
 def test_each_tolerance_says_whether_it_can_see_a_2x_regression() -> None:
@@ -129,12 +130,18 @@ def test_every_committed_baseline_loads_and_passes_against_itself(name: str) -> 
     assert result.checks and not result.regressions
 
 
-def test_the_committed_capacity_baseline_ramped_under_a_60_s_slo(tmp_path: Path) -> None:
-    """The nightly capacity baseline (version 1) was ramped under a TTFB SLO of 60 s;
-    today's default is 2 s: such a run is refused, never compared."""
+def test_the_committed_capacity_baseline_ramped_as_the_nightly_workflow_ramps(
+    tmp_path: Path,
+) -> None:
+    """The nightly capacity baseline was ramped under the workflow's TTFB SLO (60 s) and
+    the containers' own caps; a run under the command's default SLO (2 s) is refused,
+    never compared."""
     baseline = load_summary(BASELINES / "capacity-external-quick")
-    assert isinstance(baseline, CapacityRun) and baseline.schema_version == 1
+    assert isinstance(baseline, CapacityRun)
+    workflow = (REPO_ROOT / ".github" / "workflows" / "nightly.yml").read_text()
+    assert 'BENCH_CAPACITY_TTFB_SLO_MS: "60000"' in workflow
     assert baseline.limits.ttfb_slo_s == 60.0
+    assert baseline.limits.container_caps["go-plugin"] == 256 * 2**20
     today = copy.deepcopy(baseline)
     today.settings = dataclasses.replace(
         today.settings, limits=dataclasses.replace(today.limits, ttfb_slo_s=2.0)
