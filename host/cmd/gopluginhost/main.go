@@ -21,9 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -111,12 +109,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintln(stderr, "gopluginhost:", err)
 		return 2
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
-		fmt.Fprintln(stderr, "gopluginhost: --log-level:", err)
+	log, err := serve.NewLogger(cfg.logLevel, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "gopluginhost:", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	procs := maxprocs.Apply(cfg.maxProcs, getenv)
 
 	plugin, err := startPlugin(cfg.pluginBin, procs, getenv, log, cfg.logLevel, stderr)
@@ -134,16 +131,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		HealthDetail: plugin.status,
 		Stats:        &stats.Handler{Streams: streams, Plugin: pluginStats{plugin.hooks}, Log: log},
 	})
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		Protocols:         &protocols,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := serve.NewServer(handler, log)
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		log.Error("cannot listen", "listen", cfg.listen, "err", err)

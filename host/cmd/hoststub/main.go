@@ -16,9 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -151,9 +149,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintln(stderr, "hoststub:", err)
 		return 2
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
-		fmt.Fprintln(stderr, "hoststub: --log-level:", err)
+	log, err := serve.NewLogger(cfg.logLevel, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "hoststub:", err)
 		return 2
 	}
 	var fileRoot *files.Root // nil: offload off
@@ -164,7 +162,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		defer fileRoot.Close()
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	procs := maxprocs.Apply(cfg.maxProcs, getenv)
 
 	conn, err := pluginconn.Dial(cfg.pluginAddr, pluginconn.Options{
@@ -222,19 +219,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return 1
 	}
 
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true) // h2c with prior knowledge, for HTTP/2 load tools
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: cfg.readHeaderTimeout,
-		// No ReadTimeout/WriteTimeout: they bound a whole request, which would
-		// cut long healthy transfers; the bridge bounds progress instead.
-		IdleTimeout:    cfg.idleTimeout,
-		MaxHeaderBytes: cfg.maxHeaderBytes,
-		Protocols:      &protocols,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := serve.NewServer(handler, log) // the bridge bounds progress, not whole requests
+	srv.ReadHeaderTimeout = cfg.readHeaderTimeout
+	srv.IdleTimeout = cfg.idleTimeout
+	srv.MaxHeaderBytes = cfg.maxHeaderBytes
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		log.Error("cannot listen", "listen", cfg.listen, "err", err)

@@ -1,5 +1,6 @@
 // Package serve runs a host's HTTP server until it is told to stop, then
-// drains it: the one shutdown path of hoststub and gopluginhost.
+// drains it: the one server set-up and shutdown path of hoststub and
+// gopluginhost.
 package serve
 
 import (
